@@ -1,0 +1,103 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The ``[docker]`` option group."""
+
+from oslo_config import cfg
+
+docker_group = cfg.OptGroup(
+    'docker',
+    title='Docker compute driver options',
+    help='Options for the nova-docker compute driver '
+         '(compute_driver = docker.DockerDriver).')
+
+docker_opts = [
+    cfg.StrOpt(
+        'api_url',
+        default='unix:///var/run/docker.sock',
+        help='URL of the Docker engine API. The nova-compute user must be '
+             'able to open the socket: add it to the "docker" group. Never '
+             'make the socket world-writable.'),
+    cfg.StrOpt(
+        'api_version',
+        default='auto',
+        help='Docker engine API version to speak, e.g. "1.41", or "auto" '
+             'to negotiate the highest version both sides support.'),
+    cfg.IntOpt(
+        'api_timeout',
+        default=120,
+        min=5,
+        help='Seconds to wait for one Docker engine API call before giving '
+             'up. Image loads and commits are streamed and may take longer '
+             'in total; this bounds a single request.'),
+    cfg.StrOpt(
+        'cpu_limit_mode',
+        default='quota',
+        choices=[
+            ('quota', 'Hard cap: the container may use at most the '
+                      "flavor's vCPU count of CPU time (NanoCpus)."),
+            ('shares', 'Relative weight: 1024 CPU shares per vCPU; a '
+                       'container may use idle CPU beyond its vCPUs.'),
+        ],
+        help='How the flavor vCPU count limits a container.'),
+    cfg.IntOpt(
+        'pids_limit',
+        default=4096,
+        min=16,
+        help='Maximum number of processes (PIDs) in one container; stops a '
+             'fork bomb in one server from exhausting the host. A flavor '
+             'extra spec "docker:pids_limit" overrides it per flavor.'),
+    cfg.StrOpt(
+        'sandbox_image',
+        default='nova-docker/sandbox:1',
+        help='Name of the local image of the sandbox container that owns '
+             "each server's network namespace. The driver builds it at "
+             'start-up from sandbox_binary if it is missing; it is never '
+             'pulled from a registry.'),
+    cfg.StrOpt(
+        'sandbox_binary',
+        default='/bin/busybox',
+        help='A statically linked busybox on the compute host (Debian '
+             'package busybox-static), copied into the sandbox image. The '
+             'sandbox only sleeps; it exists so that networking is wired '
+             'before the workload starts.'),
+    cfg.StrOpt(
+        'root_helper',
+        default='',
+        help='Command prefix used to run the namespace-link commands as '
+             'root through rootwrap. Empty means Nova\'s own '
+             '"sudo nova-rootwrap <[DEFAULT] rootwrap_config>". The '
+             'filters are etc/nova/rootwrap.d/docker.filters.'),
+    cfg.IntOpt(
+        'console_log_max_bytes',
+        default=100 * 1024,
+        min=1024,
+        help='get_console_output returns at most this many bytes: the end '
+             "of the container's output."),
+    cfg.IntOpt(
+        'reboot_timeout',
+        default=30,
+        min=0,
+        help='Seconds a soft reboot waits for the workload to stop after '
+             'SIGTERM before it is killed.'),
+]
+
+
+def register_opts(conf):
+    """Register the [docker] options on *conf*."""
+    conf.register_group(docker_group)
+    conf.register_opts(docker_opts, group=docker_group)
+
+
+def list_opts():
+    """Options for oslo-config-generator."""
+    return {docker_group: docker_opts}

@@ -1,0 +1,71 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Exceptions of the Docker driver, one class per failure.
+
+Each is a NovaException, so a message raised during spawn becomes the
+instance fault an operator sees in ``openstack server show``.
+"""
+
+from nova import exception as nova_exception
+
+
+class DockerDriverError(nova_exception.NovaException):
+    msg_fmt = 'Docker driver error: %(reason)s'
+
+
+class DockerUnreachable(DockerDriverError):
+    msg_fmt = ('Cannot reach the Docker engine at %(url)s: %(reason)s. '
+               'Start dockerd, and let the nova-compute user open the '
+               'socket by adding it to the "docker" group (never make the '
+               'socket world-writable); [docker] api_url sets the address.')
+
+
+class DockerError(DockerDriverError):
+    msg_fmt = 'Docker engine refused to %(what)s: %(reason)s'
+
+
+class DockerObjectNotFound(DockerError):
+    msg_fmt = 'Docker engine cannot %(what)s: not found (%(reason)s)'
+
+
+class DockerConflict(DockerError):
+    msg_fmt = 'Docker engine cannot %(what)s: conflict (%(reason)s)'
+
+
+class InvalidImageFormat(nova_exception.ImageUnacceptable):
+    msg_fmt = ('Image %(image_id)s has container_format=%(container_format)s; '
+               'the Docker driver boots only images with '
+               'container_format=docker (a "docker save" tarball uploaded '
+               'with --container-format docker --disk-format raw).')
+
+
+class InvalidEnvironmentName(nova_exception.Invalid):
+    msg_fmt = ('Instance metadata key %(key)r cannot become an environment '
+               'variable of the container: names must match '
+               '[A-Za-z_][A-Za-z0-9_]*. Rename or remove the key.')
+
+
+class InvalidCommandLine(nova_exception.Invalid):
+    msg_fmt = 'Image property os_command_line %(value)r is invalid: %(reason)s'
+
+
+class ContainerStartFailed(DockerDriverError):
+    msg_fmt = ('Container %(name)s did not start: %(reason)s. Check the '
+               'image command (image property os_command_line) exists in '
+               'the image.')
+
+
+class SandboxImageUnavailable(DockerDriverError):
+    msg_fmt = ('Cannot build the sandbox image %(image)s from '
+               '%(binary)s: %(reason)s. Install busybox-static or set '
+               '[docker] sandbox_binary to a static busybox.')
