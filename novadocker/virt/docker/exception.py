@@ -69,3 +69,34 @@ class SandboxImageUnavailable(DockerDriverError):
     msg_fmt = ('Cannot build the sandbox image %(image)s from '
                '%(binary)s: %(reason)s. Install busybox-static or set '
                '[docker] sandbox_binary to a static busybox.')
+
+
+class InvalidImageId(nova_exception.ImageUnacceptable):
+    msg_fmt = ('Image id %(image_id)r cannot name a Docker image: Glance '
+               'image ids are UUIDs (lowercase letters, digits and dashes).')
+
+
+class InvalidImageArchive(nova_exception.ImageUnacceptable):
+    msg_fmt = ('Image %(image_id)s is not a usable "docker save" archive: '
+               '%(reason)s. Upload the output of "docker save IMAGE" for '
+               'exactly one image, with --container-format docker '
+               '--disk-format raw.')
+
+
+class ImageChecksumMismatch(nova_exception.ImageUnacceptable):
+    msg_fmt = ('Image %(image_id)s failed verification: the %(algorithm)s '
+               'of the %(size)d bytes downloaded from Glance is %(actual)s, '
+               'Glance records %(expected)s. The data was corrupted or '
+               'altered; nothing was loaded. Re-upload the image.')
+
+
+class ImageDownloadFailed(DockerDriverError):
+    msg_fmt = ('Downloading image %(image_id)s from Glance failed after '
+               '%(size)d bytes: %(reason)s. Nothing was loaded; check that '
+               'Glance is reachable and retry.')
+
+
+class ImageLoadFailed(DockerDriverError):
+    msg_fmt = ('The Docker engine did not load image %(image_id)s as '
+               '%(tag)s: %(reason)s. Nothing was loaded; check the dockerd '
+               'log and its free disk space.')
