@@ -13,7 +13,10 @@
 """Exceptions of the Docker driver, one class per failure.
 
 Each is a NovaException, so a message raised during spawn becomes the
-instance fault an operator sees in ``openstack server show``.
+instance fault an operator sees in ``openstack server show``. Failures
+caused by the request itself (image, metadata, flavor, command) derive from
+Nova's InvalidInput or ImageUnacceptable, so Nova aborts the build with this
+message instead of rescheduling it to another host that would fail alike.
 """
 
 from nova import exception as nova_exception
@@ -49,17 +52,19 @@ class InvalidImageFormat(nova_exception.ImageUnacceptable):
                'with --container-format docker --disk-format raw).')
 
 
-class InvalidEnvironmentName(nova_exception.Invalid):
+class InvalidEnvironmentName(nova_exception.InvalidInput):
     msg_fmt = ('Instance metadata key %(key)r cannot become an environment '
                'variable of the container: names must match '
                '[A-Za-z_][A-Za-z0-9_]*. Rename or remove the key.')
 
 
-class InvalidCommandLine(nova_exception.Invalid):
+class InvalidCommandLine(nova_exception.InvalidInput):
     msg_fmt = 'Image property os_command_line %(value)r is invalid: %(reason)s'
 
 
-class ContainerStartFailed(DockerDriverError):
+# Start failures are almost always the image's or the command's fault
+# (another host would fail the same way), so Nova aborts, not reschedules.
+class ContainerStartFailed(nova_exception.InvalidInput):
     msg_fmt = ('Container %(name)s did not start: %(reason)s. Check the '
                'image command (image property os_command_line) exists in '
                'the image.')
@@ -69,6 +74,11 @@ class SandboxImageUnavailable(DockerDriverError):
     msg_fmt = ('Cannot build the sandbox image %(image)s from '
                '%(binary)s: %(reason)s. Install busybox-static or set '
                '[docker] sandbox_binary to a static busybox.')
+
+
+class InvalidFlavorPidsLimit(nova_exception.InvalidInput):
+    msg_fmt = ('Flavor %(flavor)s has extra spec docker:pids_limit=%(value)r; '
+               'it must be a whole number of at least 16.')
 
 
 class InvalidImageId(nova_exception.ImageUnacceptable):

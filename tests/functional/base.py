@@ -1,0 +1,221 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The functional harness: Nova's own services in one process, driving the
+real Docker engine, real Open vSwitch and real nova-rootwrap.
+
+Nova's API, conductor, scheduler, placement and compute services run
+in-process through Nova's functional fixtures; the compute service runs
+``compute_driver = docker.DockerDriver`` loaded the way Nova loads it.
+Nothing about Docker, OVS or rootwrap is faked.
+"""
+
+import os
+import subprocess
+import sys
+
+import docker
+import fixtures
+from nova.tests import fixtures as nova_fixtures
+from nova.tests.functional import integrated_helpers
+from oslo_utils import uuidutils
+
+from tests.functional import fixtures as nd_fixtures
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+FILTERS_DIR = os.path.join(REPO, 'etc', 'nova', 'rootwrap.d')
+BIN_DIR = os.path.dirname(sys.executable)
+BRIDGE = 'br-int'
+LABEL_HOST = 'org.openstack.nova.host'
+LABEL_UUID = 'org.openstack.nova.instance-uuid'
+
+
+def host_problems():
+    """What keeps this host from running the functional tests, if anything."""
+    problems = []
+    try:
+        docker.from_env(timeout=10).ping()
+    except Exception as e:
+        problems.append(
+            'the Docker engine does not answer on /var/run/docker.sock (%s): '
+            'run tools/bootstrap-host.sh, or start dockerd' % e)
+    try:
+        dp = subprocess.run(
+            ['ovs-vsctl', '--timeout=5', 'get', 'bridge', BRIDGE,
+             'datapath_type'], capture_output=True, text=True, check=True)
+        if dp.stdout.strip().strip('"') != 'netdev':
+            problems.append('%s does not use datapath_type=netdev: run '
+                            'tools/bootstrap-host.sh' % BRIDGE)
+    except (OSError, subprocess.CalledProcessError) as e:
+        problems.append(
+            'Open vSwitch or bridge %s is not available (%s): run '
+            'tools/bootstrap-host.sh, or start OVS with '
+            '"/usr/share/openvswitch/scripts/ovs-ctl start" and create %s '
+            'with datapath_type=netdev' % (BRIDGE, e, BRIDGE))
+    if os.geteuid() != 0:
+        problems.append('functional tests wire networking as root: run them '
+                        'as root')
+    return problems
+
+
+def write_rootwrap_conf(directory):
+    """A rootwrap.conf using this project's own filter files."""
+    path = os.path.join(directory, 'rootwrap.conf')
+    with open(path, 'w') as f:
+        f.write('[DEFAULT]\n'
+                'filters_path=%s\n'
+                'exec_dirs=/sbin,/usr/sbin,/bin,/usr/bin\n'
+                'use_syslog=False\n' % FILTERS_DIR)
+    return path
+
+
+class _NoPoison(fixtures.Fixture):
+    """Stands in for Nova's unit-test poisons: these tests touch the host."""
+
+
+class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
+    """Nova services in-process with the Docker driver on real daemons."""
+
+    ADMIN_API = True
+    microversion = 'latest'
+    REQUIRES_LOCKING = True
+
+    def setUp(self):
+        problems = host_problems()
+        if problems:
+            # A missing daemon is a failure, never a skip.
+            self.fail('The functional tests need a prepared host:\n- ' +
+                      '\n- '.join(problems))
+        # Nova's base class forbids touching /sys, os.uname and the privsep
+        # helper, which is right for its unit tests; the point of these
+        # tests is to drive the host for real.
+        for poison in ('SysFsPoisonFixture', 'GenericPoisonFixture',
+                       'PrivsepNoHelperFixture'):
+            self.useFixture(fixtures.MonkeyPatch(
+                'nova.tests.fixtures.' + poison, _NoPoison))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.tests.fixtures.GlanceFixture',
+            nd_fixtures.DockerGlanceFixture))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.tests.fixtures.NeutronFixture',
+            nd_fixtures.OVSNeutronFixture))
+        self.hosts = []
+        self.addCleanup(self._remove_leftovers)
+        self.tmpdir = self.useFixture(fixtures.TempDir()).path
+        super().setUp()
+
+    # -- configuration and services --------------------------------------
+
+    def _configure(self):
+        rootwrap_conf = write_rootwrap_conf(self.tmpdir)
+        self.flags(compute_driver='docker.DockerDriver')
+        self.flags(rootwrap_config=rootwrap_conf)
+        self.flags(root_helper='%s %s' % (
+            os.path.join(BIN_DIR, 'nova-rootwrap'), rootwrap_conf),
+            group='docker')
+        self.flags(ovsdb_connection='unix:/var/run/openvswitch/db.sock',
+                   group='os_vif_ovs')
+        privsep_helper = os.path.join(BIN_DIR, 'privsep-helper')
+        for section in ('vif_plug_ovs_privileged', 'nova_docker_privileged'):
+            self.useFixture(nova_fixtures.ConfPatcher(
+                group=section, helper_command=privsep_helper))
+
+    def _setup_services(self):
+        self._configure()
+        super()._setup_services()
+
+    def _setup_compute_service(self):
+        return self.start_compute()
+
+    def start_compute(self, suffix='a'):
+        """Start a compute service with a host name unique to this test."""
+        host = 'nd-%s-%s' % (uuidutils.generate_uuid()[:8], suffix)
+        self.hosts.append(host)
+        return self._start_compute(host)
+
+    # -- servers -------------------------------------------------------------
+
+    def boot(self, image_id=nd_fixtures.BUSYBOX_IMAGE_ID, expected='ACTIVE',
+             networks='none', host=None, **kwargs):
+        """Boot a server through the API and wait for *expected*."""
+        server = self._build_server(image_uuid=image_id, networks=networks,
+                                    **kwargs)
+        if host:
+            server['host'] = host
+        created = self.api.post_server({'server': server})
+        return self._wait_for_state_change(created, expected)
+
+    def docker(self):
+        client = docker.from_env(timeout=60)
+        self.addCleanup(client.close)
+        return client
+
+    def containers_of(self, server_or_uuid, all_hosts=False):
+        """Containers on the engine labelled with this server's UUID."""
+        uuid = server_or_uuid
+        if isinstance(server_or_uuid, dict):
+            uuid = server_or_uuid['id']
+        labels = ['%s=%s' % (LABEL_UUID, uuid)]
+        return self.docker().containers.list(all=True,
+                                             filters={'label': labels})
+
+    def leftovers(self, uuid):
+        """Everything a server could leave behind on this host."""
+        found = ['container %s' % c.name for c in self.containers_of(uuid)]
+        ports = subprocess.run(
+            ['ovs-vsctl', '--timeout=10', '--format=csv', '--data=bare',
+             '--no-headings', '--columns=name', 'find', 'Interface',
+             'external_ids:vm-uuid=%s' % uuid],
+            capture_output=True, text=True, check=True).stdout.split()
+        found += ['OVS port %s' % p for p in ports]
+        link = '/var/run/netns/nova-%s' % uuid
+        if os.path.lexists(link):
+            found.append('namespace link %s' % link)
+        return found
+
+    def assertNoLeftovers(self, uuid):
+        self.assertEqual([], self.leftovers(uuid))
+
+    # -- cleanup ---------------------------------------------------------------
+
+    def _remove_leftovers(self):
+        """Safety net: remove whatever this test's hosts left on the engine."""
+        client = docker.from_env(timeout=60)
+        try:
+            for host in self.hosts:
+                for c in client.containers.list(
+                        all=True,
+                        filters={'label': '%s=%s' % (LABEL_HOST, host)}):
+                    uuid = c.labels.get(LABEL_UUID, '')
+                    c.remove(force=True)
+                    self._remove_host_side(uuid)
+        finally:
+            client.close()
+
+    @staticmethod
+    def _remove_host_side(uuid):
+        if not uuid:
+            return
+        link = '/var/run/netns/nova-%s' % uuid
+        if os.path.lexists(link):
+            os.unlink(link)
+        ports = subprocess.run(
+            ['ovs-vsctl', '--timeout=10', '--format=csv', '--data=bare',
+             '--no-headings', '--columns=name', 'find', 'Interface',
+             'external_ids:vm-uuid=%s' % uuid],
+            capture_output=True, text=True).stdout.split()
+        for port in ports:
+            subprocess.run(['ovs-vsctl', '--timeout=10', '--if-exists',
+                            'del-port', port], capture_output=True)
+            subprocess.run(['ip', 'link', 'del', port], capture_output=True)
+

@@ -1,0 +1,154 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Glance and Neutron stand-ins that feed the real Docker engine and OVS.
+
+They extend Nova's own fixtures: Glance serves real ``docker save`` data
+as a stream of chunks (as the real client does) and counts what it sends;
+Neutron binds ports as OVS on the userspace (netdev) datapath and gives
+each port its own address.
+"""
+
+import collections
+import copy
+import hashlib
+import ipaddress
+import subprocess
+import threading
+
+from nova.tests import fixtures as nova_fixtures
+from oslo_utils import uuidutils
+
+BUSYBOX_IMAGE = 'nova-docker/busybox:latest'
+BUSYBOX_IMAGE_ID = '8f1d1d36-5cc4-4a8b-9f59-3ac0c9f5a1f0'
+CHUNK = 64 * 1024
+
+_saved = {}
+_saved_lock = threading.Lock()
+
+
+def docker_save(image):
+    """Bytes of ``docker save IMAGE`` (cached for the test run)."""
+    with _saved_lock:
+        if image not in _saved:
+            _saved[image] = subprocess.run(
+                ['docker', 'save', image], check=True,
+                stdout=subprocess.PIPE).stdout
+        return _saved[image]
+
+
+def glance_image(data, name, image_id=None, container_format='docker',
+                 **properties):
+    """Glance metadata for *data*, with the checksums Glance computes."""
+    return {
+        'id': image_id or uuidutils.generate_uuid(),
+        'name': name,
+        'status': 'active',
+        'visibility': 'public',
+        'container_format': container_format,
+        'disk_format': 'raw',
+        'size': len(data),
+        'min_ram': 0,
+        'min_disk': 0,
+        'checksum': hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        'os_hash_algo': 'sha512',
+        'os_hash_value': hashlib.sha512(data).hexdigest(),
+        'properties': dict(properties),
+    }
+
+
+class DockerGlanceFixture(nova_fixtures.GlanceFixture):
+    """Glance serving real image data as chunks, counting bytes served."""
+
+    def setUp(self):
+        super().setUp()
+        self.bytes_served = collections.Counter()
+        self.downloads = collections.Counter()
+        data = docker_save(BUSYBOX_IMAGE)
+        self.add_image(data, 'busybox', image_id=BUSYBOX_IMAGE_ID)
+
+    def add_image(self, data, name, **kwargs):
+        """Register *data* as an image; return its id."""
+        meta = glance_image(data, name, **kwargs)
+        self.create(None, meta)
+        self._imagedata[meta['id']] = data
+        return meta['id']
+
+    def download(self, context, image_id, data=None, dst_path=None,
+                 trusted_certs=None):
+        if data is not None or dst_path is not None:
+            return super().download(context, image_id, data=data,
+                                    dst_path=dst_path,
+                                    trusted_certs=trusted_certs)
+        self.show(context, image_id)
+        self.downloads[image_id] += 1
+        return self._chunks(image_id)
+
+    def _chunks(self, image_id):
+        blob = self._imagedata.get(image_id, b'')
+        for offset in range(0, len(blob), CHUNK):
+            chunk = blob[offset:offset + CHUNK]
+            self.bytes_served[image_id] += len(chunk)
+            yield chunk
+
+    def update(self, context, image_id, metadata, data=None,
+               purge_props=False):
+        image = super().update(context, image_id, metadata,
+                               purge_props=purge_props)
+        if data is not None:
+            blob = data.read() if hasattr(data, 'read') else b''.join(data)
+            self._imagedata[image_id] = blob
+            image.update(size=len(blob), status='active')
+        return image
+
+
+NETDEV_VIF_DETAILS = {
+    'datapath_type': 'netdev',
+    'bridge_name': 'br-int',
+    'port_filter': True,
+    'ovs_hybrid_plug': False,
+}
+
+
+class OVSNeutronFixture(nova_fixtures.NeutronFixture):
+    """Neutron whose ports bind as OVS on br-int (netdev), distinct IPs."""
+
+    def __init__(self, test):
+        super().__init__(test)
+        self._next_ip = ipaddress.ip_address('192.168.1.10')
+        for port in self._ports.values():
+            port['binding:vif_details'] = copy.deepcopy(NETDEV_VIF_DETAILS)
+
+    def _allocate_ip(self):
+        ip = str(self._next_ip)
+        self._next_ip += 1
+        return ip
+
+    def create_port(self, body=None):
+        result = super().create_port(body)
+        port = self._ports[result['port']['id']]
+        requested = ((body or {}).get('port') or {}).get('fixed_ips')
+        if requested and requested[0].get('ip_address'):
+            port['fixed_ips'] = copy.deepcopy(requested)
+        else:
+            port['fixed_ips'] = [{'ip_address': self._allocate_ip(),
+                                  'subnet_id': self.subnet_1['id']}]
+        port['binding:vif_details'] = copy.deepcopy(NETDEV_VIF_DETAILS)
+        return {'port': copy.deepcopy(port)}
+
+    def update_port(self, port_id, body=None):
+        body = copy.deepcopy(body or {'port': {}})
+        if 'binding:host_id' in body['port'] and \
+                body['port']['binding:host_id'] is not None:
+            body['port']['binding:vif_details'] = copy.deepcopy(
+                NETDEV_VIF_DETAILS)
+        return super().update_port(port_id, body)
