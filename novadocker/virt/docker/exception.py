@@ -110,3 +110,40 @@ class ImageLoadFailed(DockerDriverError):
     msg_fmt = ('The Docker engine did not load image %(image_id)s as '
                '%(tag)s: %(reason)s. Nothing was loaded; check the dockerd '
                'log and its free disk space.')
+
+
+class UnsupportedVifType(DockerDriverError):
+    msg_fmt = ('Port %(port_id)s has VIF type %(vif_type)s, which the '
+               'Docker driver cannot plug. Supported: %(supported)s. Bind '
+               'the port with the Open vSwitch mechanism driver (normal '
+               'vnic_type).')
+
+
+class PortWithoutFixedIp(DockerDriverError):
+    msg_fmt = ('Port %(port_id)s has no fixed IP address: a container '
+               'needs at least one. Add a subnet to network %(network)s or '
+               'create the port with --fixed-ip.')
+
+
+class OvsUnreachable(DockerDriverError):
+    msg_fmt = ('Cannot reach Open vSwitch at %(connection)s: %(reason)s. '
+               'Start it (ovs-ctl start) or fix [os_vif_ovs] '
+               'ovsdb_connection.')
+
+
+class OvsBridgeMissing(DockerDriverError):
+    msg_fmt = ('Open vSwitch has no bridge %(bridge)s, which port '
+               '%(port_id)s must be plugged into. Create it (ovs-vsctl '
+               'add-br %(bridge)s) or fix the integration bridge name in '
+               'the Neutron agent and [neutron] ovs_bridge.')
+
+
+class VifPlugFailed(DockerDriverError):
+    msg_fmt = ('Plugging port %(port_id)s of the container failed while '
+               '%(step)s: %(reason)s. Nothing of this port was left behind.')
+
+
+class NamespaceLinkFailed(DockerDriverError):
+    msg_fmt = ('Cannot %(action)s the network namespace link %(path)s: '
+               '%(reason)s. Check [docker] root_helper and that '
+               'docker.filters is in the rootwrap filters_path.')
