@@ -79,7 +79,8 @@ def image_tag_for(image_id):
     return _repository_for(image_id) + ':' + TAG
 
 
-def _repository_for(image_id, prefix=REPOSITORY_PREFIX):
+def _repository_for(image_id, prefix=None):
+    prefix = REPOSITORY_PREFIX if prefix is None else prefix
     normalized = str(image_id or '').lower()
     if not _IMAGE_ID_RE.match(normalized):
         raise exception.InvalidImageId(image_id=image_id)
