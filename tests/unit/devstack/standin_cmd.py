@@ -133,6 +133,8 @@ def os_image(args):
             'name': args.pop(0),
         }
         data = sys.stdin.buffer.read()
+        if os.environ.get('STANDIN_GLANCE_REJECTS'):
+            fail('BadRequest: Invalid container format docker (HTTP 400)')
         image['id'] = 'image-%d' % (len(images) + 1)
         image['size'] = len(data)
         image['sha256'] = hashlib.sha256(data).hexdigest()

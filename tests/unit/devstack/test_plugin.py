@@ -163,6 +163,17 @@ class StackTestCase(base.PluginTestCase):
         self.assertEqual(1, len(self.standin_state('images')))
         self.assertEqual([], self.calls('openstack', 'image', 'create'))
 
+    def test_glance_refusing_the_image_fails_with_advice(self):
+        proc = self.run_phase('stack', 'extra', check=False,
+                              STANDIN_GLANCE_REJECTS='1')
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn('does Glance accept container_format=docker',
+                      proc.stderr)
+        self.assertEqual([], self.standin_state('images', []))
+        # The locally built image is remembered, so clean removes it.
+        self.run_phase('clean')
+        self.assertEqual({}, self.standin_state('docker-images'))
+
     def test_existing_aggregate_with_other_zone_fails(self):
         self.set_standin_state('aggregates', {'docker-aggregate': {
             'name': 'docker-aggregate', 'availability_zone': 'nova',
@@ -205,8 +216,8 @@ class StackTestCase(base.PluginTestCase):
         self.assertEqual(sorted(before), sorted(after))
         self.assertFalse(os.path.exists(
             os.path.join(self.data_dir, 'nova-docker')))
-        self.assertFalse(os.path.exists(
-            os.path.join(self.rootwrap_d, 'docker.filters')))
+        # rootwrap.d did not exist before: the plugin made it, and removed it.
+        self.assertFalse(os.path.exists(self.rootwrap_d))
         nova = read_ini(self.nova_conf)
         self.assertEqual('libvirt.LibvirtDriver',
                          nova.get('DEFAULT', 'compute_driver'))
@@ -284,7 +295,7 @@ class DockerEngineTestCase(base.PluginTestCase):
 
     def test_live_dockerd_that_does_not_answer_fails(self):
         self.run_phase('stack', 'install', STANDIN_DOCKERD_MUTE='1',
-                       check=False)
+                       DOCKER_START_TIMEOUT='1', check=False)
         self.assertEqual(1, len(self.processes_named('dockerd')))
         proc = self.run_phase('stack', 'install', check=False)
         self.assertNotEqual(0, proc.returncode)
