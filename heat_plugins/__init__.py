@@ -9,3 +9,10 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
+
+"""Heat resource plugins of nova-docker (OS::ODL::Cluster).
+
+Point Heat's ``[DEFAULT] plugin_dirs`` at this package's installed
+directory. Heat imports every module here as ``heat.engine.plugins.<name>``
+without running this file; keep it free of side effects.
+"""

@@ -1,0 +1,386 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""OS::ODL::Cluster: an OpenDaylight cluster of N containers as one resource.
+
+Heat loads this module from ``[DEFAULT] plugin_dirs`` (the directory of the
+installed ``heat_plugins`` package) as ``heat.engine.plugins.odl_cluster``.
+Its helpers are imported by absolute name (``heat_plugins.*``), which works
+because that package is installed; Heat's loader also imports them as
+plugin modules, harmlessly, since they define no resource mapping.
+"""
+
+from heat.common import exception
+from heat.common.i18n import _
+from heat.engine import attributes
+from heat.engine import constraints
+from heat.engine import properties
+from heat.engine import resource
+from heat.engine.resources import stack_resource
+from heat.engine import support
+from oslo_log import log as logging
+
+from heat_plugins import odl_member_stack
+from heat_plugins import odl_readiness
+
+LOG = logging.getLogger(__name__)
+
+MAX_MEMBERS = 7
+
+
+def _port_schema(description, default):
+    return properties.Schema(
+        properties.Schema.INTEGER, description, default=default,
+        constraints=[constraints.Range(1, 65535)], update_allowed=True)
+
+
+def _host(ip):
+    return '[%s]' % ip if ':' in ip else ip
+
+
+class ClusterChangeRefused(exception.HeatException):
+    msg_fmt = _('%(message)s')
+
+
+class OdlCluster(stack_resource.StackResource):
+    """An OpenDaylight controller cluster booted as Nova servers.
+
+    Creates, in a nested stack, one Neutron port and one Nova server per
+    member (and an anti-affinity server group when there is more than one
+    member). Each member is told its Akka role ``member-<n>``, its own
+    address and the addresses of all members through instance metadata,
+    which the nova-docker driver passes to the container as environment
+    variables (ODL_MEMBER_NAME, ODL_MEMBER_INDEX, ODL_MEMBER_IP,
+    ODL_SEED_IPS, ODL_CLUSTER_SIZE, ODL_AKKA_PORT, ODL_AKKA_RPC_PORT,
+    ODL_RESTCONF_PORT, ODL_OVSDB_PORT, ODL_OPENFLOW_PORT,
+    ODL_KARAF_FEATURES); the image's entrypoint turns them into akka.conf
+    and module-shards.conf. The resource is complete when every server is
+    ACTIVE, every member answers RESTCONF and every member's Akka cluster
+    view shows all members Up. A new image rebuilds the members one at a
+    time, waiting for the cluster to be whole again after each; the member
+    count cannot be changed in place.
+    """
+
+    support_status = support.SupportStatus(version='27.0.0')
+
+    PROPERTIES = (
+        IMAGE, FLAVOR, NETWORK, SUBNET, SIZE, AVAILABILITY_ZONE, FIXED_IPS,
+        SECURITY_GROUPS, RESTCONF_PORT, OVSDB_PORT, OPENFLOW_PORT,
+        AKKA_PORT, AKKA_RPC_PORT, USERNAME, PASSWORD, FEATURES,
+        READINESS_TIMEOUT, ANTI_AFFINITY,
+    ) = (
+        'image', 'flavor', 'network', 'subnet', 'size', 'availability_zone',
+        'fixed_ips', 'security_groups', 'restconf_port', 'ovsdb_port',
+        'openflow_port', 'akka_port', 'akka_rpc_port', 'username',
+        'password', 'features', 'readiness_timeout', 'anti_affinity',
+    )
+
+    # Changing these only changes how the resource talks to the cluster.
+    IN_PLACE = (IMAGE, READINESS_TIMEOUT, USERNAME, PASSWORD)
+
+    ATTRIBUTES = (
+        MEMBER_IPS, OVS_MANAGERS, ODL_OVS_MANAGERS, CONTROLLERS,
+        RESTCONF_URLS, LEADER, SERVER_IDS,
+    ) = (
+        'member_ips', 'ovs_managers', 'odl_ovs_managers', 'controllers',
+        'restconf_urls', 'leader', 'server_ids',
+    )
+
+    # Every property is update_allowed: Heat would otherwise replace the
+    # whole cluster (new addresses, compute nodes still pointing at the old
+    # ones; with fixed IPs the replacement cannot even get its ports).
+    # handle_update refuses, with the reason, what cannot change in place.
+    properties_schema = {
+        IMAGE: properties.Schema(
+            properties.Schema.STRING,
+            _('Glance image (container_format=docker) of an OpenDaylight '
+              'distribution whose entrypoint is odl-cluster-entrypoint.sh. '
+              'Changing it rebuilds the members one at a time.'),
+            required=True, update_allowed=True,
+            constraints=[constraints.CustomConstraint('glance.image')]),
+        FLAVOR: properties.Schema(
+            properties.Schema.STRING, _('Nova flavor of every member.'),
+            required=True, update_allowed=True,
+            constraints=[constraints.CustomConstraint('nova.flavor')]),
+        NETWORK: properties.Schema(
+            properties.Schema.STRING,
+            _('Neutron network (name or ID) of the members\' ports.'),
+            required=True, update_allowed=True,
+            constraints=[constraints.CustomConstraint('neutron.network')]),
+        SUBNET: properties.Schema(
+            properties.Schema.STRING,
+            _('Subnet of NETWORK to take the addresses from.'),
+            update_allowed=True,
+            constraints=[constraints.CustomConstraint('neutron.subnet')]),
+        SIZE: properties.Schema(
+            properties.Schema.INTEGER,
+            _('Number of members: odd, 1 to 7, so that a majority '
+              'survives the loss of a minority.'),
+            default=3, update_allowed=True,
+            constraints=[constraints.Range(1, MAX_MEMBERS)]),
+        AVAILABILITY_ZONE: properties.Schema(
+            properties.Schema.STRING,
+            _('Availability zone of the docker compute hosts.'),
+            default='docker', update_allowed=True),
+        FIXED_IPS: properties.Schema(
+            properties.Schema.LIST,
+            _('One fixed IP per member, in member order. Default: '
+              'addresses allocated by Neutron.'),
+            update_allowed=True,
+            schema=properties.Schema(
+                properties.Schema.STRING,
+                constraints=[constraints.CustomConstraint('ip_addr')])),
+        SECURITY_GROUPS: properties.Schema(
+            properties.Schema.LIST,
+            _('Security groups of the members\' ports (they must allow the '
+              'Akka, RESTCONF, OVSDB and OpenFlow ports). Default: the '
+              'project\'s default group.'),
+            update_allowed=True),
+        RESTCONF_PORT: _port_schema(_('RESTCONF (HTTP) port.'), 8181),
+        OVSDB_PORT: _port_schema(_('OVSDB manager port.'), 6640),
+        OPENFLOW_PORT: _port_schema(_('OpenFlow port.'), 6653),
+        AKKA_PORT: _port_schema(_('Akka odl-cluster-data port.'), 2550),
+        AKKA_RPC_PORT: _port_schema(_('Akka odl-cluster-rpc port (newer '
+                                      'releases).'), 2551),
+        USERNAME: properties.Schema(
+            properties.Schema.STRING,
+            _('RESTCONF user for the readiness probes.'),
+            default='admin', update_allowed=True),
+        PASSWORD: properties.Schema(
+            properties.Schema.STRING,
+            _('RESTCONF password for the readiness probes. Never passed to '
+              'the members; pass it as a hidden template parameter.'),
+            default='admin', update_allowed=True),
+        FEATURES: properties.Schema(
+            properties.Schema.LIST,
+            _('Extra Karaf features to boot on every member.'),
+            default=[], update_allowed=True,
+            schema=properties.Schema(
+                properties.Schema.STRING,
+                constraints=[constraints.AllowedPattern(
+                    r'^[A-Za-z0-9][A-Za-z0-9._/:-]*$')])),
+        READINESS_TIMEOUT: properties.Schema(
+            properties.Schema.INTEGER,
+            _('Seconds to wait, once every server is ACTIVE, for every '
+              'member to answer RESTCONF and see all members Up.'),
+            default=600, update_allowed=True,
+            constraints=[constraints.Range(1, 7200)]),
+        ANTI_AFFINITY: properties.Schema(
+            properties.Schema.BOOLEAN,
+            _('Put members on different hosts (an anti-affinity server '
+              'group). Default: true when size > 1.'),
+            update_allowed=True),
+    }
+
+    attributes_schema = {
+        MEMBER_IPS: attributes.Schema(
+            _('Member addresses, in member order.'),
+            type=attributes.Schema.LIST),
+        OVS_MANAGERS: attributes.Schema(
+            _('tcp:<ip>:<ovsdb port> for every member (ovs-vsctl '
+              'set-manager arguments).'),
+            type=attributes.Schema.LIST),
+        ODL_OVS_MANAGERS: attributes.Schema(
+            _('Comma-separated member IPs: the value for devstack\'s '
+              'ODL_OVS_MANAGERS.'),
+            type=attributes.Schema.STRING),
+        CONTROLLERS: attributes.Schema(
+            _('tcp:<ip>:<openflow port> for every member.'),
+            type=attributes.Schema.LIST),
+        RESTCONF_URLS: attributes.Schema(
+            _('RESTCONF root URL of every member.'),
+            type=attributes.Schema.LIST),
+        LEADER: attributes.Schema(
+            _('Address of the Akka cluster leader as seen by the last '
+              'readiness check, or null when unknown.'),
+            type=attributes.Schema.STRING),
+        SERVER_IDS: attributes.Schema(
+            _('Nova server IDs, in member order.'),
+            type=attributes.Schema.LIST),
+    }
+
+    def validate(self):
+        """Check what the schema cannot: odd size, one fixed IP a member."""
+        size = self.properties[self.SIZE]
+        if size is not None and size % 2 == 0:
+            raise exception.StackValidationFailed(message=_(
+                'Property %(prop)s: %(size)s members is even; an '
+                'OpenDaylight cluster needs an odd number of members '
+                '(1, 3, 5 or 7) so that a majority survives a split. '
+                'Use %(lower)s or %(upper)s.') % {
+                    'prop': self.SIZE, 'size': size, 'lower': size - 1,
+                    'upper': size + 1})
+        fixed_ips = self.properties[self.FIXED_IPS]
+        if fixed_ips and size is not None and len(fixed_ips) != size:
+            raise exception.StackValidationFailed(message=_(
+                'Property %(prop)s: %(count)d addresses given for %(size)d '
+                'members; give exactly one per member, in member order, or '
+                'leave %(prop)s out to let Neutron choose.') % {
+                    'prop': self.FIXED_IPS, 'count': len(fixed_ips),
+                    'size': size})
+        if fixed_ips and len(set(fixed_ips)) != len(fixed_ips):
+            raise exception.StackValidationFailed(message=_(
+                'Property %(prop)s: an address is listed twice; every '
+                'member needs its own address.') % {'prop': self.FIXED_IPS})
+        super(OdlCluster, self).validate()
+
+    def _spec(self, props):
+        size = props[self.SIZE]
+        anti_affinity = props[self.ANTI_AFFINITY]
+        if anti_affinity is None:
+            anti_affinity = True
+        return {
+            'size': size,
+            'image': props[self.IMAGE],
+            'flavor': props[self.FLAVOR],
+            'network': props[self.NETWORK],
+            'subnet': props[self.SUBNET],
+            'fixed_ips': props[self.FIXED_IPS],
+            'security_groups': props[self.SECURITY_GROUPS],
+            'availability_zone': props[self.AVAILABILITY_ZONE],
+            'features': props[self.FEATURES],
+            'anti_affinity': bool(anti_affinity) and size > 1,
+            'ports': {'akka': props[self.AKKA_PORT],
+                      'akka_rpc': props[self.AKKA_RPC_PORT],
+                      'restconf': props[self.RESTCONF_PORT],
+                      'ovsdb': props[self.OVSDB_PORT],
+                      'openflow': props[self.OPENFLOW_PORT]},
+        }
+
+    def child_template(self):
+        return odl_member_stack.build(self._spec(self.properties))
+
+    def child_params(self):
+        return {}
+
+    def handle_create(self):
+        self.create_with_template(self.child_template(), {})
+        return {'poller': None}
+
+    def check_create_complete(self, cookie=None):
+        if cookie['poller'] is None:
+            if not super(OdlCluster, self).check_create_complete():
+                return False
+            cookie['poller'] = self._make_poller(self.properties)
+        return self._poll_ready(cookie['poller'])
+
+    def _make_poller(self, props):
+        self._outputs = None
+        ips = self._member_ips()
+        members = [(odl_member_stack.member_name(i), ip)
+                   for i, ip in enumerate(ips, start=1)]
+        return odl_readiness.ReadinessPoller(
+            members, props[self.RESTCONF_PORT], props[self.USERNAME],
+            props[self.PASSWORD], props[self.READINESS_TIMEOUT])
+
+    def _poll_ready(self, poller):
+        if poller.poll():
+            self.data_set('leader', poller.leader or '')
+            LOG.info('OpenDaylight cluster %(name)s ready, leader %(leader)s',
+                     {'name': self.name, 'leader': poller.leader})
+            return True
+        wait = poller.seconds_to_next_probe()
+        if wait >= 2:
+            # Heat polls about once a second: skip the polls until then.
+            raise resource.PollDelay(int(wait))
+        return False
+
+    def _refuse(self, prop_diff, new_props):
+        size_before = self.properties[self.SIZE]
+        if self.SIZE in prop_diff and new_props[self.SIZE] != size_before:
+            raise ClusterChangeRefused(message=_(
+                'Changing %(prop)s from %(old)s to %(new)s is not supported: '
+                'the member list is written into every member\'s akka.conf '
+                'and shard replicas at first boot, so adding or removing '
+                'members needs every member reconfigured and the shard '
+                'replicas moved with the cluster-admin RPCs, and a wrong '
+                'step loses quorum. Create a new cluster stack with the '
+                'size you want and point the compute nodes at it.') % {
+                    'prop': self.SIZE, 'old': size_before,
+                    'new': new_props[self.SIZE]})
+        others = sorted(k for k in prop_diff
+                        if k not in self.IN_PLACE and k != self.SIZE)
+        if others:
+            raise ClusterChangeRefused(message=_(
+                'Changing %(props)s of a running OpenDaylight cluster is not '
+                'supported in place (only %(allowed)s are); delete and '
+                're-create the cluster to change them.') % {
+                    'props': ', '.join(others),
+                    'allowed': ', '.join(self.IN_PLACE)})
+
+    def handle_update(self, json_snippet, tmpl_diff, prop_diff):
+        if not prop_diff:
+            return None
+        new_props = json_snippet.properties(self.properties_schema,
+                                            self.context)
+        self._refuse(prop_diff, new_props)
+        old_image = self.properties[self.IMAGE]
+        new_image = new_props[self.IMAGE]
+        if self.IMAGE not in prop_diff or old_image == new_image:
+            return None
+        LOG.info('Rebuilding OpenDaylight cluster %(name)s member by member '
+                 'on image %(image)s', {'name': self.name,
+                                        'image': new_image})
+        steps = odl_member_stack.rolling_image_steps(
+            self._spec(new_props), old_image, new_image)
+        return {'steps': steps, 'props': new_props, 'poller': None,
+                'nested_pending': False}
+
+    def check_update_complete(self, cookie=None):
+        if cookie is None:
+            return True
+        if cookie['nested_pending']:
+            if not super(OdlCluster, self).check_update_complete():
+                return False
+            cookie['nested_pending'] = False
+            cookie['poller'] = self._make_poller(cookie['props'])
+        if cookie['poller'] is not None:
+            if not self._poll_ready(cookie['poller']):
+                return False
+            cookie['poller'] = None
+        if not cookie['steps']:
+            return True
+        # One member rebuilt per step; the cluster is whole again first.
+        self.update_with_template(cookie['steps'].pop(0), {})
+        cookie['nested_pending'] = True
+        return False
+
+    def _member_ips(self):
+        return self.get_output(odl_member_stack.OUTPUT_MEMBER_IPS) or []
+
+    def _resolve_attribute(self, name):
+        if self.resource_id is None:
+            return None
+        if name == self.LEADER:
+            return self.data().get('leader') or None
+        if name == self.SERVER_IDS:
+            return self.get_output(odl_member_stack.OUTPUT_SERVER_IDS)
+        ips = self._member_ips()
+        props = self.properties
+        if name == self.MEMBER_IPS:
+            return ips
+        if name == self.ODL_OVS_MANAGERS:
+            return ','.join(ips)
+        if name == self.OVS_MANAGERS:
+            return ['tcp:%s:%d' % (_host(ip), props[self.OVSDB_PORT])
+                    for ip in ips]
+        if name == self.CONTROLLERS:
+            return ['tcp:%s:%d' % (_host(ip), props[self.OPENFLOW_PORT])
+                    for ip in ips]
+        if name == self.RESTCONF_URLS:
+            return [odl_readiness.restconf_base_url(
+                ip, props[self.RESTCONF_PORT]) for ip in ips]
+        return super(OdlCluster, self)._resolve_attribute(name)
+
+
+def resource_mapping():
+    return {'OS::ODL::Cluster': OdlCluster}

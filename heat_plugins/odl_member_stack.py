@@ -1,0 +1,158 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The nested stack of an OpenDaylight cluster, as a HOT template dict.
+
+One ``OS::Neutron::Port`` and one ``OS::Nova::Server`` per member, plus an
+anti-affinity ``OS::Nova::ServerGroup`` when asked for. Every member learns
+its role and the whole member list from instance metadata, which the
+nova-docker driver hands to the container as environment variables; the
+keys are therefore valid environment names (the driver refuses others) and
+the values strings. ``odl-cluster-entrypoint.sh`` reads the same names.
+
+Pure functions, no Heat imports: loaded by Heat as
+``heat.engine.plugins.odl_member_stack`` and has no resource mapping.
+"""
+
+# Instance metadata keys = environment variables inside each member.
+ENV_MEMBER_NAME = 'ODL_MEMBER_NAME'        # member-<n>
+ENV_MEMBER_INDEX = 'ODL_MEMBER_INDEX'      # <n>, 1-based
+ENV_MEMBER_IP = 'ODL_MEMBER_IP'            # this member's address
+ENV_SEED_IPS = 'ODL_SEED_IPS'              # all members' IPs, member order
+ENV_CLUSTER_SIZE = 'ODL_CLUSTER_SIZE'      # number of members
+ENV_AKKA_PORT = 'ODL_AKKA_PORT'            # odl-cluster-data port
+ENV_AKKA_RPC_PORT = 'ODL_AKKA_RPC_PORT'    # odl-cluster-rpc port
+ENV_RESTCONF_PORT = 'ODL_RESTCONF_PORT'
+ENV_OVSDB_PORT = 'ODL_OVSDB_PORT'
+ENV_OPENFLOW_PORT = 'ODL_OPENFLOW_PORT'
+ENV_KARAF_FEATURES = 'ODL_KARAF_FEATURES'  # extra featuresBoot, commas
+
+SERVER_GROUP = 'server_group'
+OUTPUT_MEMBER_IPS = 'member_ips'
+OUTPUT_SERVER_IDS = 'server_ids'
+
+
+def member_name(index):
+    """Return the Akka role of member ``index`` (1-based): 'member-<n>'."""
+    return 'member-%d' % index
+
+
+def port_resource(index):
+    """Return the nested resource name of member ``index``'s port."""
+    return 'port_%d' % index
+
+
+def server_resource(index):
+    """Return the nested resource name of member ``index``'s server."""
+    return 'member_%d' % index
+
+
+def _ip_of(index):
+    return {'get_attr': [port_resource(index), 'fixed_ips', 0, 'ip_address']}
+
+
+def _port(index, spec):
+    props = {'network': spec['network']}
+    fixed = {}
+    if spec.get('subnet'):
+        fixed['subnet'] = spec['subnet']
+    if spec.get('fixed_ips'):
+        fixed['ip_address'] = spec['fixed_ips'][index - 1]
+    if fixed:
+        props['fixed_ips'] = [fixed]
+    if spec.get('security_groups') is not None:
+        props['security_groups'] = list(spec['security_groups'])
+    return {'type': 'OS::Neutron::Port', 'properties': props}
+
+
+def _metadata(index, spec):
+    ports = spec['ports']
+    all_ips = [_ip_of(i) for i in range(1, spec['size'] + 1)]
+    return {
+        ENV_MEMBER_NAME: member_name(index),
+        ENV_MEMBER_INDEX: str(index),
+        ENV_MEMBER_IP: _ip_of(index),
+        ENV_SEED_IPS: {'list_join': [',', all_ips]},
+        ENV_CLUSTER_SIZE: str(spec['size']),
+        ENV_AKKA_PORT: str(ports['akka']),
+        ENV_AKKA_RPC_PORT: str(ports['akka_rpc']),
+        ENV_RESTCONF_PORT: str(ports['restconf']),
+        ENV_OVSDB_PORT: str(ports['ovsdb']),
+        ENV_OPENFLOW_PORT: str(ports['openflow']),
+        ENV_KARAF_FEATURES: ','.join(spec.get('features') or []),
+    }
+
+
+def _server(index, spec, image):
+    props = {
+        'image': image,
+        'flavor': spec['flavor'],
+        'availability_zone': spec['availability_zone'],
+        'networks': [{'port': {'get_resource': port_resource(index)}}],
+        'metadata': _metadata(index, spec),
+        # No cloud-init in a container: no Heat user data machinery.
+        'user_data_format': 'RAW',
+        'config_drive': False,
+        # A new image rebuilds the server in place: it keeps its port, so
+        # its address and therefore every member's seed list stay valid.
+        'image_update_policy': 'REBUILD',
+    }
+    if spec.get('anti_affinity'):
+        props['scheduler_hints'] = {'group': {'get_resource': SERVER_GROUP}}
+    return {'type': 'OS::Nova::Server', 'properties': props}
+
+
+def build(spec, images=None):
+    """Return the nested HOT template for a cluster described by ``spec``.
+
+    ``spec`` keys: size, image, flavor, network, subnet (optional),
+    fixed_ips (optional, one per member), security_groups (optional),
+    availability_zone, ports (dict: akka, akka_rpc, restconf, ovsdb,
+    openflow), features (list), anti_affinity (bool).
+    ``images`` optionally overrides the image per member index (1-based):
+    a rolling image update builds one template per step with it.
+    """
+    images = images or {}
+    resources = {}
+    if spec.get('anti_affinity'):
+        resources[SERVER_GROUP] = {
+            'type': 'OS::Nova::ServerGroup',
+            'properties': {'policies': ['anti-affinity']}}
+    for index in range(1, spec['size'] + 1):
+        resources[port_resource(index)] = _port(index, spec)
+        resources[server_resource(index)] = _server(
+            index, spec, images.get(index, spec['image']))
+    count = range(1, spec['size'] + 1)
+    return {
+        'heat_template_version': '2016-10-14',
+        'description': 'OpenDaylight cluster members (OS::ODL::Cluster)',
+        'resources': resources,
+        'outputs': {
+            OUTPUT_MEMBER_IPS: {'value': [_ip_of(i) for i in count]},
+            OUTPUT_SERVER_IDS: {'value': [
+                {'get_resource': server_resource(i)} for i in count]},
+        },
+    }
+
+
+def rolling_image_steps(spec, old_image, new_image):
+    """Return one nested template per member, replacing images in order.
+
+    Step ``k`` runs members 1..k on ``new_image`` and the others on
+    ``old_image``; applying them in order rebuilds one member at a time.
+    """
+    steps = []
+    for upto in range(1, spec['size'] + 1):
+        images = {i: (new_image if i <= upto else old_image)
+                  for i in range(1, spec['size'] + 1)}
+        steps.append(build(spec, images))
+    return steps
