@@ -39,7 +39,7 @@ MAX_INTERVAL = 15.0
 #: Longest single HTTP request, in seconds.
 REQUEST_TIMEOUT = 5.0
 
-_AKKA_ADDRESS = re.compile(r'@\[?([0-9A-Za-z.:_-]+?)\]?:(\d+)')
+_AKKA_ADDRESS = re.compile(r'@(?:\[([^\]]+)\]|([^:/,\s\[]+)):(\d+)')
 
 
 class ClusterNotReady(Exception):
@@ -79,7 +79,8 @@ def _host(ip):
 
 def akka_address_ips(text):
     """Return the hosts named in Akka addresses found in ``text``."""
-    return [m.group(1) for m in _AKKA_ADDRESS.finditer(text or '')]
+    return [m.group(1) or m.group(2)
+            for m in _AKKA_ADDRESS.finditer(text or '')]
 
 
 def _get(url, username, password, timeout):
@@ -88,8 +89,11 @@ def _get(url, username, password, timeout):
     request = urllib.request.Request(
         url, headers={'Authorization': 'Basic ' + token.decode(),
                       'Accept': 'application/json'})
+    # A new opener each time: the shared one freezes the proxy settings of
+    # the first call.
+    opener = urllib.request.build_opener()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, b''

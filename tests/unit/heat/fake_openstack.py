@@ -22,6 +22,7 @@ their fixed IPs) and record what was asked of them for the tests.
 
 import ipaddress
 import itertools
+import time
 import uuid
 
 from glanceclient import exc as glance_exc
@@ -53,7 +54,7 @@ class FakeServer(object):
     def rebuild(self, image, **kwargs):
         self.image = {'id': image}
         self.status = 'REBUILD'
-        self.manager.rebuilds.append((self.id, image))
+        self.manager.rebuilds.append((time.monotonic(), self.id, image))
 
     def interface_list(self):
         ports = self.manager.nova.neutron.ports

@@ -45,7 +45,10 @@ class InProcessEngineClient(rpc_client.EngineClient):
     """An EngineClient whose calls run in a local EngineService."""
 
     def __init__(self):
-        # No messaging client: every call is a method call.
+        # The client is made on HeatTestCase's fake:// transport (which
+        # also registers rpc_response_timeout, read by the engine) but
+        # never used: every call below is a method call.
+        super(InProcessEngineClient, self).__init__()
         self.engine = service.EngineService('test-host', 'engine')
         self.engine.thread_group_mgr = SynchronousThreadGroupManager()
         self.engine.engine_id = 'in-process-engine'
