@@ -509,3 +509,59 @@ class VifWiringTestCase(testtools.TestCase):
             box.remove(force=True)
         self.assertLess(time.monotonic() - start, 120)
         self.assertEqual([], self.leftovers())
+
+    def inspect(self, *args):
+        return subprocess.run(
+            [sys.executable, '-m', 'novadocker.cmd.inspect',
+             '--config-file', os.devnull] + list(args),
+            capture_output=True, text=True, cwd=REPO, timeout=120)
+
+    def test_inspect_prints_the_wiring(self):
+        instance, box = self.sandbox()
+        workload = self.docker.containers.run(
+            IMAGE, ['sleep', '3600'], name=self.prefix + '-workload',
+            network_mode='container:%s' % box.id, cap_drop=['ALL'],
+            detach=True, labels={LABEL_UUID: instance.uuid,
+                                 LABEL_ROLE: 'workload',
+                                 LABEL_TEST: self.prefix})
+        plain, hybrid = self.port(), self.port(hybrid=True)
+        pid = self.plug(instance, box, model.NetworkInfo([plain, hybrid]))
+
+        result = self.inspect(instance.uuid)
+        self.assertEqual(0, result.returncode, result.stderr)
+        out = result.stdout
+        self.assertIn('sandbox   %s  id %s  running  pid %d' % (
+            box.name, box.id[:12], pid), out)
+        self.assertIn('workload  %s  id %s  running' % (
+            workload.name, workload.id[:12]), out)
+        self.assertIn('Namespace link: %s -> /proc/%d/ns/net (current)' % (
+            netns.link_path(instance.uuid), pid), out)
+        self.assertIn('ip netns exec nova-%s' % instance.uuid, out)
+        eth0 = [line for line in out.splitlines()
+                if line.strip().startswith('eth0 ')][0]
+        for part in (plain['address'], 'mtu %d' % MTU, self.fixed_ip(plain),
+                     'host end %s (mtu %d)' % (plain['devname'], MTU)):
+            self.assertIn(part, eth0)
+        eth1 = [line for line in out.splitlines()
+                if line.strip().startswith('eth1 ')][0]
+        self.assertIn('in Linux bridge %s' % ('qbr' + hybrid['id'])[:14],
+                      eth1)
+        for vif, port in ((plain, plain['devname']),
+                          (hybrid, ('qvo' + hybrid['id'])[:14])):
+            line = [line for line in out.splitlines()
+                    if 'port %s ' % port in line][0]
+            self.assertIn('bridge %s' % BRIDGE, line)
+            self.assertIn('iface-id=%s' % vif['id'], line)
+            self.assertIn('attached-mac=%s' % vif['address'], line)
+            self.assertIn('vm-uuid=%s' % instance.uuid, line)
+            self.assertRegex(line, r'ofport [1-9][0-9]*')
+
+    def test_inspect_of_an_unknown_server_fails_clearly(self):
+        unknown = uuidutils.generate_uuid()
+        result = self.inspect(unknown)
+        self.assertEqual(1, result.returncode)
+        self.assertIn('no container of instance %s on this host' % unknown,
+                      result.stderr)
+        result = self.inspect('not-a-uuid')
+        self.assertEqual(1, result.returncode)
+        self.assertIn('is not an instance uuid', result.stderr)

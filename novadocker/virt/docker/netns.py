@@ -38,10 +38,14 @@ _UUID_RE = re.compile(
     r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
 
 
+def is_instance_uuid(value):
+    """True for a uuid as Nova writes it: 36 lowercase characters."""
+    return isinstance(value, str) and bool(_UUID_RE.match(value))
+
+
 def link_name(instance_uuid):
     """Name of the namespace link of an instance: ``nova-<uuid>``."""
-    if not isinstance(instance_uuid, str) or not _UUID_RE.match(
-            instance_uuid):
+    if not is_instance_uuid(instance_uuid):
         raise exception.NamespaceLinkFailed(
             action='name', path='%s/nova-%r' % (NETNS_DIR, instance_uuid),
             reason='an instance uuid is 36 lowercase hexadecimal digits and '
