@@ -495,6 +495,32 @@ class VifWiringTestCase(testtools.TestCase):
                                    check=False).returncode)
         self.assertEqual([], self.leftovers())
 
+    def test_ovs_down_is_refused_before_anything_is_created(self):
+        instance, box = self.sandbox()
+        vif = self.port()
+        # A socket nobody listens on stands for a stopped ovsdb-server,
+        # without stopping the OVS that other engineers' tests use.
+        dead = 'unix:/tmp/%s-no-ovsdb.sock' % self.prefix
+        self.useFixture(config_fixture.Config(CONF)).config(
+            group='os_vif_ovs', ovsdb_connection=dead)
+        err = self.assertRaises(exception.OvsUnreachable, vifs.plug_vifs,
+                                instance, model.NetworkInfo([vif]),
+                                self.pid(box))
+        self.assertIn(dead, str(err))
+        self.assertIn('Start it', str(err))
+        self.assertEqual([], self.leftovers())
+
+    def test_server_without_ports_still_gets_lo_up(self):
+        instance, box = self.sandbox()
+        self.plug(instance, box, model.NetworkInfo([]))
+        links = json.loads(in_netns(instance.uuid, 'ip', '-j', 'link',
+                                    'show').stdout)
+        self.assertEqual(['lo'], [link['ifname'] for link in links])
+        self.assertIn('UP', links[0]['flags'])
+        result = in_netns(instance.uuid, 'ping', '-c', '1', '-W', '2',
+                          '127.0.0.1', check=False)
+        self.assertEqual(0, result.returncode, result.stdout)
+
     def test_ten_sandboxes_plugged_and_unplugged_leave_nothing(self):
         plugged = []
         for _ in range(10):

@@ -12,11 +12,14 @@
 
 """How a Neutron VIF maps to the interface inside a sandbox (no root)."""
 
+import os
+
 from nova.network import model
 from nova import objects
 from nova import test
 from os_vif import objects as osv_objects
 
+from novadocker.privsep import netdev
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import vifs
 
@@ -170,3 +173,33 @@ class NamingAndDnsTestCase(test.NoDBTestCase):
 
     def test_no_network_no_dns(self):
         self.assertEqual([], vifs.dns_servers(model.NetworkInfo([])))
+
+
+class PrivilegedArgumentChecksTestCase(test.NoDBTestCase):
+    """The privsep side refuses what nova-docker never asks for."""
+
+    def test_host_devices_must_be_ours(self):
+        for dev in ('tapc0ffee00-11', 'nspc0ffee00-11', 'qbrc0ffee00-11',
+                    'qvoc0ffee00-11', 'nicc0ffee00-11'):
+            netdev._check_host_dev(dev)
+        for dev in ('eth0', 'br-int', 'lo', 'docker0', 'tap', '../tap1',
+                    'tap1/x', 'tapc0ffee00-1111', 'tap1 x', 3):
+            self.assertRaises(ValueError, netdev._check_host_dev, dev)
+
+    def test_sandbox_devices_are_ethn(self):
+        netdev._check_guest_dev('eth0')
+        netdev._check_guest_dev('eth12')
+        for name in ('lo', 'eth', 'eth0x', 'tap1', 'eth-1', None):
+            self.assertRaises(ValueError, netdev._check_guest_dev, name)
+
+    def test_pids_that_are_not_sandboxes_are_refused(self):
+        for pid in (0, 1, -3, '42', True, None):
+            self.assertRaises(ValueError, netdev._open_namespace, pid)
+
+    def test_own_namespace_is_refused(self):
+        # This process lives in whatever namespace the tests run in; a
+        # sandbox never shares it with the privsep daemon.
+        err = self.assertRaises((ValueError, PermissionError),
+                                netdev._open_namespace, os.getpid())
+        if isinstance(err, ValueError):
+            self.assertIn('host network namespace', str(err))
