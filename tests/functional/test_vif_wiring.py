@@ -510,6 +510,27 @@ class VifWiringTestCase(testtools.TestCase):
         self.assertIn('Start it', str(err))
         self.assertEqual([], self.leftovers())
 
+    def test_unplug_while_ovs_is_unreachable_does_not_hang(self):
+        instance, box = self.sandbox()
+        vif = self.port()
+        network_info = model.NetworkInfo([vif])
+        self.plug(instance, box, network_info)
+        conf = self.useFixture(config_fixture.Config(CONF))
+        conf.config(group='os_vif_ovs',
+                    ovsdb_connection='unix:/tmp/%s-no-ovsdb.sock'
+                    % self.prefix)
+        start = time.monotonic()
+        vifs.unplug_vifs(instance, network_info)
+        self.assertLess(time.monotonic() - start, 30)
+        # The devices go; the OVS row waits for OVS to come back.
+        self.assertNotIn(vif['devname'], host_links())
+        self.assertEqual(1, len(ovs_interfaces('iface-id', vif['id'])))
+        conf.config(group='os_vif_ovs',
+                    ovsdb_connection=vifs.DEFAULT_OVSDB_CONNECTION)
+        vifs.unplug_vifs(instance, network_info)
+        netns.remove_link(instance.uuid)
+        self.assertEqual([], self.leftovers())
+
     def test_server_without_ports_still_gets_lo_up(self):
         instance, box = self.sandbox()
         self.plug(instance, box, model.NetworkInfo([]))

@@ -214,11 +214,25 @@ def _step(vif, what):
                                       ) from e
 
 
+def _ovs_reachable(instance, vif, osvif):
+    try:
+        _check_bridge(osvif.network.bridge, vif['id'])
+    except exception.OvsBridgeMissing:
+        return True
+    except exception.OvsUnreachable as e:
+        # os-vif would wait ovs_vsctl_timeout (two minutes) for nothing.
+        LOG.warning('Not removing the OVS port of %(port)s: %(err)s',
+                    {'port': vif['id'], 'err': e}, instance=instance)
+        return False
+    return True
+
+
 def _remove(instance, vif, osvif, quiet_about_ovs=False):
     """Remove everything a plug of *vif* creates; tolerate what is gone."""
     info = os_vif_util.nova_to_osvif_instance(instance)
     try:
-        os_vif.unplug(osvif, info)
+        if quiet_about_ovs or _ovs_reachable(instance, vif, osvif):
+            os_vif.unplug(osvif, info)
     except Exception as e:
         log = LOG.debug if quiet_about_ovs else LOG.warning
         log('os-vif could not unplug port %(port)s: %(err)s',
