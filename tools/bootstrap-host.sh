@@ -69,8 +69,8 @@ start_dockerd() {
     # containerd keeps its own pid file too; a killed one leaves it behind.
     rm -f /var/run/docker/containerd/containerd.pid 2>/dev/null || true
     nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
-    local i
-    for i in $(seq 1 60); do
+    local _
+    for _ in $(seq 1 60); do
         docker_up && { did "started dockerd (log: $DOCKERD_LOG)"; return; }
         sleep 1
     done

@@ -28,7 +28,11 @@ import fixtures
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional import integrated_helpers
 from oslo_utils import uuidutils
+# Imported for their privsep option groups, configured below.
+import vif_plug_ovs.privsep  # noqa: F401
 
+import novadocker.conf  # noqa: F401  (registers [docker])
+import novadocker.privsep  # noqa: F401
 from tests.functional import fixtures as nd_fixtures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -109,8 +113,9 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         self.useFixture(fixtures.MonkeyPatch(
             'nova.tests.fixtures.NeutronFixture',
             nd_fixtures.OVSNeutronFixture))
+        # Nova's cleanups clear test attributes first: hand the list over.
         self.hosts = []
-        self.addCleanup(self._remove_leftovers)
+        self.addCleanup(self._remove_leftovers, self.hosts)
         self.tmpdir = self.useFixture(fixtures.TempDir()).path
         super().setUp()
 
@@ -123,9 +128,10 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         self.flags(root_helper='%s %s' % (
             os.path.join(BIN_DIR, 'nova-rootwrap'), rootwrap_conf),
             group='docker')
-        self.flags(ovsdb_connection='unix:/var/run/openvswitch/db.sock',
-                   group='os_vif_ovs')
-        privsep_helper = os.path.join(BIN_DIR, 'privsep-helper')
+        # The privileged daemons load the tree under test, not whatever
+        # copy of the bundle was installed last.
+        privsep_helper = 'env PYTHONPATH=%s %s' % (
+            REPO, os.path.join(BIN_DIR, 'privsep-helper'))
         for section in ('vif_plug_ovs_privileged', 'nova_docker_privileged'):
             self.useFixture(nova_fixtures.ConfPatcher(
                 group=section, helper_command=privsep_helper))
@@ -146,12 +152,14 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
     # -- servers -------------------------------------------------------------
 
     def boot(self, image_id=nd_fixtures.BUSYBOX_IMAGE_ID, expected='ACTIVE',
-             networks='none', host=None, **kwargs):
+             networks='none', host=None, metadata=None, **kwargs):
         """Boot a server through the API and wait for *expected*."""
         server = self._build_server(image_uuid=image_id, networks=networks,
                                     **kwargs)
         if host:
             server['host'] = host
+        if metadata:
+            server['metadata'] = metadata
         created = self.api.post_server({'server': server})
         return self._wait_for_state_change(created, expected)
 
@@ -188,11 +196,11 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
 
     # -- cleanup ---------------------------------------------------------------
 
-    def _remove_leftovers(self):
+    def _remove_leftovers(self, hosts):
         """Safety net: remove whatever this test's hosts left on the engine."""
         client = docker.from_env(timeout=60)
         try:
-            for host in self.hosts:
+            for host in hosts:
                 for c in client.containers.list(
                         all=True,
                         filters={'label': '%s=%s' % (LABEL_HOST, host)}):

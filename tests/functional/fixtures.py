@@ -125,8 +125,11 @@ class OVSNeutronFixture(nova_fixtures.NeutronFixture):
     def __init__(self, test):
         super().__init__(test)
         self._next_ip = ipaddress.ip_address('192.168.1.10')
+        # Tests may change how the next ports bind (bad-input cases).
+        self.vif_details = copy.deepcopy(NETDEV_VIF_DETAILS)
+        self.vif_type = 'ovs'
         for port in self._ports.values():
-            port['binding:vif_details'] = copy.deepcopy(NETDEV_VIF_DETAILS)
+            port['binding:vif_details'] = copy.deepcopy(self.vif_details)
 
     def _allocate_ip(self):
         ip = str(self._next_ip)
@@ -142,13 +145,15 @@ class OVSNeutronFixture(nova_fixtures.NeutronFixture):
         else:
             port['fixed_ips'] = [{'ip_address': self._allocate_ip(),
                                   'subnet_id': self.subnet_1['id']}]
-        port['binding:vif_details'] = copy.deepcopy(NETDEV_VIF_DETAILS)
+        port['binding:vif_details'] = copy.deepcopy(self.vif_details)
+        port['binding:vif_type'] = self.vif_type
         return {'port': copy.deepcopy(port)}
 
     def update_port(self, port_id, body=None):
         body = copy.deepcopy(body or {'port': {}})
         if 'binding:host_id' in body['port'] and \
                 body['port']['binding:host_id'] is not None:
+            port = self._ports[port_id]
             body['port']['binding:vif_details'] = copy.deepcopy(
-                NETDEV_VIF_DETAILS)
+                port.get('binding:vif_details') or self.vif_details)
         return super().update_port(port_id, body)

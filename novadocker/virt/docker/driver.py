@@ -19,7 +19,6 @@ engine), ``vifs`` and ``netns`` (networking), ``hostinfo`` (resources).
 """
 
 import collections
-import socket
 
 from nova.compute import power_state
 from nova.compute import vm_states
@@ -88,6 +87,10 @@ class DockerDriver(driver.ComputeDriver):
         vcpus = hostinfo.cpu_count()
         memory_total, _ = hostinfo.memory_mb()
         _, disk_free = hostinfo.disk_gb(self._docker_root_dir())
+        # Ratios set by operators through placement are kept unless
+        # nova.conf overrides them.
+        ratios = self._get_allocation_ratios(
+            provider_tree.data(nodename).inventory)
         inventory = {
             orc.VCPU: {
                 'total': vcpus, 'min_unit': 1, 'max_unit': vcpus,
@@ -104,7 +107,6 @@ class DockerDriver(driver.ComputeDriver):
                 'reserved': driver.ComputeDriver._get_reserved_host_disk_gb_from_config(),
             },
         }
-        ratios = self._get_allocation_ratios(inventory)
         for rc, ratio in ratios.items():
             inventory[rc]['allocation_ratio'] = ratio
         provider_tree.update_inventory(nodename, inventory)
@@ -192,8 +194,10 @@ class DockerDriver(driver.ComputeDriver):
         tail = bytearray()
         with docker_client.docker_client(
                 'read logs of %s' % workload.name) as client:
+            # follow=False: the SDK follows a streamed log unless told not to.
             for chunk in client.api.logs(workload.id, stdout=True,
-                                         stderr=True, stream=True):
+                                         stderr=True, stream=True,
+                                         follow=False):
                 tail += chunk
                 if len(tail) > 2 * limit:
                     del tail[:-limit]
@@ -255,8 +259,11 @@ class DockerDriver(driver.ComputeDriver):
                     'start container %s' % pair.workload.name) as client:
                 client.containers.get(pair.workload.id).start()
         except exception.DockerError as e:
+            config = pair.workload.attrs['Config']
+            command = (config.get('Entrypoint') or []) + (config.get('Cmd') or [])
             raise exception.ContainerStartFailed(
-                name=pair.workload.name, reason=e.kwargs.get('reason', e)) from e
+                command=' '.join(command),
+                reason=e.kwargs.get('reason', e)) from e
 
     def _wire_network(self, instance, network_info, pid):
         events = self._neutron_events(network_info)

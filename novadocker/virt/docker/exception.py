@@ -65,9 +65,9 @@ class InvalidCommandLine(nova_exception.InvalidInput):
 # Start failures are almost always the image's or the command's fault
 # (another host would fail the same way), so Nova aborts, not reschedules.
 class ContainerStartFailed(nova_exception.InvalidInput):
-    msg_fmt = ('Container %(name)s did not start: %(reason)s. Check the '
-               'image command (image property os_command_line) exists in '
-               'the image.')
+    # Nova keeps 255 characters of a fault: what to fix comes first.
+    msg_fmt = ('Command %(command)s (image property os_command_line, or the '
+               "image's own command) did not start: %(reason)s")
 
 
 class SandboxImageUnavailable(DockerDriverError):

@@ -1,0 +1,235 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Servers on Neutron ports wired into real OVS (netdev datapath)."""
+
+import os
+import subprocess
+import time
+
+from tests.functional import base
+from tests.functional import fixtures as nd_fixtures
+
+
+def ovs_ports_of(uuid):
+    """OVS interface rows (name -> external_ids) of one server."""
+    out = subprocess.run(
+        ['ovs-vsctl', '--timeout=10', '--format=csv', '--data=bare',
+         '--no-headings', '--columns=name,external_ids', 'find',
+         'Interface', 'external_ids:vm-uuid=%s' % uuid],
+        capture_output=True, text=True, check=True).stdout
+    rows = {}
+    for line in out.splitlines():
+        name, _, ids = line.partition(',')
+        rows[name] = dict(pair.split('=', 1)
+                          for pair in ids.strip('"').split(' ') if pair)
+    return rows
+
+
+class NetworkingTestCase(base.DockerFunctionalTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1)
+        self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
+
+    def boot_on_net(self, **kwargs):
+        kwargs.setdefault('flavor_id', self.flavor)
+        return self.boot(networks=[{'uuid': self.net}], **kwargs)
+
+    def ip_of(self, server):
+        return server['addresses']['private'][0]['addr']
+
+    def exec_in(self, server, *cmd):
+        workload = [c for c in self.containers_of(server)
+                    if c.labels['org.openstack.nova.role'] == 'workload'][0]
+        code, out = workload.exec_run(list(cmd))
+        return code, out.decode()
+
+    def assertPings(self, source, target):
+        ip = self.ip_of(target)
+        for _ in range(10):
+            code, out = self.exec_in(source, 'ping', '-c', '1', '-W', '2', ip)
+            if code == 0:
+                return
+            time.sleep(0.5)
+        self.fail('%s cannot ping %s (%s): %s'
+                  % (source['id'], target['id'], ip, out))
+
+    def action(self, server, body, expected):
+        self.api.post_server_action(server['id'], body)
+        return self._wait_for_state_change(server, expected)
+
+    def test_two_servers_ping_through_power_operations(self):
+        a = self.boot_on_net()
+        b = self.boot_on_net()
+        self.assertNotEqual(self.ip_of(a), self.ip_of(b))
+        self.assertPings(a, b)
+        self.assertPings(b, a)
+
+        for body, state in (({'reboot': {'type': 'SOFT'}}, 'ACTIVE'),
+                            ({'reboot': {'type': 'HARD'}}, 'ACTIVE')):
+            b = self.action(b, body, state)
+            self.assertPings(a, b)
+            self.assertPings(b, a)
+
+        b = self.action(b, {'os-stop': None}, 'SHUTOFF')
+        self.assertEqual({}, ovs_ports_of(b['id']))
+        self.assertFalse(os.path.lexists('/var/run/netns/nova-%s' % b['id']))
+        b = self.action(b, {'os-start': None}, 'ACTIVE')
+        self.assertPings(a, b)
+        self.assertPings(b, a)
+
+        b = self.action(b, {'pause': None}, 'PAUSED')
+        code, _ = self.exec_in(a, 'ping', '-c', '1', '-W', '1', self.ip_of(b))
+        self.assertNotEqual(0, code, 'a paused server answered a ping')
+        b = self.action(b, {'unpause': None}, 'ACTIVE')
+        self.assertPings(a, b)
+
+        b = self.action(b, {'suspend': None}, 'SUSPENDED')
+        b = self.action(b, {'resume': None}, 'ACTIVE')
+        self.assertPings(a, b)
+
+        for server in (a, b):
+            self._delete_server(server)
+            self.assertNoLeftovers(server['id'])
+
+    def test_inside_view_and_ovs_rows(self):
+        server = self.boot_on_net()
+        port_id = self.api.get_port_interfaces(server['id'])[0]['port_id']
+        port = self.neutron.show_port(port_id)['port']
+        ip = self.ip_of(server)
+
+        _, addr = self.exec_in(server, 'ip', 'addr', 'show', 'eth0')
+        self.assertIn('inet %s/24' % ip, addr)
+        self.assertIn(port['mac_address'], addr)
+        self.assertIn('mtu 1450', addr)
+        _, route = self.exec_in(server, 'ip', 'route')
+        self.assertIn('default via 192.168.1.1 dev eth0', route)
+        _, lo = self.exec_in(server, 'ip', 'link', 'show', 'lo')
+        self.assertIn('UP', lo.split('>')[0])
+
+        rows = ovs_ports_of(server['id'])
+        self.assertEqual(1, len(rows), rows)
+        (name, ids), = rows.items()
+        self.assertEqual(port['id'], ids['iface-id'])
+        self.assertEqual(port['mac_address'], ids['attached-mac'])
+        self.assertEqual('active', ids['iface-status'])
+        bridge = subprocess.run(['ovs-vsctl', 'port-to-br', name],
+                                capture_output=True, text=True, check=True)
+        self.assertEqual('br-int', bridge.stdout.strip())
+
+        # Operators debug a server with ip netns on the host.
+        netns = subprocess.run(
+            ['ip', 'netns', 'exec', 'nova-%s' % server['id'], 'ip', 'addr'],
+            capture_output=True, text=True, check=True).stdout
+        self.assertIn('inet %s/24' % ip, netns)
+        self._delete_server(server)
+        self.assertNoLeftovers(server['id'])
+
+    def test_first_instruction_sees_network(self):
+        image = self.glance.add_image(
+            nd_fixtures.docker_save(nd_fixtures.BUSYBOX_IMAGE), 'ip-first',
+            os_command_line="/bin/sh -c 'ip addr; ip route; exec sleep 3600'")
+        server = self.boot_on_net(image_id=image)
+        output = ''
+        for _ in range(50):
+            output = self.api.post_server_action(
+                server['id'], {'os-getConsoleOutput': {}})['output']
+            if 'default via' in output:
+                break
+            time.sleep(0.2)
+        self.assertIn('inet %s/24' % self.ip_of(server), output)
+        self.assertIn('default via 192.168.1.1', output)
+        self._delete_server(server)
+
+    def test_attach_and_detach_interface(self):
+        server = self.boot_on_net()
+        before = set(ovs_ports_of(server['id']))
+        attached = self.api.attach_interface(
+            server['id'], {'interfaceAttachment': {'net_id': self.net}})
+        port_id = attached['port_id']
+        ip = attached['fixed_ips'][0]['ip_address']
+        _, addr = self.exec_in(server, 'ip', 'addr', 'show', 'eth1')
+        self.assertIn('inet %s/24' % ip, addr)
+        rows = ovs_ports_of(server['id'])
+        self.assertEqual(2, len(rows))
+        self.assertIn(port_id, [ids['iface-id'] for ids in rows.values()])
+
+        self.api.detach_interface(server['id'], port_id)
+        for _ in range(50):
+            if set(ovs_ports_of(server['id'])) == before:
+                break
+            time.sleep(0.2)
+        self.assertEqual(before, set(ovs_ports_of(server['id'])))
+        code, _ = self.exec_in(server, 'ip', 'link', 'show', 'eth1')
+        self.assertNotEqual(0, code)
+        self._delete_server(server)
+        self.assertNoLeftovers(server['id'])
+
+    def test_boot_and_delete_ten_servers_leaves_nothing(self):
+        links_before = set(os.listdir('/var/run/netns'))
+        devices_before = set(os.listdir('/sys/class/net'))
+        servers = [self.boot_on_net() for _ in range(10)]
+        self.assertEqual(10, len({self.ip_of(s) for s in servers}))
+        for server in servers:
+            self._delete_server(server)
+        for server in servers:
+            self.assertNoLeftovers(server['id'])
+        self.assertEqual(links_before, set(os.listdir('/var/run/netns')))
+        self.assertEqual(devices_before, set(os.listdir('/sys/class/net')))
+
+
+class NetworkingBadInputTestCase(base.DockerFunctionalTestBase):
+    """Broken networking: ERROR, readable fault, nothing left behind."""
+
+    def setUp(self):
+        super().setUp()
+        self.flags(max_attempts=1, group='scheduler')
+        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1)
+        self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
+
+    def assertFailsCleanly(self, expected_in_fault, networks=None):
+        server = self.boot(expected='ERROR', flavor_id=self.flavor,
+                           networks=networks or [{'uuid': self.net}])
+        fault = server['fault']['message']
+        for text in expected_in_fault:
+            self.assertIn(text, fault)
+        self.assertNoLeftovers(server['id'])
+        return server
+
+    def test_bridge_missing(self):
+        self.neutron.vif_details['bridge_name'] = 'br-nd-missing'
+        self.assertFailsCleanly(['br-nd-missing'])
+
+    def test_ovs_unreachable(self):
+        dead = os.path.join(self.tmpdir, 'dead-ovsdb.sock')
+        self.flags(ovsdb_connection='unix:' + dead, group='os_vif_ovs')
+        self.assertFailsCleanly(['Open vSwitch'])
+
+    def test_unsupported_vif_type(self):
+        self.neutron.vif_type = 'bridge'
+        self.assertFailsCleanly(['bridge', 'ovs'])
+
+    def test_port_without_fixed_ips(self):
+        port = self.neutron.create_port(
+            {'port': {'network_id': self.net}})['port']
+        self.neutron._ports[port['id']]['fixed_ips'] = []
+        self.assertFailsCleanly([port['id']], networks=[{'port': port['id']}])
+
+    def test_vif_plugged_timeout_fatal(self):
+        port = self.neutron.create_port(
+            {'port': {'network_id': self.net}})['port']
+        self.neutron._ports[port['id']]['status'] = 'DOWN'
+        self.flags(vif_plugging_timeout=2, vif_plugging_is_fatal=True)
+        self.assertFailsCleanly(['Virtual Interface creation failed'],
+                                networks=[{'port': port['id']}])

@@ -1,0 +1,55 @@
+#!/bin/bash
+# The README's test command: prepare the host, then run style checks, unit
+# tests and functional tests (real dockerd, OVS, rootwrap, in-process Nova).
+# The last lines are the test runner's summary. A skipped functional test
+# fails the run: a skip is not a pass.
+#
+# Usage: tools/run-tests.sh            (as root, from anywhere)
+
+set -o errexit -o nounset -o pipefail
+
+TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$TOP_DIR"
+
+bash tools/bootstrap-host.sh
+TOX=.venv/bin/tox
+LOGS=$(mktemp -d)
+trap 'rm -rf "$LOGS"' EXIT
+
+declare -A passed failed skipped
+status=0
+
+run_env() {
+    local env=$1 rc=0
+    "$TOX" -e "$env" 2>&1 | tee "$LOGS/$env.log" || rc=$?
+    passed[$env]=$(grep -oP '^ - Passed: \K[0-9]+' "$LOGS/$env.log" | tail -1 || true)
+    failed[$env]=$(grep -oP '^ - Failed: \K[0-9]+' "$LOGS/$env.log" | tail -1 || true)
+    skipped[$env]=$(grep -oP '^ - Skipped: \K[0-9]+' "$LOGS/$env.log" | tail -1 || true)
+    [ "$rc" -eq 0 ] || status=1
+    return 0
+}
+
+run_env pep8
+run_env genconfig
+run_env py3
+run_env functional
+
+total_p=0 total_f=0 total_s=0
+echo
+echo "== nova-docker test summary =="
+for env in py3 functional; do
+    p=${passed[$env]:-0} f=${failed[$env]:-0} s=${skipped[$env]:-0}
+    printf '%-11s %s passed, %s failed, %s skipped\n' "$env:" "$p" "$f" "$s"
+    total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
+    if [ "$p" -eq 0 ]; then
+        echo "$env ran no test" >&2
+        status=1
+    fi
+done
+if [ "${skipped[functional]:-0}" -ne 0 ]; then
+    echo "functional tests were skipped: a skip is not a pass" >&2
+    status=1
+fi
+[ "$status" -eq 0 ] || total_f=$((total_f > 0 ? total_f : 1))
+echo "${total_p} passed, ${total_f} failed, ${total_s} skipped"
+exit "$status"
