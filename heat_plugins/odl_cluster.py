@@ -211,27 +211,34 @@ class OdlCluster(stack_resource.StackResource):
     def validate(self):
         """Check what the schema cannot: odd size, one fixed IP a member."""
         size = self.properties[self.SIZE]
-        if size is not None and size % 2 == 0:
-            raise exception.StackValidationFailed(message=_(
-                'Property %(prop)s: %(size)s members is even; an '
-                'OpenDaylight cluster needs an odd number of members '
-                '(1, 3, 5 or 7) so that a majority survives a split. '
-                'Use %(lower)s or %(upper)s.') % {
-                    'prop': self.SIZE, 'size': size, 'lower': size - 1,
-                    'upper': size + 1})
+        if size is not None and size % 2 == 0 and 1 <= size <= MAX_MEMBERS:
+            nearest = [str(n) for n in (size - 1, size + 1)
+                       if 1 <= n <= MAX_MEMBERS]
+            raise self._invalid(self.SIZE, _(
+                '%(size)s members is even; an OpenDaylight cluster needs '
+                'an odd number of members (1, 3, 5 or 7) so that a majority '
+                'survives a split. Use %(nearest)s.') % {
+                    'size': size, 'nearest': _(' or ').join(nearest)})
         fixed_ips = self.properties[self.FIXED_IPS]
         if fixed_ips and size is not None and len(fixed_ips) != size:
-            raise exception.StackValidationFailed(message=_(
-                'Property %(prop)s: %(count)d addresses given for %(size)d '
+            raise self._invalid(self.FIXED_IPS, _(
+                '%(count)d addresses given for %(size)d '
                 'members; give exactly one per member, in member order, or '
                 'leave %(prop)s out to let Neutron choose.') % {
                     'prop': self.FIXED_IPS, 'count': len(fixed_ips),
                     'size': size})
         if fixed_ips and len(set(fixed_ips)) != len(fixed_ips):
-            raise exception.StackValidationFailed(message=_(
-                'Property %(prop)s: an address is listed twice; every '
-                'member needs its own address.') % {'prop': self.FIXED_IPS})
+            raise self._invalid(self.FIXED_IPS, _(
+                'an address is listed twice; every member needs its own '
+                'address.'))
         super(OdlCluster, self).validate()
+
+    def _invalid(self, prop, message):
+        """A validation error worded like Heat's own property errors."""
+        return exception.StackValidationFailed(
+            error=_('Property error'), message=message,
+            path=[self.stack.t.RESOURCES, self.name,
+                  self.stack.t.get_section_name('properties'), prop])
 
     def _spec(self, props):
         size = props[self.SIZE]
