@@ -19,12 +19,17 @@ trap 'rm -rf "$LOGS"' EXIT
 declare -A passed failed skipped
 status=0
 
+sum_of() {
+    grep -oP "^ - $1: \\K[0-9]+" "$2" | awk '{n += $1} END {print n + 0}'
+}
+
 run_env() {
     local env=$1 rc=0
     "$TOX" -e "$env" 2>&1 | tee "$LOGS/$env.log" || rc=$?
-    passed[$env]=$(grep -oP '^ - Passed: \K[0-9]+' "$LOGS/$env.log" | tail -1 || true)
-    failed[$env]=$(grep -oP '^ - Failed: \K[0-9]+' "$LOGS/$env.log" | tail -1 || true)
-    skipped[$env]=$(grep -oP '^ - Skipped: \K[0-9]+' "$LOGS/$env.log" | tail -1 || true)
+    # An env may run several stestr suites: add up their totals.
+    passed[$env]=$(sum_of Passed "$LOGS/$env.log")
+    failed[$env]=$(sum_of Failed "$LOGS/$env.log")
+    skipped[$env]=$(sum_of Skipped "$LOGS/$env.log")
     [ "$rc" -eq 0 ] || status=1
     return 0
 }

@@ -33,7 +33,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 ENTRYPOINT = os.path.join(REPO, 'heat_plugins', 'odl_image',
                           'odl-cluster-entrypoint.sh')
-REFERENCE = '/work/shared/reference/odl-config'
+REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         'data', 'odl-config')
 IMAGE = 'nova-docker/busybox:latest'
 PREFIX = 'nd-odl-entrypoint-'
 

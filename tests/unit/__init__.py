@@ -9,3 +9,8 @@
 # WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 # License for the specific language governing permissions and limitations
 # under the License.
+
+# As nova-compute does at start-up, before anything else imports eventlet.
+from nova import monkey_patch  # noqa: E402
+
+monkey_patch.patch(backend='threading')

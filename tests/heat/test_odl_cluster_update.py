@@ -17,7 +17,7 @@ from heat.common import template_format
 from heat.engine import stack as parser
 from heat.engine import template
 
-from tests.unit.heat import base
+from tests.heat import base
 
 
 class TestUpdate(base.OdlClusterTestCase):

@@ -18,7 +18,7 @@ import fixtures
 import testtools
 
 from heat_plugins import odl_readiness
-from tests.unit.heat import fake_odl
+from tests.heat import fake_odl
 
 LOCAL = '127.0.0.1'
 

@@ -23,9 +23,9 @@ from heat.tests import utils
 from oslo_config import cfg
 
 from heat_plugins import odl_cluster
-from tests.unit.heat import fake_odl
-from tests.unit.heat import fake_openstack
-from tests.unit.heat import in_process_engine
+from tests.heat import fake_odl
+from tests.heat import fake_openstack
+from tests.heat import in_process_engine
 
 MEMBER_IPS = ['10.0.0.11', '10.0.0.12', '10.0.0.13']
 

@@ -25,8 +25,8 @@ import sysconfig
 
 import testtools
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                      'plugin_dir_probe.py')
 MODULES = ('odl_cluster.py', 'odl_member_stack.py', 'odl_readiness.py')

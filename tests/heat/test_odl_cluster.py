@@ -12,7 +12,7 @@
 
 """OS::ODL::Cluster through Heat's engine: create, attributes, delete."""
 
-from tests.unit.heat import base
+from tests.heat import base
 
 
 class TestCreate(base.OdlClusterTestCase):

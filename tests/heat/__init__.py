@@ -1,0 +1,23 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Tests of the Heat resource plugins, through Heat's own engine.
+
+Heat and Nova register conflicting options (``host``, ``version``) on the
+one global ``cfg.CONF``, so these tests run in their own process, apart
+from tests/unit: ``stestr --test-path ./tests/heat run`` (tox -e py3 runs
+both suites).
+"""
+
+# Heat's harness first: it selects oslo.service's threading backend, which
+# heat.engine would otherwise default to eventlet on import.
+from heat.tests import common  # noqa: F401

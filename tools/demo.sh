@@ -1,0 +1,14 @@
+#!/bin/bash
+# The README's main job: prepare the host, then boot two servers from a
+# local busybox image through the Nova API (in-process services, real
+# Docker, real OVS, real rootwrap), show them ACTIVE with their containers
+# and console output, ping between them, delete them and show nothing is left.
+#
+# Usage: tools/demo.sh            (as root, from anywhere)
+
+set -o errexit -o nounset -o pipefail
+
+TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$TOP_DIR"
+bash tools/bootstrap-host.sh
+exec .venv/bin/python -m testtools.run tests.functional.demo
