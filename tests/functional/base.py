@@ -22,6 +22,7 @@ Nothing about Docker, OVS or rootwrap is faked.
 import os
 import subprocess
 import sys
+import uuid
 
 import docker
 import fixtures
@@ -33,6 +34,7 @@ import vif_plug_ovs.privsep  # noqa: F401
 
 import novadocker.conf  # noqa: F401  (registers [docker])
 import novadocker.privsep  # noqa: F401
+from novadocker.virt.docker import driver as driver_module
 from tests.functional import fixtures as nd_fixtures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -83,6 +85,24 @@ def write_rootwrap_conf(directory):
     return path
 
 
+def _node_uuid(node):
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, node))
+
+
+def _node_per_host(driver, refresh=False):
+    node = driver.get_available_nodes()[0]
+    return {_node_uuid(node): node}
+
+
+_get_available_resource = driver_module.DockerDriver.get_available_resource
+
+
+def _resources_per_host(driver, nodename):
+    resources = _get_available_resource(driver, nodename)
+    resources['uuid'] = _node_uuid(nodename)
+    return resources
+
+
 class _NoPoison(fixtures.Fixture):
     """Stands in for Nova's unit-test poisons: these tests touch the host."""
 
@@ -93,6 +113,10 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
     ADMIN_API = True
     microversion = 'latest'
     REQUIRES_LOCKING = True
+    # Casts stay casts, as in a real cloud: tests wait for the outcome.
+    # (As calls, the power-state sync's stop request would wait on the
+    # instance lock the sync itself holds.)
+    CAST_AS_CALL = False
 
     def setUp(self):
         problems = host_problems()
@@ -107,6 +131,14 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
                        'PrivsepNoHelperFixture'):
             self.useFixture(fixtures.MonkeyPatch(
                 'nova.tests.fixtures.' + poison, _NoPoison))
+        # Each real nova-compute keeps its node UUID in its own state
+        # directory; several services in this one process would share one.
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.driver.DockerDriver.get_nodenames_by_uuid',
+            _node_per_host))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.driver.DockerDriver.get_available_resource',
+            _resources_per_host))
         self.useFixture(fixtures.MonkeyPatch(
             'nova.tests.fixtures.GlanceFixture',
             nd_fixtures.DockerGlanceFixture))
@@ -124,6 +156,10 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
     def _configure(self):
         rootwrap_conf = write_rootwrap_conf(self.tmpdir)
         self.flags(compute_driver='docker.DockerDriver')
+        # /bin/sh as PID 1 ignores SIGTERM: do not wait Nova's default 60 s
+        # for it before the engine kills it.
+        self.flags(shutdown_timeout=3)
+        self.flags(reboot_timeout=3, group='docker')
         self.flags(rootwrap_config=rootwrap_conf)
         self.flags(root_helper='%s %s' % (
             os.path.join(BIN_DIR, 'nova-rootwrap'), rootwrap_conf),

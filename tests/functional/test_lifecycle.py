@@ -36,7 +36,8 @@ class LifecycleTestCase(base.DockerFunctionalTestBase):
 
     def action(self, server, body, expected):
         self.api.post_server_action(server['id'], body)
-        return self._wait_for_state_change(server, expected)
+        return self._wait_for_server_parameter(
+            server, {'status': expected, 'OS-EXT-STS:task_state': None})
 
     def test_shell_image_stays_up_with_limits(self):
         server = self.boot(flavor_id=self.flavor)
@@ -166,10 +167,12 @@ class LifecycleTestCase(base.DockerFunctionalTestBase):
         for c in self.containers_of(server):
             c.remove(force=True)
         compute = self.computes[self.hosts[0]]
-        # Must not raise: the instance is reported missing (NOSTATE).
+        # Must not raise: the instance is reported missing (NOSTATE). The
+        # sync runs on Nova's worker pool, hence the wait.
         compute.manager._sync_power_states(nova_context.get_admin_context())
-        server = self.api.get_server(server['id'])
-        self.assertEqual(0, server['OS-EXT-STS:power_state'])  # NOSTATE
+        server = self._wait_for_server_parameter(
+            server, {'OS-EXT-STS:power_state': 0})  # NOSTATE
+        self.assertEqual('ACTIVE', server['status'])
         self._delete_server(server)
         self.assertNoLeftovers(server['id'])
 

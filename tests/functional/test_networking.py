@@ -67,7 +67,8 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
 
     def action(self, server, body, expected):
         self.api.post_server_action(server['id'], body)
-        return self._wait_for_state_change(server, expected)
+        return self._wait_for_server_parameter(
+            server, {'status': expected, 'OS-EXT-STS:task_state': None})
 
     def test_two_servers_ping_through_power_operations(self):
         a = self.boot_on_net()

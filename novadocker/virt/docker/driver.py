@@ -58,15 +58,15 @@ class DockerDriver(driver.ComputeDriver):
 
     def __init__(self, virtapi, read_only=False):
         super().__init__(virtapi)
-
-    @property
-    def _host(self):
-        return CONF.host
+        # Replaced by the service's own host name in init_host. Every
+        # container is labelled with it; it is also the node name.
+        self._host = CONF.host
 
     # -- start-up and host ------------------------------------------------
 
     def init_host(self, host):
         """Check the engine is reachable and prepare the sandbox image."""
+        self._host = host
         with docker_client.docker_client('answer a ping') as client:
             client.ping()
         sandbox.ensure_sandbox_image()
