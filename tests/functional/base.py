@@ -35,6 +35,7 @@ import vif_plug_ovs.privsep  # noqa: F401
 import novadocker.conf  # noqa: F401  (registers [docker])
 import novadocker.privsep  # noqa: F401
 from novadocker.virt.docker import driver as driver_module
+from novadocker.virt.docker import vifs
 from tests.functional import fixtures as nd_fixtures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -136,8 +137,8 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.driver.DockerDriver.get_nodenames_by_uuid',
             _node_per_host))
-        self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.driver.DockerDriver.get_available_resource',
+        self.useFixture(fixtures.MockPatchObject(
+            driver_module.DockerDriver, 'get_available_resource',
             _resources_per_host))
         self.useFixture(fixtures.MonkeyPatch(
             'nova.tests.fixtures.GlanceFixture',
@@ -151,7 +152,7 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         self.tmpdir = self.useFixture(fixtures.TempDir()).path
         super().setUp()
 
-    # -- configuration and services --------------------------------------
+    # -- configuration and services -------------------------------------------
 
     def _configure(self):
         rootwrap_conf = write_rootwrap_conf(self.tmpdir)
@@ -174,6 +175,11 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
 
     def _setup_services(self):
         self._configure()
+        # Registers [os_vif_ovs]; Nova's config fixture then resets what it
+        # set, so set the local OVSDB socket for every test.
+        vifs.initialize()
+        self.flags(ovsdb_connection=vifs.DEFAULT_OVSDB_CONNECTION,
+                   group='os_vif_ovs')
         super()._setup_services()
 
     def _setup_compute_service(self):
@@ -185,7 +191,19 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         self.hosts.append(host)
         return self._start_compute(host)
 
-    # -- servers -------------------------------------------------------------
+    # Nova's helpers wait 5 s; a real engine on a busy 2-core host may take
+    # longer, so wait up to two minutes (they return as soon as it is done).
+    def _wait_for_server_parameter(self, server, expected_params,
+                                   max_retries=240, **kwargs):
+        return super()._wait_for_server_parameter(
+            server, expected_params, max_retries, **kwargs)
+
+    def _wait_for_state_change(self, server, expected_status,
+                               max_retries=240, **kwargs):
+        return super()._wait_for_state_change(
+            server, expected_status, max_retries, **kwargs)
+
+    # -- servers --------------------------------------------------------------
 
     def boot(self, image_id=nd_fixtures.BUSYBOX_IMAGE_ID, expected='ACTIVE',
              networks='none', host=None, metadata=None, **kwargs):
@@ -230,7 +248,7 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
     def assertNoLeftovers(self, uuid):
         self.assertEqual([], self.leftovers(uuid))
 
-    # -- cleanup ---------------------------------------------------------------
+    # -- cleanup --------------------------------------------------------------
 
     def _remove_leftovers(self, hosts):
         """Safety net: remove whatever this test's hosts left on the engine."""
@@ -262,4 +280,3 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
             subprocess.run(['ovs-vsctl', '--timeout=10', '--if-exists',
                             'del-port', port], capture_output=True)
             subprocess.run(['ip', 'link', 'del', port], capture_output=True)
-

@@ -48,8 +48,8 @@ class Demo(base.DockerFunctionalTestBase):
                                                ip))
         for role in ('sandbox', 'workload'):
             c = found[role]
-            say('    %-8s container %s  %s  (%s)' % (role, c.short_id,
-                                                      c.name, c.status))
+            say('    %-8s container %s  %s  (%s)'
+                % (role, c.short_id, c.name, c.status))
         return found['workload'], ip
 
     def test_demo(self):
@@ -78,7 +78,8 @@ class Demo(base.DockerFunctionalTestBase):
                                networks=[{'uuid': net}], name=name)
             servers.append(server)
         a, b = servers
-        (wa, ip_a), (wb, ip_b) = self._show(a), self._show(b)
+        wa, ip_a = self._show(a)
+        _, ip_b = self._show(b)
 
         say('4. console log of demo-a (os-getConsoleOutput):')
         output = ''
@@ -107,16 +108,16 @@ class Demo(base.DockerFunctionalTestBase):
             self._delete_server(server)
         for server in servers:
             leftovers = self.leftovers(server['id'])
-            say('    %s: %s' % (server['id'],
-                              'nothing left' if not leftovers else leftovers))
+            say('    %s: %s'
+                % (server['id'], leftovers or 'nothing left'))
             self.assertEqual([], leftovers)
         say('    docker ps -a (nova containers): %s' % (shell(
             'docker', 'ps', '-a', '--filter',
             'label=org.openstack.nova.host=%s' % host, '--format',
             '{{.Names}}') or 'none'))
-        say('    ovs-vsctl list-ports br-int: %s' % (
-            shell('ovs-vsctl', 'list-ports', 'br-int').replace('\n', ' ')
-            or 'none'))
+        ports = shell('ovs-vsctl', 'list-ports', 'br-int')
+        say('    ovs-vsctl list-ports br-int: %s'
+            % (ports.replace('\n', ' ') or 'none'))
         say('    /var/run/netns: %s' % (' '.join(
             sorted(os.listdir('/var/run/netns'))) or 'empty'))
-        say('== demo finished: servers booted, pinged, deleted, nothing left ==')
+        say('== demo finished: booted, pinged, deleted, nothing left ==')

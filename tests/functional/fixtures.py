@@ -128,6 +128,9 @@ class OVSNeutronFixture(nova_fixtures.NeutronFixture):
         # Tests may change how the next ports bind (bad-input cases).
         self.vif_details = copy.deepcopy(NETDEV_VIF_DETAILS)
         self.vif_type = 'ovs'
+        # Ports that lose their addresses when bound: Nova's API refuses a
+        # port without fixed IPs, so only this reaches the driver's check.
+        self.drop_fixed_ips_on_bind = set()
         for port in self._ports.values():
             port['binding:vif_details'] = copy.deepcopy(self.vif_details)
 
@@ -156,4 +159,6 @@ class OVSNeutronFixture(nova_fixtures.NeutronFixture):
             port = self._ports[port_id]
             body['port']['binding:vif_details'] = copy.deepcopy(
                 port.get('binding:vif_details') or self.vif_details)
+            if port_id in self.drop_fixed_ips_on_bind:
+                body['port']['fixed_ips'] = []
         return super().update_port(port_id, body)

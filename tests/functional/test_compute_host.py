@@ -22,8 +22,10 @@ from tests.functional import base
 
 
 def host_figures():
-    """CPUs, memory (MiB) and free disk (GiB) of the Docker root dir,
-    read here independently of the driver's own code."""
+    """CPUs, memory (MiB) and free disk (GiB) of the Docker root dir.
+
+    Read here independently of the driver's own code.
+    """
     with open('/proc/meminfo') as f:
         mem_kb = int(next(line for line in f
                           if line.startswith('MemTotal:')).split()[1])

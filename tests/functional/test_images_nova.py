@@ -62,8 +62,8 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
 
     def add_image(self, data, name, **props):
         image_id = self.glance.add_image(data, name, **props)
-        self.addCleanup(subprocess.run,
-                        ['docker', 'rmi', '-f', images.image_tag_for(image_id)],
+        tag = images.image_tag_for(image_id)
+        self.addCleanup(subprocess.run, ['docker', 'rmi', '-f', tag],
                         capture_output=True)
         return image_id
 

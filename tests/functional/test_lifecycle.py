@@ -44,7 +44,8 @@ class LifecycleTestCase(base.DockerFunctionalTestBase):
         time.sleep(10)
         workload = self.workload(server)
         self.assertEqual('running', workload.status)
-        config, hostconfig = workload.attrs['Config'], workload.attrs['HostConfig']
+        config = workload.attrs['Config']
+        hostconfig = workload.attrs['HostConfig']
         self.assertTrue(config['Tty'])
         self.assertTrue(config['OpenStdin'])
         self.assertEqual(128 * 1024 * 1024, hostconfig['Memory'])
@@ -210,7 +211,7 @@ class TwoHostsTestCase(base.DockerFunctionalTestBase):
 
 
 class BadInputTestCase(base.DockerFunctionalTestBase):
-    """Each bad request: ERROR, a fault that says what is wrong, nothing left."""
+    """Each bad request: ERROR, a fault saying what is wrong, no leftovers."""
 
     def setUp(self):
         super().setUp()

@@ -218,13 +218,13 @@ class NetworkingBadInputTestCase(base.DockerFunctionalTestBase):
         self.assertFailsCleanly(['Open vSwitch'])
 
     def test_unsupported_vif_type(self):
-        self.neutron.vif_type = 'bridge'
-        self.assertFailsCleanly(['bridge', 'ovs'])
+        self.neutron.vif_type = 'tap'
+        self.assertFailsCleanly(['tap', 'ovs'])
 
     def test_port_without_fixed_ips(self):
         port = self.neutron.create_port(
             {'port': {'network_id': self.net}})['port']
-        self.neutron._ports[port['id']]['fixed_ips'] = []
+        self.neutron.drop_fixed_ips_on_bind.add(port['id'])
         self.assertFailsCleanly([port['id']], networks=[{'port': port['id']}])
 
     def test_vif_plugged_timeout_fatal(self):

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Make the nova-docker driver loadable as compute_driver = docker.DockerDriver.
+"""Make the driver loadable as ``compute_driver = docker.DockerDriver``.
 
 Nova imports compute drivers as nova.virt.<compute_driver>, so a driver
 that lives in another distribution needs a module inside nova.virt.

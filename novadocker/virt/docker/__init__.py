@@ -10,4 +10,4 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The Docker compute driver: one container (plus its network sandbox) per Nova server."""
+"""The Docker compute driver: a workload and a sandbox container a server."""

@@ -21,8 +21,8 @@ engine), ``vifs`` and ``netns`` (networking), ``hostinfo`` (resources).
 import collections
 
 from nova.compute import power_state
-from nova.compute import vm_states
 from nova.compute import task_states
+from nova.compute import vm_states
 from nova import exception as nova_exception
 from nova.objects import fields
 from nova.virt import driver
@@ -104,7 +104,7 @@ class DockerDriver(driver.ComputeDriver):
             orc.DISK_GB: {
                 'total': disk_free, 'min_unit': 1,
                 'max_unit': max(disk_free, 1), 'step_size': 1,
-                'reserved': driver.ComputeDriver._get_reserved_host_disk_gb_from_config(),
+                'reserved': self._get_reserved_host_disk_gb_from_config(),
             },
         }
         for rc, ratio in ratios.items():
@@ -142,7 +142,7 @@ class DockerDriver(driver.ComputeDriver):
         digits += [0] * (3 - len(digits))
         return digits[0] * 1000000 + digits[1] * 1000 + digits[2]
 
-    # -- what runs here ----------------------------------------------------
+    # -- what runs here -------------------------------------------------------
 
     def _list(self, role=containers.ROLE_WORKLOAD, instance_uuid=None):
         with docker_client.docker_client('list containers') as client:
@@ -203,7 +203,7 @@ class DockerDriver(driver.ComputeDriver):
                     del tail[:-limit]
         return bytes(tail[-limit:]).decode('utf-8', 'replace')
 
-    # -- spawn ---------------------------------------------------------------
+    # -- spawn ----------------------------------------------------------------
 
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
@@ -260,7 +260,8 @@ class DockerDriver(driver.ComputeDriver):
                 client.containers.get(pair.workload.id).start()
         except exception.DockerError as e:
             config = pair.workload.attrs['Config']
-            command = (config.get('Entrypoint') or []) + (config.get('Cmd') or [])
+            command = ((config.get('Entrypoint') or []) +
+                       (config.get('Cmd') or []))
             raise exception.ContainerStartFailed(
                 command=' '.join(command),
                 reason=e.kwargs.get('reason', e)) from e
@@ -298,8 +299,10 @@ class DockerDriver(driver.ComputeDriver):
     # -- stop, start, reboot, pause ------------------------------------------
 
     def _stop(self, instance, network_info, timeout):
-        """Stop the workload (SIGTERM, then SIGKILL after *timeout*),
-        then the sandbox, and take its network down with it."""
+        """Stop the workload, then the sandbox, and unwire the network.
+
+        The workload gets SIGTERM, then SIGKILL after *timeout* seconds.
+        """
         pair = self._find(instance)
         with docker_client.docker_client(
                 'stop containers of %s' % instance.uuid) as client:
@@ -325,8 +328,11 @@ class DockerDriver(driver.ComputeDriver):
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
-        """Soft: restart the workload in place. Hard: stop everything and
-        start again, rewiring the network from scratch."""
+        """Reboot the server.
+
+        Soft: restart the workload in place. Hard: stop everything and start
+        again, rewiring the network from scratch.
+        """
         pair = self._workload(instance)
         if reboot_type == 'SOFT' and pair.sandbox is not None and \
                 pair.sandbox.status == 'running':
@@ -356,8 +362,11 @@ class DockerDriver(driver.ComputeDriver):
         self._freeze(instance, False)
 
     def suspend(self, context, instance):
-        """Freeze the server's processes (the engine cannot save memory to
-        disk, so a suspended server still holds its RAM)."""
+        """Freeze the server's processes.
+
+        The engine cannot save memory to disk, so a suspended server still
+        holds its RAM.
+        """
         self._freeze(instance, True)
 
     def resume(self, context, instance, network_info, block_device_info=None,
@@ -370,7 +379,7 @@ class DockerDriver(driver.ComputeDriver):
     def restore(self, instance):
         self._start(instance, instance.get_network_info())
 
-    # -- delete --------------------------------------------------------------
+    # -- delete ---------------------------------------------------------------
 
     def _remove(self, instance, network_info, keep_workload=False):
         """Remove what the instance has on this host; tolerate gaps."""
@@ -406,13 +415,14 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_secrets=True):
         self._remove(instance, network_info, keep_workload=not destroy_disks)
 
-    # -- networking ------------------------------------------------------------
+    # -- networking -----------------------------------------------------------
 
     def _sandbox_pid(self, instance):
         pair = self._workload(instance)
         with docker_client.docker_client(
                 'inspect sandbox of %s' % instance.uuid) as client:
-            return client.api.inspect_container(pair.sandbox.id)['State']['Pid']
+            info = client.api.inspect_container(pair.sandbox.id)
+        return info['State']['Pid']
 
     def plug_vifs(self, instance, network_info):
         pid = self._sandbox_pid(instance)
@@ -424,13 +434,14 @@ class DockerDriver(driver.ComputeDriver):
 
     def attach_interface(self, context, instance, image_meta, vif):
         pid = self._sandbox_pid(instance)
-        others = [v for v in instance.get_network_info() if v['id'] != vif['id']]
+        others = [v for v in instance.get_network_info()
+                  if v['id'] != vif['id']]
         vifs.plug_vif(instance, vif, len(others), pid)
 
     def detach_interface(self, context, instance, vif):
         vifs.unplug_vif(instance, vif)
 
-    # -- images ----------------------------------------------------------------
+    # -- images ---------------------------------------------------------------
 
     def snapshot(self, context, instance, image_id, update_task_state):
         workload = self._workload(instance).workload
