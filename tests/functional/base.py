@@ -22,6 +22,7 @@ Nothing about Docker, OVS or rootwrap is faked.
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import docker
@@ -148,7 +149,8 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
             nd_fixtures.OVSNeutronFixture))
         # Nova's cleanups clear test attributes first: hand the list over.
         self.hosts = []
-        self.addCleanup(self._remove_leftovers, self.hosts)
+        self.booted = []
+        self.addCleanup(self._remove_leftovers, self.hosts, self.booted)
         self.tmpdir = self.useFixture(fixtures.TempDir()).path
         super().setUp()
 
@@ -192,16 +194,30 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         return self._start_compute(host)
 
     # Nova's helpers wait 5 s; a real engine on a busy 2-core host may take
-    # longer, so wait up to two minutes (they return as soon as it is done).
+    # longer. Wait up to two minutes, but fail at once, with the fault, if
+    # the server reaches ERROR when something else was expected.
     def _wait_for_server_parameter(self, server, expected_params,
-                                   max_retries=240, **kwargs):
-        return super()._wait_for_server_parameter(
-            server, expected_params, max_retries, **kwargs)
+                                   max_retries=240, api=None, **kwargs):
+        api = api or self.admin_api
+        want_error = expected_params.get('status') == 'ERROR'
+        for _ in range(max_retries):
+            found = api.get_server(server['id'])
+            if all(found.get(k) == v for k, v in expected_params.items()) \
+                    and (not want_error or 'fault' in found):
+                return found
+            if found['status'] == 'ERROR' and not want_error:
+                self.fail('server %s went to ERROR while waiting for %s: %s'
+                          % (server['id'], expected_params,
+                             found.get('fault')))
+            time.sleep(0.5)
+        self.fail('server %s never reached %s; last seen: status %s, task '
+                  '%s' % (server['id'], expected_params, found['status'],
+                          found.get('OS-EXT-STS:task_state')))
 
     def _wait_for_state_change(self, server, expected_status,
                                max_retries=240, **kwargs):
-        return super()._wait_for_state_change(
-            server, expected_status, max_retries, **kwargs)
+        return self._wait_for_server_parameter(
+            server, {'status': expected_status}, max_retries)
 
     # -- servers --------------------------------------------------------------
 
@@ -215,6 +231,7 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         if metadata:
             server['metadata'] = metadata
         created = self.api.post_server({'server': server})
+        self.booted.append(created['id'])
         return self._wait_for_state_change(created, expected)
 
     def docker(self):
@@ -250,8 +267,10 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
 
     # -- cleanup --------------------------------------------------------------
 
-    def _remove_leftovers(self, hosts):
-        """Safety net: remove whatever this test's hosts left on the engine."""
+    def _remove_leftovers(self, hosts, booted):
+        """Safety net: remove whatever this test's servers left behind."""
+        for server_id in booted:
+            self._remove_host_side(server_id)
         client = docker.from_env(timeout=60)
         try:
             for host in hosts:

@@ -67,6 +67,7 @@ class Demo(base.DockerFunctionalTestBase):
         say('2. Glance image %s: "docker save nova-docker/busybox" '
             '(container_format=docker)' % image)
         flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
+                                     ephemeral=0,
                                      name='docker.demo')
         net = nd_fixtures.OVSNeutronFixture.network_1['id']
 

@@ -58,7 +58,8 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
 
     def setUp(self):
         super().setUp()
-        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1)
+        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
+                                          ephemeral=0)
 
     def add_image(self, data, name, **props):
         image_id = self.glance.add_image(data, name, **props)

@@ -25,6 +25,7 @@ class LifecycleTestCase(base.DockerFunctionalTestBase):
     def setUp(self):
         super().setUp()
         self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
+                                          ephemeral=0,
                                           name='docker.small')
 
     def workload(self, server):
@@ -217,7 +218,8 @@ class BadInputTestCase(base.DockerFunctionalTestBase):
         super().setUp()
         # One attempt: the fault is the driver's, not "retries exhausted".
         self.flags(max_attempts=1, group='scheduler')
-        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1)
+        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
+                                          ephemeral=0)
 
     def assertFailsCleanly(self, expected_in_fault, **boot_kwargs):
         boot_kwargs.setdefault('flavor_id', self.flavor)
@@ -253,5 +255,6 @@ class BadInputTestCase(base.DockerFunctionalTestBase):
     def test_engine_refuses_mid_spawn(self):
         # The sandbox is created, then the engine refuses the workload
         # (below its minimum memory limit): the sandbox must go too.
-        tiny = self._create_flavor(memory_mb=4, vcpu=1, disk=1)
+        tiny = self._create_flavor(memory_mb=4, vcpu=1, disk=1,
+                                   ephemeral=0)
         self.assertFailsCleanly(['Minimum memory limit'], flavor_id=tiny)

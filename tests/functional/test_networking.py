@@ -39,7 +39,8 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
 
     def setUp(self):
         super().setUp()
-        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1)
+        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
+                                          ephemeral=0)
         self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
 
     def boot_on_net(self, **kwargs):
@@ -157,7 +158,8 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         server = self.boot_on_net()
         before = set(ovs_ports_of(server['id']))
         attached = self.api.attach_interface(
-            server['id'], {'interfaceAttachment': {'net_id': self.net}})
+            server['id'], {'interfaceAttachment': {'net_id': self.net}}
+        ).body['interfaceAttachment']
         port_id = attached['port_id']
         ip = attached['fixed_ips'][0]['ip_address']
         _, addr = self.exec_in(server, 'ip', 'addr', 'show', 'eth1')
@@ -196,7 +198,8 @@ class NetworkingBadInputTestCase(base.DockerFunctionalTestBase):
     def setUp(self):
         super().setUp()
         self.flags(max_attempts=1, group='scheduler')
-        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1)
+        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
+                                          ephemeral=0)
         self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
 
     def assertFailsCleanly(self, expected_in_fault, networks=None):
@@ -232,5 +235,7 @@ class NetworkingBadInputTestCase(base.DockerFunctionalTestBase):
             {'port': {'network_id': self.net}})['port']
         self.neutron._ports[port['id']]['status'] = 'DOWN'
         self.flags(vif_plugging_timeout=2, vif_plugging_is_fatal=True)
-        self.assertFailsCleanly(['Virtual Interface creation failed'],
+        # Nova turns the driver's VirtualInterfaceCreateException into its
+        # own fault for this case.
+        self.assertFailsCleanly(['Failed to allocate the network(s)'],
                                 networks=[{'port': port['id']}])
