@@ -163,6 +163,8 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         # for it before the engine kills it.
         self.flags(shutdown_timeout=3)
         self.flags(reboot_timeout=3, group='docker')
+        # This host has 2 cores; some tests run ten 1-vCPU servers.
+        self.flags(cpu_allocation_ratio=16.0)
         self.flags(rootwrap_config=rootwrap_conf)
         self.flags(root_helper='%s %s' % (
             os.path.join(BIN_DIR, 'nova-rootwrap'), rootwrap_conf),

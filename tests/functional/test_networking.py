@@ -91,9 +91,9 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         self.assertPings(a, b)
         self.assertPings(b, a)
 
+        # A paused server's processes are frozen, but its namespace still
+        # answers pings: the host kernel replies, not the container.
         b = self.action(b, {'pause': None}, 'PAUSED')
-        code, _ = self.exec_in(a, 'ping', '-c', '1', '-W', '1', self.ip_of(b))
-        self.assertNotEqual(0, code, 'a paused server answered a ping')
         b = self.action(b, {'unpause': None}, 'ACTIVE')
         self.assertPings(a, b)
 
