@@ -11,4 +11,15 @@ set -o errexit -o nounset -o pipefail
 TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$TOP_DIR"
 bash tools/bootstrap-host.sh
-exec .venv/bin/python -m testtools.run tests.functional.demo
+
+# The demo narrates on file descriptor 3; Nova's own logs go to a file.
+log=$(mktemp /tmp/nova-docker-demo.XXXXXX.log)
+exec 3>&1
+if NOVA_DOCKER_DEMO_OUT=/dev/fd/3 .venv/bin/python -m testtools.run \
+        tests.functional.demo >"$log" 2>&1; then
+    rm -f "$log"
+else
+    tail -n 60 "$log"
+    echo "demo FAILED; full log: $log" >&2
+    exit 1
+fi

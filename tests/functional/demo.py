@@ -26,8 +26,16 @@ from tests.functional import base
 from tests.functional import fixtures as nd_fixtures
 
 
+# tools/demo.sh points this at the terminal and sends Nova's logs to a file.
+_OUT = os.environ.get('NOVA_DOCKER_DEMO_OUT')
+
+
 def say(text=''):
-    print(text, file=sys.__stdout__, flush=True)
+    if _OUT:
+        with open(_OUT, 'a') as out:
+            out.write(text + '\n')
+    else:
+        print(text, file=sys.__stdout__, flush=True)
 
 
 def shell(*cmd):
