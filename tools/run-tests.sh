@@ -12,6 +12,13 @@ TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$TOP_DIR"
 
 bash tools/bootstrap-host.sh
+# The bootstrap is idempotent: a second run must install and start nothing.
+second=$(bash tools/bootstrap-host.sh)
+echo "$second"
+if ! grep -q 'host ready: nothing to do' <<<"$second"; then
+    echo "a second bootstrap run changed something" >&2
+    exit 1
+fi
 TOX=.venv/bin/tox
 LOGS=$(mktemp -d)
 trap 'rm -rf "$LOGS"' EXIT

@@ -99,5 +99,5 @@ def register_opts(conf):
 
 
 def list_opts():
-    """Options for oslo-config-generator."""
-    return {docker_group: docker_opts}
+    """Options for oslo-config-generator: a list of (group, options)."""
+    return [(docker_group, docker_opts)]

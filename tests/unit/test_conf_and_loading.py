@@ -14,6 +14,8 @@
 
 from importlib import metadata
 
+import fixtures
+
 from nova import test
 from nova.virt import driver as nova_driver
 from oslo_config import cfg
@@ -25,8 +27,7 @@ from novadocker.virt.docker import driver as docker_driver
 class OptionsTestCase(test.NoDBTestCase):
 
     def test_every_option_has_help(self):
-        opts = docker_conf.list_opts()
-        (group, options), = opts.items()
+        (group, options), = docker_conf.list_opts()
         self.assertEqual('docker', group.name)
         self.assertGreaterEqual(len(options), 8)
         for opt in options:
@@ -59,3 +60,18 @@ class DriverLoadingTestCase(test.NoDBTestCase):
                             if str(f).startswith('nova/') and
                             str(f).endswith('.py'))
         self.assertEqual(['nova/virt/docker/__init__.py'], nova_files)
+
+
+class SampleConfigTestCase(test.NoDBTestCase):
+
+    def test_generator_writes_every_option(self):
+        from oslo_config import generator
+        out = self.useFixture(fixtures.TempDir()).path + '/sample.conf'
+        generator.main(['--namespace', 'nova.virt.docker',
+                        '--output-file', out])
+        with open(out) as f:
+            sample = f.read()
+        self.assertIn('[docker]', sample)
+        (group, options), = docker_conf.list_opts()
+        for opt in options:
+            self.assertRegex(sample, r'(?m)^#%s =' % opt.dest)
