@@ -73,6 +73,12 @@ def host_problems():
     if os.geteuid() != 0:
         problems.append('functional tests wire networking as root: run them '
                         'as root')
+    try:
+        docker.from_env(timeout=10).images.get(nd_fixtures.BUSYBOX_IMAGE)
+    except Exception as e:
+        problems.append('image %s is missing (%s): run '
+                        'tools/bootstrap-host.sh'
+                        % (nd_fixtures.BUSYBOX_IMAGE, e))
     return problems
 
 
@@ -249,6 +255,39 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         labels = ['%s=%s' % (LABEL_UUID, uuid)]
         return self.docker().containers.list(all=True,
                                              filters={'label': labels})
+
+    def workload(self, server):
+        """The server's workload container, freshly inspected."""
+        found = [c for c in self.containers_of(server)
+                 if c.labels['org.openstack.nova.role'] == 'workload']
+        self.assertEqual(1, len(found), found)
+        found[0].reload()
+        return found[0]
+
+    def exec_in(self, server, *cmd):
+        """Run *cmd* in the server's workload; return (exit code, output)."""
+        code, out = self.workload(server).exec_run(list(cmd))
+        return code, out.decode()
+
+    def console(self, server, marker):
+        """The console log through the API, once it shows *marker*."""
+        output = ''
+        for _ in range(100):
+            output = self.api.post_server_action(
+                server['id'], {'os-getConsoleOutput': {}})['output']
+            if marker in output:
+                break
+            time.sleep(0.2)
+        return output
+
+    def assertBootFailsCleanly(self, expected_in_fault, **boot_kwargs):
+        """Boot to ERROR with *expected_in_fault*, leaving nothing behind."""
+        server = self.boot(expected='ERROR', **boot_kwargs)
+        fault = server['fault']['message']
+        for text in expected_in_fault:
+            self.assertIn(text, fault)
+        self.assertNoLeftovers(server['id'])
+        return server
 
     def leftovers(self, uuid):
         """Everything a server could leave behind on this host."""

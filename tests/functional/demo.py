@@ -20,7 +20,6 @@ the test suite: it narrates what happens, step by step.
 import os
 import subprocess
 import sys
-import time
 
 from tests.functional import base
 from tests.functional import fixtures as nd_fixtures
@@ -91,13 +90,7 @@ class Demo(base.DockerFunctionalTestBase):
         _, ip_b = self._show(b)
 
         say('4. console log of demo-a (os-getConsoleOutput):')
-        output = ''
-        for _ in range(50):
-            output = self.api.post_server_action(
-                a['id'], {'os-getConsoleOutput': {}})['output']
-            if 'hello' in output:
-                break
-            time.sleep(0.2)
+        output = self.console(a, 'inet ')
         say('    ' + output.strip().replace('\n', '\n    '))
         self.assertIn('hello from demo-a', output)
         self.assertIn('inet %s/24' % ip_a, output)

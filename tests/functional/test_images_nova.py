@@ -68,16 +68,6 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
                         capture_output=True)
         return image_id
 
-    def console(self, server, marker):
-        output = ''
-        for _ in range(50):
-            output = self.api.post_server_action(
-                server['id'], {'os-getConsoleOutput': {}})['output']
-            if marker in output:
-                break
-            time.sleep(0.2)
-        return output
-
     def test_same_name_images_boot_their_own_contents(self):
         cat = "/bin/sh -c 'echo id=$(cat /id.txt); exec sleep 3600'"
         first = self.add_image(image_with_file('first-tenant'), 'ubuntu',
@@ -120,10 +110,8 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
 
     def test_snapshot_then_boot_it(self):
         server = self.boot(flavor_id=self.flavor)
-        workload = [c for c in self.containers_of(server)
-                    if c.labels['org.openstack.nova.role'] == 'workload'][0]
-        code, _ = workload.exec_run(
-            ['sh', '-c', 'echo written-before-snapshot > /root/state'])
+        code, _ = self.exec_in(
+            server, 'sh', '-c', 'echo written-before-snapshot > /root/state')
         self.assertEqual(0, code)
         snapshot_id = self.api.post_server_action(
             server['id'], {'createImage': {'name': 'snap'}})['image_id']
@@ -151,9 +139,7 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
         self.assertEqual('', leftover.strip())
 
         clone = self.boot(image_id=snapshot_id, flavor_id=self.flavor)
-        workload = [c for c in self.containers_of(clone)
-                    if c.labels['org.openstack.nova.role'] == 'workload'][0]
-        code, out = workload.exec_run(['cat', '/root/state'])
+        code, out = self.exec_in(clone, 'cat', '/root/state')
         self.assertEqual(0, code)
-        self.assertEqual('written-before-snapshot', out.decode().strip())
+        self.assertEqual('written-before-snapshot', out.strip())
         self._delete_server(clone)

@@ -28,13 +28,6 @@ class LifecycleTestCase(base.DockerFunctionalTestBase):
                                           ephemeral=0,
                                           name='docker.small')
 
-    def workload(self, server):
-        found = [c for c in self.containers_of(server)
-                 if c.labels['org.openstack.nova.role'] == 'workload']
-        self.assertEqual(1, len(found), found)
-        found[0].reload()
-        return found[0]
-
     def action(self, server, body, expected):
         self.api.post_server_action(server['id'], body)
         return self._wait_for_server_parameter(
@@ -118,12 +111,7 @@ class LifecycleTestCase(base.DockerFunctionalTestBase):
                             "echo meta=$GREETING; exec sleep 3600'")
         server = self.boot(image_id=image, flavor_id=self.flavor,
                            metadata={'GREETING': 'bonjour'})
-        for _ in range(50):
-            output = self.api.post_server_action(
-                server['id'], {'os-getConsoleOutput': {}})['output']
-            if 'meta=' in output:
-                break
-            time.sleep(0.2)
+        output = self.console(server, 'meta=')
         self.assertIn('hello-from-' + server['OS-EXT-SRV-ATTR:hostname'],
                       output)
         self.assertIn('meta=bonjour', output)
@@ -137,12 +125,7 @@ class LifecycleTestCase(base.DockerFunctionalTestBase):
                             "456789abcdef; i=$((i+1)); done; echo END; "
                             "exec sleep 3600'")
         server = self.boot(image_id=image, flavor_id=self.flavor)
-        for _ in range(100):
-            output = self.api.post_server_action(
-                server['id'], {'os-getConsoleOutput': {}})['output']
-            if 'END' in output:
-                break
-            time.sleep(0.2)
+        output = self.console(server, 'END')
         self.assertIn('END', output)
         self.assertLessEqual(len(output.encode()), 100 * 1024)
         self.assertNotIn('line-0-', output)
@@ -223,12 +206,7 @@ class BadInputTestCase(base.DockerFunctionalTestBase):
 
     def assertFailsCleanly(self, expected_in_fault, **boot_kwargs):
         boot_kwargs.setdefault('flavor_id', self.flavor)
-        server = self.boot(expected='ERROR', **boot_kwargs)
-        fault = server['fault']['message']
-        for text in expected_in_fault:
-            self.assertIn(text, fault)
-        self.assertNoLeftovers(server['id'])
-        return fault
+        return self.assertBootFailsCleanly(expected_in_fault, **boot_kwargs)
 
     def test_wrong_container_format(self):
         image = self.glance.add_image(b'not a tarball', 'qcow',

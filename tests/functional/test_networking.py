@@ -50,12 +50,6 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
     def ip_of(self, server):
         return server['addresses']['private'][0]['addr']
 
-    def exec_in(self, server, *cmd):
-        workload = [c for c in self.containers_of(server)
-                    if c.labels['org.openstack.nova.role'] == 'workload'][0]
-        code, out = workload.exec_run(list(cmd))
-        return code, out.decode()
-
     def assertPings(self, source, target):
         ip = self.ip_of(target)
         for _ in range(10):
@@ -143,13 +137,7 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
             nd_fixtures.docker_save(nd_fixtures.BUSYBOX_IMAGE), 'ip-first',
             os_command_line="/bin/sh -c 'ip addr; ip route; exec sleep 3600'")
         server = self.boot_on_net(image_id=image)
-        output = ''
-        for _ in range(50):
-            output = self.api.post_server_action(
-                server['id'], {'os-getConsoleOutput': {}})['output']
-            if 'default via' in output:
-                break
-            time.sleep(0.2)
+        output = self.console(server, 'default via')
         self.assertIn('inet %s/24' % self.ip_of(server), output)
         self.assertIn('default via 192.168.1.1', output)
         self._delete_server(server)
@@ -203,13 +191,9 @@ class NetworkingBadInputTestCase(base.DockerFunctionalTestBase):
         self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
 
     def assertFailsCleanly(self, expected_in_fault, networks=None):
-        server = self.boot(expected='ERROR', flavor_id=self.flavor,
-                           networks=networks or [{'uuid': self.net}])
-        fault = server['fault']['message']
-        for text in expected_in_fault:
-            self.assertIn(text, fault)
-        self.assertNoLeftovers(server['id'])
-        return server
+        return self.assertBootFailsCleanly(
+            expected_in_fault, flavor_id=self.flavor,
+            networks=networks or [{'uuid': self.net}])
 
     def test_bridge_missing(self):
         self.neutron.vif_details['bridge_name'] = 'br-nd-missing'

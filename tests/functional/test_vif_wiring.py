@@ -41,11 +41,11 @@ import novadocker.conf
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import netns
 from novadocker.virt.docker import vifs
+from tests.functional import base
 
 CONF = novadocker.conf.CONF
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-FILTERS_DIR = os.path.join(REPO, 'etc', 'nova', 'rootwrap.d')
 BIN_DIR = os.path.dirname(sys.executable)
 BRIDGE = 'br-int'
 IMAGE = 'nova-docker/busybox:latest'
@@ -55,36 +55,6 @@ LABEL_TEST = 'org.openstack.nova-docker.test'
 MTU = 1400
 
 objects.register_all()
-
-
-def host_problems():
-    """What keeps this host from wiring networks, if anything."""
-    problems = []
-    if os.geteuid() != 0:
-        problems.append('run the functional tests as root')
-    try:
-        docker.from_env(timeout=10).ping()
-    except Exception as e:
-        problems.append('the Docker engine does not answer (%s): start '
-                        'dockerd, or run tools/bootstrap-host.sh' % e)
-    try:
-        datapath = run('ovs-vsctl', '--timeout=5', 'get', 'bridge', BRIDGE,
-                       'datapath_type').stdout.strip().strip('"')
-        if datapath != 'netdev':
-            problems.append('%s does not use datapath_type=netdev: run '
-                            'tools/bootstrap-host.sh' % BRIDGE)
-    except (OSError, subprocess.SubprocessError) as e:
-        problems.append('Open vSwitch or its bridge %s is not available '
-                        '(%s): start OVS with /usr/share/openvswitch/scripts/'
-                        'ovs-ctl start and create %s with datapath_type='
-                        'netdev, or run tools/bootstrap-host.sh'
-                        % (BRIDGE, e, BRIDGE))
-    try:
-        docker.from_env(timeout=10).images.get(IMAGE)
-    except Exception as e:
-        problems.append('image %s is missing (%s): run '
-                        'tools/bootstrap-host.sh' % (IMAGE, e))
-    return problems
 
 
 def run(*cmd, check=True):
@@ -163,7 +133,7 @@ class VifWiringTestCase(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
-        problems = host_problems()
+        problems = base.host_problems()
         if problems:
             # A missing daemon is a failure, never a skip.
             self.fail('VIF wiring tests need a prepared host:\n- ' +
@@ -177,10 +147,7 @@ class VifWiringTestCase(testtools.TestCase):
         # left behind goes, and only what carries this test's names.
         self.addCleanup(self._remove_everything)
         tmp = self.useFixture(fixtures.TempDir()).path
-        rootwrap_conf = os.path.join(tmp, 'rootwrap.conf')
-        with open(rootwrap_conf, 'w') as f:
-            f.write('[DEFAULT]\nfilters_path=%s\n'
-                    'exec_dirs=/sbin,/usr/sbin,/bin,/usr/bin\n' % FILTERS_DIR)
+        rootwrap_conf = base.write_rootwrap_conf(tmp)
         vifs.initialize()
         conf = self.useFixture(config_fixture.Config(CONF))
         conf.config(group='docker', root_helper='%s %s' % (
