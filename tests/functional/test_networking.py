@@ -132,6 +132,19 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         self._delete_server(server)
         self.assertNoLeftovers(server['id'])
 
+    def test_resolv_conf_from_subnet_dns(self):
+        subnet = nd_fixtures.OVSNeutronFixture.subnet_1
+        self.neutron._subnets[subnet['id']] = dict(
+            subnet, dns_nameservers=['192.168.1.53', '192.168.1.54'])
+        server = self.boot_on_net()
+        _, resolv = self.exec_in(server, 'cat', '/etc/resolv.conf')
+        nameservers = [line for line in resolv.splitlines()
+                       if line.startswith('nameserver')]
+        self.assertEqual(['nameserver 192.168.1.53',
+                          'nameserver 192.168.1.54'], nameservers)
+        self._delete_server(server)
+        self.assertNoLeftovers(server['id'])
+
     def test_first_instruction_sees_network(self):
         image = self.glance.add_image(
             nd_fixtures.docker_save(nd_fixtures.BUSYBOX_IMAGE), 'ip-first',

@@ -126,6 +126,13 @@ class ContainerConfigTestCase(test.NoDBTestCase):
         self.assertEqual('sandbox', config['labels'][containers.LABEL_ROLE])
         self.assertFalse(config['privileged'])
 
+    def test_sandbox_dns(self):
+        config = containers.sandbox_config(make_instance(), 'h',
+                                           ['10.0.0.2', '10.0.0.3'])
+        self.assertEqual(['10.0.0.2', '10.0.0.3'], config['dns'])
+        self.assertNotIn('dns', containers.sandbox_config(make_instance(),
+                                                          'h'))
+
     def test_power_states(self):
         self.assertEqual(power_state.RUNNING,
                          containers.power_state_of('running'))

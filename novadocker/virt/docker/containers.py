@@ -170,9 +170,13 @@ def cpu_limits_for(flavor):
     return {'nano_cpus': vcpus * 10 ** 9}
 
 
-def sandbox_config(instance, host):
-    """Keyword arguments of containers.create() for the sandbox."""
-    return {
+def sandbox_config(instance, host, dns_servers=()):
+    """Keyword arguments of containers.create() for the sandbox.
+
+    The engine writes the sandbox's /etc/resolv.conf, which the workload
+    shares, from *dns_servers* (the subnets' DNS servers) when there are any.
+    """
+    config = {
         'image': CONF.docker.sandbox_image,
         'command': SANDBOX_COMMAND,
         'name': sandbox_name(instance),
@@ -188,6 +192,9 @@ def sandbox_config(instance, host):
         'mem_limit': '16m',
         'pids_limit': 16,
     }
+    if dns_servers:
+        config['dns'] = list(dns_servers)
+    return config
 
 
 def workload_config(instance, host, image, sandbox_id):

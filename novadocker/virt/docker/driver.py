@@ -219,8 +219,8 @@ class DockerDriver(driver.ComputeDriver):
         try:
             with docker_client.docker_client(
                     'create containers of %s' % instance.uuid) as client:
-                box = client.containers.create(
-                    **containers.sandbox_config(instance, self._host))
+                box = client.containers.create(**containers.sandbox_config(
+                    instance, self._host, vifs.dns_servers(network_info)))
                 client.containers.create(**containers.workload_config(
                     instance, self._host, image, box.id))
             if power_on:
@@ -280,21 +280,6 @@ class DockerDriver(driver.ComputeDriver):
                         'continuing as vif_plugging_is_fatal is False',
                         instance=instance)
         netns.create_link(instance.uuid, pid)
-        dns = vifs.dns_servers(network_info)
-        if dns:
-            self._write_resolv_conf(instance, dns)
-
-    def _write_resolv_conf(self, instance, servers):
-        pair = self._workload(instance)
-        content = ''.join('nameserver %s\n' % s for s in servers)
-        with docker_client.docker_client(
-                'write resolv.conf of %s' % instance.uuid) as client:
-            path = client.api.inspect_container(
-                pair.sandbox.id)['ResolvConfPath']
-        # The engine keeps the sandbox's resolv.conf outside the container
-        # and bind-mounts it into both containers of the server.
-        with open(path, 'w') as f:
-            f.write(content)
 
     # -- stop, start, reboot, pause ------------------------------------------
 
