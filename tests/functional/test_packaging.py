@@ -59,8 +59,6 @@ class PackagingTestCase(testtools.TestCase):
         self._run(sys.executable, '-m', 'venv', venv)
         site = self._run(python, '-c', 'import sysconfig; '
                          'print(sysconfig.get_paths()["purelib"])').strip()
-        with open(os.path.join(site, 'zz-deps.pth'), 'w') as f:
-            f.write(sysconfig.get_paths()['purelib'] + '\n')
         wheels = os.path.join(tmp, 'wheels')
         self._run(sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
                   '-w', wheels, base.REPO)
@@ -72,6 +70,11 @@ class PackagingTestCase(testtools.TestCase):
         self.assertEqual(1, len(wheel), wheel)
         self._run(python, '-m', 'pip', 'install', '-q', '--no-deps',
                   os.path.join(wheels, wheel[0]))
+        # Only now: pip must not see Nova through this path while installing.
+        with open(os.path.join(site, 'zz-deps.pth'), 'w') as f:
+            f.write(sysconfig.get_paths()['purelib'] + '\n')
+        self.assertTrue(os.path.exists(os.path.join(site, 'nova', 'virt',
+                                                    'driver.py')))
 
         out = self._run(python, '-c', CHECK_LOADS).split()
         self.assertEqual('novadocker.virt.docker.driver.DockerDriver', out[0])
