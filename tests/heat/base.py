@@ -14,7 +14,6 @@
 
 import time
 
-import fixtures
 from heat.common import template_format
 from heat.engine import resource
 from heat.engine import scheduler
@@ -77,15 +76,9 @@ class OdlClusterTestCase(common.HeatTestCase):
         self.cloud.install(self)
         self.engine = in_process_engine.install(self)
         self.odl = fake_odl.FakeOdlCluster(MEMBER_IPS)
-        server = fake_odl.FakeOdlServer(self.odl)
-        server.start()
-        self.addCleanup(server.stop)
         # The probes go to the members' (10.0.0.x) addresses through this
         # proxy, which answers for them.
-        for var in ('no_proxy', 'NO_PROXY', 'HTTP_PROXY'):
-            self.useFixture(fixtures.EnvironmentVariable(var))
-        self.useFixture(fixtures.EnvironmentVariable('http_proxy',
-                                                     server.proxy_url))
+        fake_odl.serve(self, self.odl)
         self.patchobject(scheduler.TaskRunner, '_sleep',
                          side_effect=lambda wait: time.sleep(
                              self.STEP_SECONDS if wait else 0))

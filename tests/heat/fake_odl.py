@@ -32,6 +32,8 @@ import threading
 import time
 import urllib.parse
 
+import fixtures
+
 RESTCONF_PATH = ('/restconf/operational/network-topology:network-topology/'
                  'topology/netvirt:1')
 JOLOKIA_PATH = '/jolokia/read/akka:type=Cluster'
@@ -153,3 +155,19 @@ class FakeOdlServer(object):
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(5)
+
+
+def serve(test, cluster):
+    """Serve *cluster* for *test*: members' addresses reach it as a proxy.
+
+    Starts the server, stops it when the test ends, and points http_proxy
+    at it (with no proxy exceptions) for the duration of the test.
+    """
+    server = FakeOdlServer(cluster)
+    server.start()
+    test.addCleanup(server.stop)
+    for var in ('no_proxy', 'NO_PROXY', 'HTTP_PROXY'):
+        test.useFixture(fixtures.EnvironmentVariable(var))
+    test.useFixture(fixtures.EnvironmentVariable('http_proxy',
+                                                 server.proxy_url))
+    return server

@@ -108,13 +108,7 @@ class ClusterViewTest(testtools.TestCase):
     def setUp(self):
         super(ClusterViewTest, self).setUp()
         self.cluster = fake_odl.FakeOdlCluster(self.IPS)
-        server = fake_odl.FakeOdlServer(self.cluster)
-        server.start()
-        self.addCleanup(server.stop)
-        for var in ('no_proxy', 'NO_PROXY', 'HTTP_PROXY'):
-            self.useFixture(fixtures.EnvironmentVariable(var))
-        self.useFixture(fixtures.EnvironmentVariable('http_proxy',
-                                                     server.proxy_url))
+        fake_odl.serve(self, self.cluster)
 
     def poller(self, timeout=1.0):
         members = [('member-%d' % i, ip)
