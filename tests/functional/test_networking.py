@@ -16,6 +16,7 @@ import os
 import subprocess
 import time
 
+from novadocker.virt.docker import vifs
 from tests.functional import base
 from tests.functional import fixtures as nd_fixtures
 
@@ -226,6 +227,35 @@ class NetworkingBadInputTestCase(base.DockerFunctionalTestBase):
             {'port': {'network_id': self.net}})['port']
         self.neutron.drop_fixed_ips_on_bind.add(port['id'])
         self.assertFailsCleanly([port['id']], networks=[{'port': port['id']}])
+
+    def test_failed_start_leaves_server_stopped_and_unwired(self):
+        server = self.boot(flavor_id=self.flavor,
+                           networks=[{'uuid': self.net}])
+        self.api.post_server_action(server['id'], {'os-stop': None})
+        server = self._wait_for_server_parameter(
+            server, {'status': 'SHUTOFF', 'OS-EXT-STS:task_state': None})
+        # OVS unreachable while starting: plugging fails after the
+        # sandbox has started.
+        dead = os.path.join(self.tmpdir, 'dead-ovsdb.sock')
+        self.flags(ovsdb_connection='unix:' + dead, group='os_vif_ovs')
+        self.api.post_server_action(server['id'], {'os-start': None})
+        server = self._wait_for_server_parameter(
+            server, {'status': 'SHUTOFF', 'OS-EXT-STS:task_state': None})
+        self.assertEqual([], [c.name for c in self.containers_of(server)
+                              if c.status == 'running'])
+        # Stopped containers stay (they are the server); nothing else does.
+        self.assertEqual([], [found for found in self.leftovers(server['id'])
+                              if not found.startswith('container ')])
+        # With OVS back, the same server starts and is wired again.
+        self.flags(ovsdb_connection=vifs.DEFAULT_OVSDB_CONNECTION,
+                   group='os_vif_ovs')
+        self.api.post_server_action(server['id'], {'os-start': None})
+        server = self._wait_for_server_parameter(
+            server, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None})
+        self.assertTrue(os.path.lexists('/var/run/netns/nova-%s'
+                                        % server['id']))
+        self._delete_server(server)
+        self.assertNoLeftovers(server['id'])
 
     def test_vif_plugged_timeout_fatal(self):
         port = self.neutron.create_port(

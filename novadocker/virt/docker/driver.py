@@ -253,18 +253,36 @@ class DockerDriver(driver.ComputeDriver):
                 box.start()
                 box.reload()
             pid = box.attrs['State']['Pid']
-        self._wire_network(instance, network_info, pid)
+        try:
+            self._wire_network(instance, network_info, pid)
+            self._start_workload(pair.workload)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                # Leave the server stopped, not half wired.
+                LOG.error('Start failed; stopping the sandbox and '
+                          'unplugging its ports', instance=instance)
+                self._stop_quietly(instance, network_info)
+
+    def _start_workload(self, workload):
         try:
             with docker_client.docker_client(
-                    'start container %s' % pair.workload.name) as client:
-                client.containers.get(pair.workload.id).start()
+                    'start container %s' % workload.name) as client:
+                client.containers.get(workload.id).start()
         except exception.DockerError as e:
-            config = pair.workload.attrs['Config']
+            config = workload.attrs['Config']
             command = ((config.get('Entrypoint') or []) +
                        (config.get('Cmd') or []))
             raise exception.ContainerStartFailed(
                 command=' '.join(command),
                 reason=e.kwargs.get('reason', e)) from e
+
+    def _stop_quietly(self, instance, network_info):
+        """Stop and unwire after a failure, keeping the first error."""
+        try:
+            self._stop(instance, network_info, timeout=0)
+        except Exception:
+            LOG.exception('Cleanup after a failed start also failed',
+                          instance=instance)
 
     def _wire_network(self, instance, network_info, pid):
         events = self._neutron_events(network_info)
