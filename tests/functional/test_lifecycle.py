@@ -199,8 +199,6 @@ class BadInputTestCase(base.DockerFunctionalTestBase):
 
     def setUp(self):
         super().setUp()
-        # One attempt: the fault is the driver's, not "retries exhausted".
-        self.flags(max_attempts=1, group='scheduler')
         self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
                                           ephemeral=0)
 

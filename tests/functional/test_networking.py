@@ -199,7 +199,6 @@ class NetworkingBadInputTestCase(base.DockerFunctionalTestBase):
 
     def setUp(self):
         super().setUp()
-        self.flags(max_attempts=1, group='scheduler')
         self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
                                           ephemeral=0)
         self.net = nd_fixtures.OVSNeutronFixture.network_1['id']

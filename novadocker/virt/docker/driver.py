@@ -167,7 +167,8 @@ class DockerDriver(driver.ComputeDriver):
         return _Pair(found[containers.ROLE_WORKLOAD],
                      found[containers.ROLE_SANDBOX])
 
-    def _workload(self, instance):
+    def _existing_pair(self, instance):
+        """Like _find, but the workload must exist (InstanceNotFound)."""
         pair = self._find(instance)
         if pair.workload is None:
             raise nova_exception.InstanceNotFound(instance_id=instance.uuid)
@@ -177,7 +178,7 @@ class DockerDriver(driver.ComputeDriver):
         return self._find(instance).workload is not None
 
     def get_info(self, instance, use_cache=True):
-        workload = self._workload(instance).workload
+        workload = self._existing_pair(instance).workload
         state = containers.power_state_of(workload.status)
         # The engine has one frozen state; Nova's record tells whether
         # the server was paused or suspended into it.
@@ -189,7 +190,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_console_output(self, context, instance):
         """The end of the workload's output, at most console_log_max_bytes."""
-        workload = self._workload(instance).workload
+        workload = self._existing_pair(instance).workload
         limit = CONF.docker.console_log_max_bytes
         tail = bytearray()
         with docker_client.docker_client(
@@ -245,7 +246,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def _start(self, instance, network_info):
         """Start the sandbox, wire its namespace, start the workload."""
-        pair = self._workload(instance)
+        pair = self._existing_pair(instance)
         with docker_client.docker_client(
                 'start sandbox of %s' % instance.uuid) as client:
             box = client.containers.get(pair.sandbox.id)
@@ -321,7 +322,7 @@ class DockerDriver(driver.ComputeDriver):
         vifs.unplug_vifs(instance, network_info)
 
     def power_off(self, instance, timeout=0, retry_interval=0):
-        self._workload(instance)
+        self._existing_pair(instance)
         self._stop(instance, instance.get_network_info(), timeout)
 
     def power_on(self, context, instance, network_info,
@@ -336,7 +337,7 @@ class DockerDriver(driver.ComputeDriver):
         Soft: restart the workload in place. Hard: stop everything and start
         again, rewiring the network from scratch.
         """
-        pair = self._workload(instance)
+        pair = self._existing_pair(instance)
         if reboot_type == 'SOFT' and pair.sandbox is not None and \
                 pair.sandbox.status == 'running':
             with docker_client.docker_client(
@@ -348,7 +349,7 @@ class DockerDriver(driver.ComputeDriver):
         self._start(instance, network_info)
 
     def _freeze(self, instance, frozen):
-        workload = self._workload(instance).workload
+        workload = self._existing_pair(instance).workload
         with docker_client.docker_client(
                 '%s container %s' % ('pause' if frozen else 'unpause',
                                      workload.name)) as client:
@@ -385,24 +386,22 @@ class DockerDriver(driver.ComputeDriver):
     # -- delete ---------------------------------------------------------------
 
     def _remove(self, instance, network_info, keep_workload=False):
-        """Remove what the instance has on this host; tolerate gaps."""
+        """Remove what the instance has on this host; tolerate gaps.
+
+        With keep_workload the containers are only stopped (and unwired).
+        """
+        network_info = network_info or []
+        if keep_workload:
+            self._stop(instance, network_info, timeout=0)
+            return
         pair = self._find(instance)
         with docker_client.docker_client(
                 'remove containers of %s' % instance.uuid) as client:
-            if pair.workload is not None:
-                if keep_workload:
-                    workload = client.containers.get(pair.workload.id)
-                    if workload.status == 'paused':
-                        workload.unpause()
-                    workload.stop(timeout=0)
-                else:
-                    client.api.remove_container(pair.workload.id, force=True)
-            if pair.sandbox is not None and not keep_workload:
-                client.api.remove_container(pair.sandbox.id, force=True)
-            elif pair.sandbox is not None:
-                client.containers.get(pair.sandbox.id).stop(timeout=0)
+            for container in pair:
+                if container is not None:
+                    client.api.remove_container(container.id, force=True)
         netns.remove_link(instance.uuid)
-        vifs.unplug_vifs(instance, network_info or [])
+        vifs.unplug_vifs(instance, network_info)
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
@@ -421,7 +420,7 @@ class DockerDriver(driver.ComputeDriver):
     # -- networking -----------------------------------------------------------
 
     def _sandbox_pid(self, instance):
-        pair = self._workload(instance)
+        pair = self._existing_pair(instance)
         with docker_client.docker_client(
                 'inspect sandbox of %s' % instance.uuid) as client:
             info = client.api.inspect_container(pair.sandbox.id)
@@ -447,7 +446,7 @@ class DockerDriver(driver.ComputeDriver):
     # -- images ---------------------------------------------------------------
 
     def snapshot(self, context, instance, image_id, update_task_state):
-        workload = self._workload(instance).workload
+        workload = self._existing_pair(instance).workload
         images.snapshot(context, instance, image_id, workload.id,
                         update_task_state)
 
