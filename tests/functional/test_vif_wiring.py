@@ -192,7 +192,7 @@ class VifWiringTestCase(testtools.TestCase):
 
     def plug(self, instance, container, network_info):
         pid = self.pid(container)
-        vifs.plug_vifs(instance, network_info, pid)
+        vifs.plug_vifs(instance, network_info, container.id)
         netns.create_link(instance.uuid, pid)
         return pid
 
@@ -389,7 +389,7 @@ class VifWiringTestCase(testtools.TestCase):
         pid = self.plug(inst1, box1, model.NetworkInfo([first]))
         self.plug(inst2, box2, model.NetworkInfo([peer]))
 
-        vifs.plug_vif(inst1, second, 1, pid)
+        vifs.plug_vif(inst1, second, 1, box1.id)
         self.assertOvsPort(inst1, second)
         self.assertInterface(inst1, second, 'eth1')
         self.assertInterface(inst1, first, 'eth0')
@@ -431,7 +431,7 @@ class VifWiringTestCase(testtools.TestCase):
         bad = self.port(route_gateway='198.51.100.1')
         err = self.assertRaises(exception.VifPlugFailed, vifs.plug_vifs,
                                 instance, model.NetworkInfo([good, bad]),
-                                self.pid(box))
+                                box.id)
         self.assertIn(bad['id'], str(err))
         self.assertIn('configuring eth1', str(err))
         self.assertEqual([], self.leftovers())
@@ -445,7 +445,7 @@ class VifWiringTestCase(testtools.TestCase):
         vif = self.port()
         err = self.assertRaises(exception.VifPlugFailed, vifs.plug_vifs,
                                 instance, model.NetworkInfo([vif]),
-                                self.pid(box))
+                                box.id)
         self.assertIn('cap_drop ALL', str(err))
         self.assertEqual([], self.leftovers())
 
@@ -456,7 +456,7 @@ class VifWiringTestCase(testtools.TestCase):
         vif['network']['bridge'] = bridge
         err = self.assertRaises(exception.OvsBridgeMissing, vifs.plug_vifs,
                                 instance, model.NetworkInfo([vif]),
-                                self.pid(box))
+                                box.id)
         self.assertIn(bridge, str(err))
         self.assertNotEqual(0, run('ovs-vsctl', 'br-exists', bridge,
                                    check=False).returncode)
@@ -472,7 +472,7 @@ class VifWiringTestCase(testtools.TestCase):
             group='os_vif_ovs', ovsdb_connection=dead)
         err = self.assertRaises(exception.OvsUnreachable, vifs.plug_vifs,
                                 instance, model.NetworkInfo([vif]),
-                                self.pid(box))
+                                box.id)
         self.assertIn(dead, str(err))
         self.assertIn('Start it', str(err))
         self.assertEqual([], self.leftovers())

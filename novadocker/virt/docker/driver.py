@@ -255,7 +255,7 @@ class DockerDriver(driver.ComputeDriver):
                 box.reload()
             pid = box.attrs['State']['Pid']
         try:
-            self._wire_network(instance, network_info, pid)
+            self._wire_network(instance, network_info, box.id, pid)
             self._start_workload(pair.workload)
         except Exception:
             with excutils.save_and_reraise_exception():
@@ -285,13 +285,13 @@ class DockerDriver(driver.ComputeDriver):
             LOG.exception('Cleanup after a failed start also failed',
                           instance=instance)
 
-    def _wire_network(self, instance, network_info, pid):
+    def _wire_network(self, instance, network_info, sandbox_id, pid):
         events = self._neutron_events(network_info)
         try:
             with self.virtapi.wait_for_instance_event(
                     instance, events, timeout=CONF.vif_plugging_timeout,
                     error_callback=self._neutron_failed_callback):
-                vifs.plug_vifs(instance, network_info, pid)
+                vifs.plug_vifs(instance, network_info, sandbox_id)
         except nova_exception.InstanceEventTimeout:
             if CONF.vif_plugging_is_fatal:
                 raise nova_exception.VirtualInterfaceCreateException()
@@ -427,18 +427,18 @@ class DockerDriver(driver.ComputeDriver):
         return info['State']['Pid']
 
     def plug_vifs(self, instance, network_info):
-        pid = self._sandbox_pid(instance)
-        if pid:
-            vifs.plug_vifs(instance, network_info, pid)
+        pair = self._existing_pair(instance)
+        if self._sandbox_pid(instance):
+            vifs.plug_vifs(instance, network_info, pair.sandbox.id)
 
     def unplug_vifs(self, instance, network_info):
         vifs.unplug_vifs(instance, network_info)
 
     def attach_interface(self, context, instance, image_meta, vif):
-        pid = self._sandbox_pid(instance)
+        pair = self._existing_pair(instance)
         others = [v for v in instance.get_network_info()
                   if v['id'] != vif['id']]
-        vifs.plug_vif(instance, vif, len(others), pid)
+        vifs.plug_vif(instance, vif, len(others), pair.sandbox.id)
 
     def detach_interface(self, context, instance, vif):
         vifs.unplug_vif(instance, vif)

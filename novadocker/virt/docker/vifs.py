@@ -42,6 +42,7 @@ from vif_plug_ovs import ovs as ovs_plugin
 
 import novadocker.conf
 from novadocker.privsep import netdev
+from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import exception
 
 CONF = novadocker.conf.CONF
@@ -296,14 +297,22 @@ def _prepare(vifs_with_index):
     return prepared
 
 
-def plug_vifs(instance, network_info, sandbox_pid):
-    """Wire every VIF into the sandbox of *sandbox_pid*, as eth0, eth1, ...
+def _sandbox_pid(sandbox_id):
+    """The pid of the running sandbox container *sandbox_id*."""
+    with docker_client.docker_client(
+            'inspect sandbox %s' % sandbox_id) as client:
+        return client.api.inspect_container(sandbox_id)['State']['Pid']
+
+
+def plug_vifs(instance, network_info, sandbox_id):
+    """Wire every VIF into the sandbox container *sandbox_id* as eth0, ...
 
     Also brings ``lo`` up. Called again after the sandbox restarted, it
     replaces stale host devices and OVS ports. On failure everything this
     call created is removed before the error propagates.
     """
     prepared = _prepare([(vif, i) for i, vif in enumerate(network_info)])
+    sandbox_pid = _sandbox_pid(sandbox_id)
     started = []
     try:
         for vif, osvif, config in prepared:
@@ -317,9 +326,10 @@ def plug_vifs(instance, network_info, sandbox_pid):
                 _remove(instance, vif, osvif)
 
 
-def plug_vif(instance, vif, index, sandbox_pid):
+def plug_vif(instance, vif, index, sandbox_id):
     """Wire one more VIF (interface attach) into the sandbox as eth<index>."""
     ((vif, osvif, config),) = _prepare([(vif, index)])
+    sandbox_pid = _sandbox_pid(sandbox_id)
     try:
         _wire(instance, vif, osvif, config, sandbox_pid)
     except Exception:
@@ -327,7 +337,7 @@ def plug_vif(instance, vif, index, sandbox_pid):
             _remove(instance, vif, osvif)
 
 
-def unplug_vif(instance, vif):
+def unplug_vif(instance, vif, sandbox_id=None):
     """Remove the OVS port, hybrid bridge and veth of one VIF."""
     initialize()
     try:
@@ -339,7 +349,10 @@ def unplug_vif(instance, vif):
     _remove(instance, vif, osvif)
 
 
-def unplug_vifs(instance, network_info):
-    """Remove the OVS ports, hybrid bridges and veths of all VIFs."""
+def unplug_vifs(instance, network_info, sandbox_id=None):
+    """Remove the OVS ports, hybrid bridges and veths of all VIFs.
+
+    *sandbox_id* is the sandbox container, when it still exists.
+    """
     for vif in network_info or []:
-        unplug_vif(instance, vif)
+        unplug_vif(instance, vif, sandbox_id)
