@@ -386,7 +386,7 @@ class VifWiringTestCase(testtools.TestCase):
         inst1, box1 = self.sandbox()
         inst2, box2 = self.sandbox()
         first, second, peer = self.port(), self.port(), self.port()
-        pid = self.plug(inst1, box1, model.NetworkInfo([first]))
+        self.plug(inst1, box1, model.NetworkInfo([first]))
         self.plug(inst2, box2, model.NetworkInfo([peer]))
 
         vifs.plug_vif(inst1, second, 1, box1.id)
