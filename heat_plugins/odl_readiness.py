@@ -136,10 +136,14 @@ class _MemberConnection(http.client.HTTPConnection):
 
     def connect(self):
         self.sock = _socket_to(self.host, self.port, self.timeout)
+        # http.client drops self.sock when the answer says "close"; the
+        # watchdog still needs it.
+        self.probe_sock = self.sock
 
 
-def _shutdown(conn):
-    sock = conn.sock
+def _shutdown(conn, fired):
+    fired.set()
+    sock = getattr(conn, 'probe_sock', None)
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
@@ -155,6 +159,8 @@ def _read_body(response):
     body = response.read(MAX_BODY + 1)
     if len(body) > MAX_BODY:
         raise ProbeRefused('answer longer than %d bytes refused' % MAX_BODY)
+    if response.length:
+        raise ProbeRefused('answer shorter than its Content-Length')
     return body
 
 
@@ -172,9 +178,11 @@ def _get(ip, port, path, username, password, timeout):
         raise ProbeRefused(problem)
     token = base64.b64encode(('%s:%s' % (username, password)).encode())
     conn = _MemberConnection(ip, port, timeout=timeout)
-    watchdog = threading.Timer(timeout, _shutdown, [conn])
+    fired = threading.Event()
+    watchdog = threading.Timer(timeout, _shutdown, [conn, fired])
     watchdog.daemon = True
     watchdog.start()
+    response = None
     try:
         conn.request('GET', path, headers={
             'Authorization': 'Basic ' + token.decode(),
@@ -186,23 +194,23 @@ def _get(ip, port, path, username, password, timeout):
                 'no redirect)' % (response.status, _printable(
                     response.getheader('Location') or 'nowhere')))
         body = _read_body(response) if response.status < 300 else b''
-        if not watchdog.is_alive():
-            raise socket.timeout('no complete answer within %s s'
-                                 % _fmt_seconds(timeout))
+        if fired.is_set():
+            raise socket.timeout('cut off')
         return response.status, body
-    except http.client.HTTPException as err:
-        if not watchdog.is_alive():
-            raise socket.timeout('no complete answer within %s s'
-                                 % _fmt_seconds(timeout)) from err
+    except (OSError, http.client.HTTPException, ProbeRefused) as err:
+        if fired.is_set():
+            raise socket.timeout('no complete answer within %.1f s'
+                                 % timeout) from err
+        if isinstance(err, (OSError, ProbeRefused)):
+            raise
         raise ProbeRefused('malformed HTTP answer (%s)'
-                           % (type(err).__name__)) from err
-    except OSError:
-        if not watchdog.is_alive():
-            raise socket.timeout('no complete answer within %s s'
-                                 % _fmt_seconds(timeout))
-        raise
+                           % type(err).__name__) from err
     finally:
         watchdog.cancel()
+        # The response holds the socket open: close both, or a trickling
+        # server never learns we left.
+        if response is not None:
+            response.close()
         conn.close()
 
 
