@@ -68,19 +68,24 @@ class OdlCluster(stack_resource.StackResource):
     """An OpenDaylight controller cluster booted as Nova servers.
 
     Creates, in a nested stack, one Neutron port and one Nova server per
-    member (and an anti-affinity server group when there is more than one
-    member). Each member is told its Akka role ``member-<n>``, its own
-    address and the addresses of all members through instance metadata,
-    which the nova-docker driver passes to the container as environment
-    variables (ODL_MEMBER_NAME, ODL_MEMBER_INDEX, ODL_MEMBER_IP,
-    ODL_SEED_IPS, ODL_CLUSTER_SIZE, ODL_AKKA_PORT, ODL_AKKA_RPC_PORT,
-    ODL_RESTCONF_PORT, ODL_OVSDB_PORT, ODL_OPENFLOW_PORT,
-    ODL_KARAF_FEATURES); the image's entrypoint turns them into akka.conf
-    and module-shards.conf. The resource is complete when every server is
-    ACTIVE, every member answers RESTCONF and every member's Akka cluster
-    view shows all members Up. A new image rebuilds the members one at a
-    time, waiting for the cluster to be whole again after each; the member
-    count cannot be changed in place.
+    member (a server group with the chosen policy when there is more than
+    one member, and a wait condition handle in signal mode). Each member is
+    told its Akka role ``member-<n>``, its own address, the addresses of
+    all members and, in signal mode, the handle's URL and token through
+    instance metadata, which the nova-docker driver passes to the container
+    as environment variables (ODL_MEMBER_NAME, ODL_MEMBER_INDEX,
+    ODL_MEMBER_IP, ODL_SEED_IPS, ODL_CLUSTER_SIZE, ODL_AKKA_PORT,
+    ODL_AKKA_RPC_PORT, ODL_RESTCONF_PORT, ODL_OVSDB_PORT,
+    ODL_OPENFLOW_PORT, ODL_KARAF_FEATURES, ODL_READY_SIGNAL_URL,
+    ODL_READY_SIGNAL_TOKEN, ODL_READY_TIMEOUT); the image's entrypoint
+    turns them into akka.conf and module-shards.conf. The resource is
+    complete when every server is ACTIVE and every member is ready
+    (RESTCONF answers, its Akka cluster view shows all members Up): by
+    default each member checks itself and signals heat-api; in poll mode
+    heat-engine probes the members, only on networks the operator allows.
+    A new image rebuilds the members one at a time, waiting for the
+    cluster to be whole again after each; the member count cannot be
+    changed in place.
     """
 
     support_status = support.SupportStatus(version='27.0.0')

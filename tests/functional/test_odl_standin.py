@@ -201,11 +201,13 @@ class StandinClusterTest(testtools.TestCase):
         # list it unreachable and the readiness check names it.
         members[2].stop(timeout=5)
         lost = self.ips[2]
-        self.wait_for(lambda: 'as unreachable' in (odl_readiness.probe_member(
-            'member-1', self.ips[0], self.ips, 8181, 'admin', 'admin').reason
-            or ''), 15, 'member-3 seen unreachable')
-        status = odl_readiness.probe_member('member-1', self.ips[0],
-                                            self.ips, 8181, 'admin', 'admin')
+
+        def member_1():
+            return odl_readiness.probe_member(
+                'member-1', self.ips[0], self.ips, 8181, 'admin', 'admin')
+        self.wait_for(lambda: not member_1().ready, 15,
+                      'member-3 seen unreachable')
+        status = member_1()
         self.assertEqual('cluster view lists %s as unreachable' % lost,
                          status.reason)
 
