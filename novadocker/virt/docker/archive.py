@@ -185,7 +185,7 @@ class GlanceReader(object):
                 image_id=self.image_id, size=self.size, reason=str(e)) from e
         self.size += len(chunk)
         if self.limit is not None and self.size > self.limit:
-            raise too_large(self.image_id, 'download size (more bytes than '
+            raise too_large(self.image_id, 'the download (more bytes than '
                             'Glance recorded, or than the maximum)',
                             self.limit, 'image_max_bytes')
         self.digest.update(chunk)
@@ -274,7 +274,7 @@ class Decompressed(object):
     def _add(self, data):
         self.expanded += len(data)
         if self.expanded > self._limit:
-            raise too_large(self.image_id, 'archive size once decompressed',
+            raise too_large(self.image_id, 'the archive once decompressed',
                             self._limit, 'image_max_bytes or '
                             'image_max_expansion')
         self._buffer += data
@@ -490,9 +490,9 @@ class MemberReader(object):
     def _extension(self, header):
         size = header['size']
         if size > self.limits.max_header_bytes:
-            raise too_large(self.image_id, 'size of one tar header (a '
-                            'GNU long name/link or PAX header claims %d '
-                            'bytes)' % size, self.limits.max_header_bytes,
+            raise too_large(self.image_id, 'one tar header (a GNU long '
+                            'name/link or PAX header claiming %d bytes)'
+                            % size, self.limits.max_header_bytes,
                             'image_max_header_bytes')
         data = self.stream.read_exact(size, 'an extended header')
         self.stream.read_exact(-size % BLOCK, 'padding')
@@ -511,7 +511,7 @@ class MemberReader(object):
                 return None
             self.count += 1
             if self.count > self.limits.max_members:
-                raise too_large(self.image_id, 'number of tar members',
+                raise too_large(self.image_id, 'the number of tar members',
                                 self.limits.max_members,
                                 'image_max_members')
             header = _parse_header(block, self.image_id)
@@ -569,9 +569,8 @@ class MemberReader(object):
             member = self._symlink(raw, name, header)
         elif kind in _FILE_TYPES:
             if header['size'] > self.limits.expanded_limit:
-                raise too_large(self.image_id, 'size of one member (%r '
-                                'claims %d bytes)' % (raw[:100],
-                                                      header['size']),
+                raise too_large(self.image_id, 'one member (%r claiming '
+                                '%d bytes)' % (raw[:100], header['size']),
                                 self.limits.expanded_limit,
                                 'image_max_bytes')
             member = Member(raw, name, 'file', header['size'],

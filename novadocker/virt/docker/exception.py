@@ -87,10 +87,11 @@ class InvalidImageId(nova_exception.ImageUnacceptable):
 
 
 class InvalidImageArchive(nova_exception.ImageUnacceptable):
-    msg_fmt = ('Image %(image_id)s is not a usable "docker save" archive: '
-               '%(reason)s. Upload the output of "docker save IMAGE" for '
-               'exactly one image, with --container-format docker '
-               '--disk-format raw.')
+    # Nova keeps 255 characters of a fault: the problem comes first.
+    msg_fmt = ('Image %(image_id)s refused, nothing loaded: it is not a '
+               'usable "docker save" archive: %(reason)s. Upload the output '
+               'of "docker save IMAGE" for exactly one image, with '
+               '--container-format docker --disk-format raw.')
 
 
 class ImageChecksumMismatch(nova_exception.ImageUnacceptable):
@@ -160,7 +161,7 @@ class UnsafeImageArchive(nova_exception.ImageUnacceptable):
 
 
 class ImageArchiveTooLarge(nova_exception.ImageUnacceptable):
-    msg_fmt = ('Image %(image_id)s refused, nothing loaded: its %(what)s '
+    msg_fmt = ('Image %(image_id)s refused, nothing loaded: %(what)s '
                'exceeds the limit of %(limit)d. Upload a plain "docker save" '
                'archive; an operator may raise [docker] %(option)s.')
 
