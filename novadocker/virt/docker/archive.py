@@ -905,9 +905,13 @@ class ArchiveBody(object):
         self.size = 0
 
     def read(self, size=-1):
-        """Return up to *size* bytes; b'' at the end."""
+        """Return up to *size* bytes; b'' at the end; all if size < 0.
+
+        glanceclient reads 64 KiB at a time; only a caller asking for
+        everything holds everything.
+        """
         if size is None or size < 0:
-            size = COPY_CHUNK
+            return b''.join(iter(lambda: self.read(COPY_CHUNK), b''))
         data = self._source.read(size)
         self.size += len(data)
         return data
