@@ -42,6 +42,7 @@ from nova import exception as nova_exception
 from nova import objects
 import testtools
 
+from novadocker.virt.docker import archive
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import image_cache
 from novadocker.virt.docker import snapshot
@@ -438,6 +439,27 @@ class ImagesEngineTestCase(testtools.TestCase):
         del self.glance.fail_after[image_id]
         tag = image_cache.ensure_image(None, self.image_meta(image_id))
         self.assertEqual('outage-0', self.run_cat(tag))
+
+    def test_tag_not_resolving_to_the_manifest_config_is_removed(self):
+        # As if something else had moved the tag during the load: the
+        # driver compares the loaded tag with the config the manifest
+        # named, and refuses to run anything else.
+        data, config = self.build_archive('moved')
+        image_id = self.glance.add(str(uuid.uuid4()), data)
+
+        class Moved(archive.LoadArchive):
+            def __iter__(self):
+                yield from super().__iter__()
+                self.config_id = 'sha256:' + '0' * 64
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.archive.LoadArchive', Moved))
+        err = self.assertRaises(exception.ImageTagMismatch,
+                                image_cache.ensure_image, None,
+                                self.image_meta(image_id))
+        self.assertIn(config[0], str(err))
+        self.assertRaises(docker_errors.ImageNotFound, self.docker.images.get,
+                          image_cache.image_tag_for(image_id))
 
     def _running_container(self, tag, command):
         name = '%s-ctr-%s' % (self.prefix, uuid.uuid4().hex[:6])
