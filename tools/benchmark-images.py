@@ -14,9 +14,11 @@
 """Time the image path against plain docker, on the real engine.
 
 Prints, in one run:
-  * first load: images.ensure_image() streaming a "docker save" archive
-    from an in-memory Glance stand-in, vs "docker load -i" of the same
-    archive;
+  * first load: image_cache.ensure_image() streaming a "docker save"
+    archive from an in-memory Glance stand-in through the bounded parser,
+    vs "docker load -i" of the same archive, and the peak RSS growth of
+    this process during ensure_image();
+  * the bounded parser alone (archive.LoadArchive, no engine);
   * cached boot: ensure_image() of an image already loaded plus
     "docker run --rm IMAGE true", vs "docker run --rm IMAGE true" alone,
     and ensure_image() alone vs "docker image inspect".
@@ -43,7 +45,8 @@ from nova import objects
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
-from novadocker.virt.docker import images  # noqa: E402
+from novadocker.virt.docker import archive  # noqa: E402
+from novadocker.virt.docker import image_cache  # noqa: E402
 
 BASE_IMAGE = 'nova-docker/busybox:latest'
 
@@ -56,7 +59,7 @@ class MemoryGlance(object):
         self.data = data
         self.record = {
             'id': image_id, 'container_format': 'docker',
-            'disk_format': 'raw', 'properties': {},
+            'disk_format': 'raw', 'properties': {}, 'size': len(data),
             'os_hash_algo': 'sha512',
             'os_hash_value': hashlib.sha512(data).hexdigest()}
 
@@ -67,6 +70,34 @@ class MemoryGlance(object):
         view = memoryview(self.data)
         return (bytes(view[i:i + 65536])
                 for i in range(0, len(self.data), 65536))
+
+
+def peak_rss_growth_kib(func):
+    """Run *func*; return how far the peak RSS rose above the RSS before."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    before = status_kib('VmRSS')
+    func()
+    return status_kib('VmHWM') - before
+
+
+def status_kib(key):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1])
+    return 0
+
+
+def parse_only(image_id, data):
+    reader = archive.GlanceReader(image_id, MemoryGlance(
+        image_id, data).download(None, image_id),
+        archive.ExpectedDigest(image_id, 'sha512',
+                               hashlib.sha512(data).hexdigest()))
+    body = archive.LoadArchive(reader, image_id, 'x:y',
+                               archive.Limits.from_conf(len(data)))
+    for _piece in body:
+        pass
 
 
 def timed(func, runs, before=None):
@@ -114,7 +145,9 @@ def main():
     client = docker.from_env(timeout=600)
     prefix = 'ndbench%s' % uuid.uuid4().hex[:8]
     image_id = str(uuid.uuid4())
-    tag = images.image_tag_for(image_id)
+    tag = image_cache.image_tag_for(image_id)
+    lock_dir = tempfile.mkdtemp(prefix=prefix)
+    image_cache.CONF.set_override('image_lock_path', lock_dir, 'docker')
     meta = objects.ImageMeta.from_dict({'id': image_id,
                                         'container_format': 'docker',
                                         'disk_format': 'raw'})
@@ -127,15 +160,18 @@ def main():
             f.write(data)
         config_id = client.images.get(source).id
         glance = MemoryGlance(image_id, data)
-        images.glance.API = lambda: glance
+        image_cache.glance.API = lambda: glance
 
         def unload():
             remove_quietly(client, source)
             remove_quietly(client, tag)
             remove_quietly(client, config_id)
 
-        ensure = lambda: images.ensure_image(None, meta)  # noqa: E731
+        ensure = lambda: image_cache.ensure_image(None, meta)  # noqa: E731
         first_ours = timed(ensure, args.runs, before=unload)
+        unload()
+        rss_growth = peak_rss_growth_kib(ensure)
+        parse = timed(lambda: parse_only(image_id, data), args.runs)
         first_plain = timed(lambda: docker_cli('load', '-i', archive_path),
                             args.runs, before=unload)
 
@@ -154,6 +190,9 @@ def main():
             if ref:
                 remove_quietly(client, ref)
         os.unlink(archive_path)
+        for name in os.listdir(lock_dir):
+            os.unlink(os.path.join(lock_dir, name))
+        os.rmdir(lock_dir)
         client.close()
 
     size = len(data) / (1 << 20)
@@ -164,6 +203,10 @@ def main():
           % first_plain)
     print('             ratio ensure_image / docker load     %7.2f'
           % (first_ours / first_plain))
+    print('first load   peak RSS growth in ensure_image      %7.1f MiB'
+          % (rss_growth / 1024.0))
+    print('parser only  archive.LoadArchive, no engine       %7.3f s'
+          % parse)
     print('cached       ensure_image (one tag API call)      %7.4f s'
           % cached_ours)
     print('cached       docker image inspect (CLI)           %7.4f s'

@@ -89,6 +89,46 @@ docker_opts = [
         min=0,
         help='Seconds a soft reboot waits for the workload to stop after '
              'SIGTERM before it is killed.'),
+    # -- images
+    cfg.IntOpt(
+        'image_max_bytes',
+        default=16 * 1024 ** 3,
+        min=1024 ** 2,
+        help='Largest Glance image (a "docker save" archive) the driver '
+             'loads, in bytes, counted both as downloaded and once '
+             'decompressed. A bigger image is refused before the engine '
+             'has loaded anything.'),
+    cfg.IntOpt(
+        'image_max_expansion',
+        default=20,
+        min=1,
+        max=1000,
+        help='A gzip-compressed image may inflate to at most this many '
+             'times the size Glance records for it (and never beyond '
+             'image_max_bytes). Stops compression bombs: a small upload '
+             'that inflates to terabytes.'),
+    cfg.IntOpt(
+        'image_max_members',
+        default=10000,
+        min=16,
+        max=10000000,
+        help='Most tar headers (members, GNU long-name and PAX headers '
+             'included) one image archive may hold. "docker save" writes '
+             'about four per layer.'),
+    cfg.IntOpt(
+        'image_max_header_bytes',
+        default=64 * 1024,
+        min=1024,
+        max=16 * 1024 ** 2,
+        help='Largest single GNU long-name, long-link or PAX extended '
+             'header in an image archive, in bytes. Such a header is read '
+             'whole, so this bounds the memory one header can take.'),
+    cfg.StrOpt(
+        'image_lock_path',
+        help='Directory of the file locks that serialise image loads and '
+             'the sandbox image build across every nova-compute service '
+             'sharing this Docker engine; they must all use the same '
+             'directory. Unset means [oslo_concurrency] lock_path.'),
 ]
 
 

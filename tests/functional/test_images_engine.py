@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""images.py against the real Docker engine, with a small fake Glance.
+"""The image path against the real Docker engine, with a small fake Glance.
 
 The fake Glance serves real ``docker save`` archives of images built here
 from nova-docker/busybox:latest, counts what it serves and can fail on
@@ -20,9 +20,14 @@ prefix and removed even when a test fails.
 
 import copy
 import hashlib
+import http.server
 import io
+import json
+import logging
 import os
 import subprocess
+import sys
+import tarfile
 import threading
 import time
 import uuid
@@ -30,13 +35,17 @@ import uuid
 import docker
 from docker import errors as docker_errors
 import fixtures
+from glanceclient import client as glanceclient
+from glanceclient import exc as glance_exc
 from nova.compute import task_states
 from nova import exception as nova_exception
 from nova import objects
 import testtools
 
+from novadocker.virt.docker import archive
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import images
+from novadocker.virt.docker import image_cache
+from novadocker.virt.docker import snapshot
 
 BASE_IMAGE = 'nova-docker/busybox:latest'
 ENGINE_TMP = '/var/lib/docker/tmp'
@@ -50,7 +59,7 @@ class GlanceOutage(IOError):
 
 
 class FakeGlance(object):
-    """The part of nova.image.glance.API that images.py uses.
+    """The part of nova.image.glance.API that image_cache.py uses.
 
     Serves bytes in chunks like glanceclient, records every byte served
     and every upload, and fails where a test asks it to.
@@ -66,6 +75,8 @@ class FakeGlance(object):
         self.fail_upload_after = None
         self.chunk_delay = 0.0
         self.download_barrier = None
+        self.upload_server = None
+        self.upload_started = None
         self._lock = threading.Lock()
 
     def add(self, image_id, data, name='ubuntu', container_format='docker',
@@ -114,9 +125,18 @@ class FakeGlance(object):
 
     def update(self, context, image_id, image_meta, data=None,
                purge_props=False):
+        if self.upload_server is not None:
+            # Through python-glanceclient's own HTTP layer, as Nova does.
+            gc = glanceclient.Client('2', endpoint=self.upload_server.url,
+                                     token='test-token')
+            gc.images.upload(image_id, data)
+            data = io.BytesIO(self.upload_server.received[image_id])
         received = bytearray()
         pieces = iter(data.read, b'') if hasattr(data, 'read') else data
         for piece in pieces:
+            if self.upload_started is not None:
+                self.upload_started.set()
+                time.sleep(self.chunk_delay)
             received += piece
             if (self.fail_upload_after is not None and
                     len(received) > self.fail_upload_after):
@@ -150,17 +170,25 @@ class ImagesEngineTestCase(testtools.TestCase):
         # Our own repositories, so the cache test never sees images of
         # anyone else working on this engine.
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.images.REPOSITORY_PREFIX',
+            'novadocker.virt.docker.image_cache.REPOSITORY_PREFIX',
             self.prefix + '-image/'))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.images.SNAPSHOT_PREFIX',
+            'novadocker.virt.docker.image_cache.SNAPSHOT_PREFIX',
             self.prefix + '-snap/'))
         self.addCleanup(self._remove_everything)
         self.glance = FakeGlance()
         self.useFixture(fixtures.MonkeyPatch(
             'nova.image.glance.API', lambda: self.glance))
+        self.lock_path = self.useFixture(fixtures.TempDir()).path
+        self.flags(image_lock_path=self.lock_path, group='docker')
         self.tmpdir = self.useFixture(fixtures.TempDir()).path
         self.useFixture(fixtures.MonkeyPatch('tempfile.tempdir', self.tmpdir))
+
+    def flags(self, group=None, **kw):
+        for name, value in kw.items():
+            image_cache.CONF.set_override(name, value, group=group)
+            self.addCleanup(image_cache.CONF.clear_override, name,
+                            group=group)
 
     # ------------------------------------------------------------ helpers
 
@@ -168,7 +196,7 @@ class ImagesEngineTestCase(testtools.TestCase):
         return name.startswith(self.prefix)
 
     def _remove_everything(self):
-        tags = {images.image_tag_for(i) for i in self.glance.records}
+        tags = {image_cache.image_tag_for(i) for i in self.glance.records}
         for c in self.docker.containers.list(all=True):
             if self._ours(c.name):
                 c.remove(force=True)
@@ -217,7 +245,7 @@ class ImagesEngineTestCase(testtools.TestCase):
         return dangling, tmp
 
     def assert_nothing_left(self, before, image_id, config_ids):
-        tag = images.image_tag_for(image_id)
+        tag = image_cache.image_tag_for(image_id)
         self.assertRaises(docker_errors.ImageNotFound,
                           self.docker.images.get, tag)
         for config_id in config_ids:
@@ -238,7 +266,7 @@ class ImagesEngineTestCase(testtools.TestCase):
 
     def assert_bad_image(self, image_id, config_ids, exc_class, *words):
         before = self.engine_state()
-        err = self.assertRaises(exc_class, images.ensure_image, None,
+        err = self.assertRaises(exc_class, image_cache.ensure_image, None,
                                 self.image_meta(image_id))
         message = str(err)
         self.assertIn(image_id, message)
@@ -255,8 +283,8 @@ class ImagesEngineTestCase(testtools.TestCase):
         id_a = self.glance.add(str(uuid.uuid4()), data_a, name='ubuntu')
         id_b = self.glance.add(str(uuid.uuid4()), data_b, name='ubuntu')
 
-        tag_a = images.ensure_image(None, self.image_meta(id_a))
-        tag_b = images.ensure_image(None, self.image_meta(id_b))
+        tag_a = image_cache.ensure_image(None, self.image_meta(id_a))
+        tag_b = image_cache.ensure_image(None, self.image_meta(id_b))
 
         self.assertEqual(self.prefix + '-image/%s:glance' % id_a, tag_a)
         self.assertNotEqual(tag_a, tag_b)
@@ -270,12 +298,12 @@ class ImagesEngineTestCase(testtools.TestCase):
     def test_second_ensure_downloads_nothing(self):
         data, _config = self.build_archive('cached')
         image_id = self.glance.add(str(uuid.uuid4()), data)
-        images.ensure_image(None, self.image_meta(image_id))
+        image_cache.ensure_image(None, self.image_meta(image_id))
         self.assertEqual(len(data), self.glance.bytes_served[image_id])
         served = self.glance.bytes_served[image_id]
         gets = self.glance.gets[image_id]
 
-        tag = images.ensure_image(None, self.image_meta(image_id))
+        tag = image_cache.ensure_image(None, self.image_meta(image_id))
 
         self.assertEqual(served, self.glance.bytes_served[image_id])
         self.assertEqual(1, self.glance.downloads[image_id])
@@ -290,7 +318,7 @@ class ImagesEngineTestCase(testtools.TestCase):
 
         def boot():
             try:
-                results.append(images.ensure_image(
+                results.append(image_cache.ensure_image(
                     None, self.image_meta(image_id)))
             except Exception as e:
                 errors.append(e)
@@ -302,7 +330,7 @@ class ImagesEngineTestCase(testtools.TestCase):
             t.join(120)
 
         self.assertEqual([], errors)
-        self.assertEqual([images.image_tag_for(image_id)] * 5, results)
+        self.assertEqual([image_cache.image_tag_for(image_id)] * 5, results)
         self.assertEqual(1, self.glance.downloads[image_id])
         self.assertEqual(len(data), self.glance.bytes_served[image_id])
 
@@ -318,7 +346,7 @@ class ImagesEngineTestCase(testtools.TestCase):
 
         def boot(image_id):
             try:
-                images.ensure_image(None, self.image_meta(image_id))
+                image_cache.ensure_image(None, self.image_meta(image_id))
             except Exception as e:
                 errors.append(e)
 
@@ -331,8 +359,9 @@ class ImagesEngineTestCase(testtools.TestCase):
 
         self.assertEqual([], errors)
         self.assertFalse(self.glance.download_barrier.broken)
-        self.assertEqual('par-a-0', self.run_cat(images.image_tag_for(id_a)))
-        self.assertEqual('par-b-0', self.run_cat(images.image_tag_for(id_b)))
+        for image_id, word in ((id_a, 'par-a-0'), (id_b, 'par-b-0')):
+            self.assertEqual(
+                word, self.run_cat(image_cache.image_tag_for(image_id)))
 
     def test_wrong_container_format(self):
         data, config = self.build_archive('fmt')
@@ -340,13 +369,13 @@ class ImagesEngineTestCase(testtools.TestCase):
                                    container_format='bare')
         before = self.engine_state()
         err = self.assertRaises(exception.InvalidImageFormat,
-                                images.ensure_image, None,
+                                image_cache.ensure_image, None,
                                 self.image_meta(image_id, 'bare'))
         self.assertIn(image_id, str(err))
         self.assertIn('container_format=bare', str(err))
         # ImageMeta without a format: Glance's record decides.
         err = self.assertRaises(exception.InvalidImageFormat,
-                                images.ensure_image, None,
+                                image_cache.ensure_image, None,
                                 objects.ImageMeta.from_dict({'id': image_id}))
         self.assertIn('container_format=bare', str(err))
         self.assertEqual(0, self.glance.bytes_served[image_id])
@@ -365,13 +394,12 @@ class ImagesEngineTestCase(testtools.TestCase):
                               'corrupt or truncated')
 
     def test_truncated_archive_between_members(self):
-        # A cut on a member boundary is a valid-looking shorter tar: only
-        # the missing manifest gives it away.
+        # A cut on a member boundary has no end-of-archive blocks.
         data, config = self.build_archive('trunc2')
         cut = data.index(b'manifest.json\0') // 512 * 512
         image_id = self.glance.add(str(uuid.uuid4()), data[:cut])
         self.assert_bad_image(image_id, config, exception.InvalidImageArchive,
-                              'no manifest.json')
+                              'corrupt or truncated', 'ends in a tar header')
 
     def test_checksum_mismatch(self):
         data, config = self.build_archive('tamper')
@@ -409,8 +437,29 @@ class ImagesEngineTestCase(testtools.TestCase):
                               'connection to the image store was reset')
         # Glance is back: the next boot loads the image.
         del self.glance.fail_after[image_id]
-        tag = images.ensure_image(None, self.image_meta(image_id))
+        tag = image_cache.ensure_image(None, self.image_meta(image_id))
         self.assertEqual('outage-0', self.run_cat(tag))
+
+    def test_tag_not_resolving_to_the_manifest_config_is_removed(self):
+        # As if something else had moved the tag during the load: the
+        # driver compares the loaded tag with the config the manifest
+        # named, and refuses to run anything else.
+        data, config = self.build_archive('moved')
+        image_id = self.glance.add(str(uuid.uuid4()), data)
+
+        class Moved(archive.LoadArchive):
+            def __iter__(self):
+                yield from super().__iter__()
+                self.config_id = 'sha256:' + '0' * 64
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.archive.LoadArchive', Moved))
+        err = self.assertRaises(exception.ImageTagMismatch,
+                                image_cache.ensure_image, None,
+                                self.image_meta(image_id))
+        self.assertIn(config[0], str(err))
+        self.assertRaises(docker_errors.ImageNotFound, self.docker.images.get,
+                          image_cache.image_tag_for(image_id))
 
     def _running_container(self, tag, command):
         name = '%s-ctr-%s' % (self.prefix, uuid.uuid4().hex[:6])
@@ -425,7 +474,7 @@ class ImagesEngineTestCase(testtools.TestCase):
     def test_snapshot_boots_with_the_written_file(self):
         data, _config = self.build_archive('snapbase')
         base_id = self.glance.add(str(uuid.uuid4()), data)
-        base_tag = images.ensure_image(None, self.image_meta(base_id))
+        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
         marker = uuid.uuid4().hex
         container = self._running_container(
             base_tag, 'echo %s > /snap.txt; exec sleep 600' % marker)
@@ -436,8 +485,8 @@ class ImagesEngineTestCase(testtools.TestCase):
         def update_task_state(task_state, expected_state=None):
             states.append((task_state, expected_state))
 
-        images.snapshot(None, self._instance(base_id), snap_id, container.id,
-                        update_task_state)
+        snapshot.snapshot(None, self._instance(base_id), snap_id,
+                          container.id, update_task_state)
 
         self.assertEqual(
             [(task_states.IMAGE_PENDING_UPLOAD, None),
@@ -450,22 +499,26 @@ class ImagesEngineTestCase(testtools.TestCase):
         self.assertEqual([], os.listdir(self.tmpdir))
         container.remove(force=True)
 
-        snap_tag = images.ensure_image(None, self.image_meta(snap_id))
+        snap_tag = image_cache.ensure_image(None, self.image_meta(snap_id))
         self.assertEqual(marker, self.run_cat(snap_tag, '/snap.txt'))
         self.assertEqual('snapbase-0', self.run_cat(snap_tag))
 
     def test_failed_snapshot_upload_leaves_nothing(self):
         data, _config = self.build_archive('snapfail')
         base_id = self.glance.add(str(uuid.uuid4()), data)
-        base_tag = images.ensure_image(None, self.image_meta(base_id))
+        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
         container = self._running_container(base_tag, 'exec sleep 600')
         snap_id = self.glance.add(str(uuid.uuid4()), b'', name='snap')
         self.glance.fail_upload_after = 64 * 1024
         before = self.engine_state()
 
-        self.assertRaises(nova_exception.ImageNotAuthorized, images.snapshot,
-                          None, self._instance(base_id), snap_id,
-                          container.id, lambda **kw: None)
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.ERROR))
+        self.assertRaises(nova_exception.ImageNotAuthorized,
+                          snapshot.snapshot, None, self._instance(base_id),
+                          snap_id, container.id, lambda **kw: None)
+        # Nova deletes the half-made image and says nothing: the driver
+        # logs the failure as an error.
+        self.assertIn('Snapshot %s failed' % snap_id, logs.output)
 
         self.assertEqual([], self._tags_under(self.prefix + '-snap/'))
         dangling, _tmp = self.engine_state()
@@ -488,38 +541,268 @@ class ImagesEngineTestCase(testtools.TestCase):
         for name in ('instance', 'container', 'unused'):
             data, _config = self.build_archive('cache-' + name)
             ids[name] = self.glance.add(str(uuid.uuid4()), data)
-            images.ensure_image(None, self.image_meta(ids[name]))
+            image_cache.ensure_image(None, self.image_meta(ids[name]))
         # Used by a container that no instance lists (e.g. mid-spawn).
         container = self._running_container(
-            images.image_tag_for(ids['container']), 'exec sleep 600')
+            image_cache.image_tag_for(ids['container']), 'exec sleep 600')
         # Someone else's image outside our repositories.
         foreign = '%s-src/foreign:1' % self.prefix
         self.docker.images.get(BASE_IMAGE).tag(foreign)
 
         # Everything is younger than a day: nothing goes.
         self.assertEqual(
-            [], images.remove_unused_images([ids['instance']], 86400))
+            [], image_cache.remove_unused_images([ids['instance']], 86400))
         self.assertEqual(3, len(self._tags_under(self.prefix + '-image/')))
 
         instances = [self._instance(ids['instance']), self._instance(None)]
         self.flags_image_cache(0)
-        removed = images.manage_image_cache(None, instances)
+        removed = image_cache.manage_image_cache(None, instances)
 
-        self.assertEqual([images.image_tag_for(ids['unused'])], removed)
+        self.assertEqual([image_cache.image_tag_for(ids['unused'])], removed)
         self.assertEqual(
-            sorted([images.image_tag_for(ids['instance']),
-                    images.image_tag_for(ids['container'])]),
+            sorted([image_cache.image_tag_for(ids['instance']),
+                    image_cache.image_tag_for(ids['container'])]),
             self._tags_under(self.prefix + '-image/'))
         self.docker.images.get(foreign)
         container.remove(force=True)
         # The container is gone: only the instance keeps its image.
-        removed = images.remove_unused_images([ids['instance']], 0)
-        self.assertEqual([images.image_tag_for(ids['container'])], removed)
+        removed = image_cache.remove_unused_images([ids['instance']], 0)
+        self.assertEqual([image_cache.image_tag_for(ids['container'])],
+                         removed)
 
     def flags_image_cache(self, min_age):
-        conf = images.CONF
+        conf = image_cache.CONF
         conf.set_override('remove_unused_original_minimum_age_seconds',
                           min_age, group='image_cache')
         self.addCleanup(conf.clear_override,
                         'remove_unused_original_minimum_age_seconds',
                         group='image_cache')
+
+    # ------------------------------------------- snapshots leak nothing
+
+    def _snapshot_of_secret_server(self):
+        data, _config = self.build_archive('leak')
+        base_id = self.glance.add(str(uuid.uuid4()), data)
+        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
+        secret = 'secret-%s' % uuid.uuid4().hex
+        name = '%s-ctr-%s' % (self.prefix, uuid.uuid4().hex[:6])
+        # As the driver runs a server: metadata in the environment, the
+        # driver's labels, Nova's command.
+        container = self.docker.containers.run(
+            base_tag, ['sh', '-c', 'echo kept > /kept.txt; exec sleep 600'],
+            name=name, detach=True, environment={'DB_PASSWORD': secret},
+            labels={'org.openstack.nova.uuid': str(uuid.uuid4()),
+                    'org.openstack.nova.role': 'workload'})
+        self._wait_for_file(container, '/kept.txt')
+        snap_id = self.glance.add(str(uuid.uuid4()), b'', name='snap')
+        snapshot.snapshot(None, self._instance(base_id), snap_id,
+                          container.id, lambda **kw: None)
+        container.remove(force=True)
+        return base_tag, snap_id, secret
+
+    def test_snapshot_carries_no_metadata_environment_or_labels(self):
+        base_tag, snap_id, secret = self._snapshot_of_secret_server()
+        uploaded = self.glance.data[snap_id]
+        # (find: a failing assertNotIn would print megabytes.)
+        for needle in (secret.encode(), b'org.openstack.nova', b'sleep 600'):
+            self.assertEqual(-1, uploaded.find(needle), needle)
+        with tarfile.open(fileobj=io.BytesIO(uploaded)) as tar:
+            names = tar.getnames()
+            manifest = json.load(tar.extractfile('manifest.json'))
+            config = json.load(tar.extractfile(manifest[0]['Config']))
+        self.assertNotIn('container_config', config)
+        base = self.docker.api.inspect_image(base_tag)['Config']
+        self.assertEqual(base['Env'], config['config']['Env'])
+        self.assertEqual(base['Cmd'], config['config']['Cmd'])
+        self.assertFalse([n for n in names if n.endswith('/json')])
+        self.assertIsNone(manifest[0]['RepoTags'])
+        # Booting the snapshot still works, with the file and the image's
+        # own environment.
+        snap_tag = image_cache.ensure_image(None, self.image_meta(snap_id))
+        self.assertEqual('kept', self.run_cat(snap_tag, '/kept.txt'))
+        env = self.docker.api.inspect_image(snap_tag)['Config']['Env']
+        self.assertFalse([e for e in env if secret in e])
+
+    def test_snapshot_through_real_glanceclient(self):
+        # python-glanceclient reads the body with read(): a generator body
+        # made it fail after the headers were sent.
+        server = UploadServer()
+        self.addCleanup(server.stop)
+        self.glance.upload_server = server
+        _base, snap_id, secret = self._snapshot_of_secret_server()
+        received = server.received[snap_id]
+        self.assertGreater(len(received), 1024 * 1024)
+        self.assertIn('chunked', server.encodings)
+        self.assertEqual(-1, received.find(secret.encode()))
+        with tarfile.open(fileobj=io.BytesIO(received)) as tar:
+            self.assertIn('manifest.json', tar.getnames())
+        snap_tag = image_cache.ensure_image(None, self.image_meta(snap_id))
+        self.assertEqual('kept', self.run_cat(snap_tag, '/kept.txt'))
+
+    def test_snapshot_rejected_by_real_glance_is_logged(self):
+        server = UploadServer(status=500)
+        self.addCleanup(server.stop)
+        self.glance.upload_server = server
+        data, _config = self.build_archive('snap500')
+        base_id = self.glance.add(str(uuid.uuid4()), data)
+        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
+        container = self._running_container(base_tag, 'exec sleep 600')
+        snap_id = self.glance.add(str(uuid.uuid4()), b'', name='snap')
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.ERROR))
+        err = self.assertRaises(glance_exc.HTTPInternalServerError,
+                                snapshot.snapshot, None,
+                                self._instance(base_id), snap_id,
+                                container.id, lambda **kw: None)
+        self.assertIn('HTTPInternalServerError', str(err))
+        self.assertIn('Snapshot %s failed' % snap_id, logs.output)
+        self.assertEqual([], self._tags_under(self.prefix + '-snap/'))
+
+    def test_delete_during_snapshot_leaves_nothing(self):
+        data, _config = self.build_archive('snapdel')
+        base_id = self.glance.add(str(uuid.uuid4()), data)
+        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
+        container = self._running_container(base_tag, 'exec sleep 600')
+        snap_id = self.glance.add(str(uuid.uuid4()), b'', name='snap')
+        before = self.engine_state()
+        started = threading.Event()
+        self.glance.upload_started = started
+        self.glance.chunk_delay = 0.05
+
+        def delete():
+            started.wait(30)
+            container.remove(force=True)
+
+        deleter = threading.Thread(target=delete)
+        deleter.start()
+        snapshot.snapshot(None, self._instance(base_id), snap_id,
+                          container.id, lambda **kw: None)
+        deleter.join(30)
+        self.assertRaises(docker_errors.NotFound, container.reload)
+        # The commit was streamed whole; then removed.
+        self.assertEqual([], self._tags_under(self.prefix + '-snap/'))
+        dangling, _tmp = self.engine_state()
+        self.assertEqual(set(), dangling - before[0])
+        self.assertEqual([], os.listdir(self.tmpdir))
+        # Deleted before the commit: the snapshot fails, nothing is left.
+        gone = self.glance.add(str(uuid.uuid4()), b'', name='snap2')
+        self.assertRaises(exception.DockerObjectNotFound, snapshot.snapshot,
+                          None, self._instance(base_id), gone, container.id,
+                          lambda **kw: None)
+        self.assertEqual([], self._tags_under(self.prefix + '-snap/'))
+
+    # ------------------------------------ compute services sharing one engine
+
+    def test_two_processes_load_an_image_once(self):
+        data, config = self.build_archive('twoproc')
+        image_id = str(uuid.uuid4())
+        archive_path = os.path.join(self.lock_path, 'image.tar')
+        with open(archive_path, 'wb') as f:
+            f.write(data)
+        count_path = os.path.join(self.lock_path, 'downloads')
+        sandbox = '%s-sandbox/box:1' % self.prefix
+        procs = [subprocess.Popen(
+            [sys.executable, '-c', TWO_PROCESS_SCRIPT, self.lock_path,
+             self.prefix + '-image/', image_id, archive_path, count_path,
+             sandbox], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True) for _ in range(2)]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        for proc, (out, err) in zip(procs, outputs):
+            self.assertEqual(0, proc.returncode, err)
+        tag = self.prefix + '-image/%s:glance' % image_id
+        self.glance.records[image_id] = {}
+        self.assertEqual([tag, tag], [o.split()[0] for o, _e in outputs])
+        with open(count_path) as f:
+            self.assertEqual('download\n', f.read())
+        self.assertEqual(config[0], self.docker.images.get(tag).id)
+        # One sandbox image build between the two processes.
+        built = sum(e.count('Built sandbox image') for _o, e in outputs)
+        self.assertEqual(1, built)
+        self.assertEqual(1, len(self.docker.images.list(name=sandbox)))
+
+
+# Run by two processes at once: a Glance that serves an archive slowly
+# and counts its downloads in a file, then the sandbox build.
+TWO_PROCESS_SCRIPT = """
+import sys, time
+lock_path, prefix, image_id, archive, counter, sandbox = sys.argv[1:]
+from nova import objects
+import novadocker.conf
+from novadocker.virt.docker import image_cache, sandbox as box
+import nova.image.glance
+objects.register_all()
+CONF = novadocker.conf.CONF
+CONF([], project='nova')
+CONF.set_override('image_lock_path', lock_path, group='docker')
+CONF.set_override('sandbox_image', sandbox, group='docker')
+image_cache.REPOSITORY_PREFIX = prefix
+data = open(archive, 'rb').read()
+
+class Glance(object):
+    def get(self, context, image_id):
+        return {'id': image_id, 'container_format': 'docker',
+                'size': len(data)}
+    def download(self, context, image_id):
+        with open(counter, 'a') as f:
+            f.write('download\\n')
+        for start in range(0, len(data), 65536):
+            time.sleep(0.01)
+            yield data[start:start + 65536]
+
+nova.image.glance.API = Glance
+import logging
+logging.basicConfig(level=logging.INFO)
+meta = objects.ImageMeta.from_dict({'id': image_id,
+                                    'container_format': 'docker'})
+print(image_cache.ensure_image(None, meta))
+box.ensure_sandbox_image()
+"""
+
+
+class UploadServer(object):
+    """A local HTTP server standing in for glance-api's upload call.
+
+    Receives ``PUT /v2/images/<id>/file`` as glanceclient sends it
+    (chunked), keeps the bytes, answers *status*.
+    """
+
+    def __init__(self, status=204):
+        self.received = {}
+        self.encodings = set()
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self):
+                image_id = self.path.split('/')[3]
+                owner.encodings.add(
+                    self.headers.get('Transfer-Encoding', 'identity'))
+                owner.received[image_id] = self._body()
+                self.send_response(status)
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+
+            def _body(self):
+                if self.headers.get('Transfer-Encoding') != 'chunked':
+                    length = int(self.headers.get('Content-Length', 0))
+                    return self.rfile.read(length)
+                body = bytearray()
+                while True:
+                    size = int(self.rfile.readline().strip(), 16)
+                    if not size:
+                        self.rfile.readline()
+                        return bytes(body)
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                     Handler)
+        self.url = 'http://127.0.0.1:%d' % self.httpd.server_port
+        self.thread = threading.Thread(target=self.httpd.serve_forever)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(10)

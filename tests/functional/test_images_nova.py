@@ -24,7 +24,7 @@ import time
 
 from oslo_utils import uuidutils
 
-from novadocker.virt.docker import images
+from novadocker.virt.docker import image_cache
 from tests.functional import base
 from tests.functional import fixtures as nd_fixtures
 
@@ -63,7 +63,7 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
 
     def add_image(self, data, name, **props):
         image_id = self.glance.add_image(data, name, **props)
-        tag = images.image_tag_for(image_id)
+        tag = image_cache.image_tag_for(image_id)
         self.addCleanup(subprocess.run, ['docker', 'rmi', '-f', tag],
                         capture_output=True)
         return image_id
@@ -109,7 +109,13 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
             self._delete_server(s)
 
     def test_snapshot_then_boot_it(self):
-        server = self.boot(flavor_id=self.flavor)
+        # The metadata becomes the workload's environment: the snapshot
+        # must not carry it (nor the driver's labels) into Glance.
+        secret = 'secret-%s' % uuidutils.generate_uuid()
+        server = self.boot(flavor_id=self.flavor,
+                           metadata={'DB_PASSWORD': secret})
+        self.assertIn('DB_PASSWORD=%s' % secret,
+                      self.workload(server).attrs['Config']['Env'])
         code, _ = self.exec_in(
             server, 'sh', '-c', 'echo written-before-snapshot > /root/state')
         self.assertEqual(0, code)
@@ -125,8 +131,12 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
         self.assertTrue(self.glance._imagedata.get(snapshot_id))
         self.addCleanup(subprocess.run,
                         ['docker', 'rmi', '-f',
-                         images.image_tag_for(snapshot_id)],
+                         image_cache.image_tag_for(snapshot_id)],
                         capture_output=True)
+        uploaded = self.glance._imagedata[snapshot_id]
+        # (find: a failing assertNotIn would print megabytes.)
+        for needle in (secret.encode(), b'org.openstack.nova'):
+            self.assertEqual(-1, uploaded.find(needle), needle)
         snapshot = self.glance.show(None, snapshot_id)
         self.assertEqual('docker', snapshot['container_format'])
         self.assertEqual('raw', snapshot['disk_format'])
@@ -142,4 +152,6 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
         code, out = self.exec_in(clone, 'cat', '/root/state')
         self.assertEqual(0, code)
         self.assertEqual('written-before-snapshot', out.strip())
+        code, out = self.exec_in(clone, 'env')
+        self.assertNotIn(secret, out)
         self._delete_server(clone)

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""images.py without a Docker engine: tags, archive rewriting, hashes."""
+"""The image path without a Docker engine: tags, archive rewriting, hashes."""
 
 import datetime
 import hashlib
@@ -20,13 +20,15 @@ import tarfile
 
 import testtools
 
+from novadocker.virt.docker import archive
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import images
+from novadocker.virt.docker import image_cache
 
 IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
-TAG = images.image_tag_for(IMAGE_ID)
+TAG = image_cache.image_tag_for(IMAGE_ID)
 LAYER = 'aaaa/layer.tar'
-CONFIG = 'cccc.json'
+CONFIG_DATA = b'{"config": {}}'
+CONFIG = hashlib.sha256(CONFIG_DATA).hexdigest() + '.json'
 
 
 def make_archive(manifest=True, images_in_manifest=1, manifest_first=False,
@@ -34,7 +36,7 @@ def make_archive(manifest=True, images_in_manifest=1, manifest_first=False,
                  layers=(LAYER,)):
     """An in-memory archive laid out like "docker save" output."""
     members = [('aaaa/VERSION', b'1.0'), (LAYER, layer_data),
-               (CONFIG, b'{"config": {}}'),
+               (CONFIG, CONFIG_DATA),
                ('repositories', b'{"src/img": {"latest": "aaaa"}}')]
     entries = [{'Config': CONFIG, 'RepoTags': ['src/img:latest'],
                 'Layers': list(layers)}] * images_in_manifest
@@ -58,10 +60,17 @@ def chunked(data, size=1000):
         yield data[start:start + size]
 
 
-def rewrite(data, digest=None, chunks=None):
-    digest = digest or images.ExpectedDigest(IMAGE_ID)
-    reader = images.GlanceReader(IMAGE_ID, chunks or chunked(data), digest)
-    return b''.join(images.rewrite_archive(reader, IMAGE_ID, TAG))
+LIMITS = archive.Limits(max_bytes=64 * 1024 ** 2, max_members=100,
+                        max_header_bytes=8192, max_expansion=10)
+
+
+def rewrite(data, digest=None, chunks=None, limits=LIMITS):
+    digest = digest or archive.ExpectedDigest(IMAGE_ID)
+    reader = archive.GlanceReader(IMAGE_ID, chunks or chunked(data), digest,
+                                  limits.download_limit)
+    body = archive.LoadArchive(reader, IMAGE_ID, TAG, limits,
+                               image_cache.reserved_names())
+    return b''.join(body)
 
 
 def read_archive(data):
@@ -77,31 +86,32 @@ class TagTestCase(testtools.TestCase):
 
     def test_tag_is_derived_from_the_id(self):
         self.assertEqual('nova-image/%s:glance' % IMAGE_ID,
-                         images.image_tag_for(IMAGE_ID))
+                         image_cache.image_tag_for(IMAGE_ID))
 
     def test_uppercase_uuid_maps_to_the_same_tag(self):
-        self.assertEqual(TAG, images.image_tag_for(IMAGE_ID.upper()))
+        self.assertEqual(TAG, image_cache.image_tag_for(IMAGE_ID.upper()))
 
     def test_id_that_cannot_be_a_reference_is_refused(self):
         for bad in ('ubuntu:latest', '../x', '', None, 'a b', 'nova/x'):
             err = self.assertRaises(exception.InvalidImageId,
-                                    images.image_tag_for, bad)
+                                    image_cache.image_tag_for, bad)
             self.assertIn('UUID', str(err))
 
     def test_id_from_tag_round_trips_and_ignores_others(self):
-        self.assertEqual(IMAGE_ID, images.image_id_from_tag(TAG))
-        self.assertIsNone(images.image_id_from_tag('ubuntu:latest'))
-        self.assertIsNone(images.image_id_from_tag(
+        self.assertEqual(IMAGE_ID, image_cache.image_id_from_tag(TAG))
+        self.assertIsNone(image_cache.image_id_from_tag('ubuntu:latest'))
+        self.assertIsNone(image_cache.image_id_from_tag(
             'nova-image/%s:other' % IMAGE_ID))
-        self.assertIsNone(images.image_id_from_tag('nova-image/UPPER:glance'))
+        self.assertIsNone(
+            image_cache.image_id_from_tag('nova-image/UPPER:glance'))
 
     def test_wrong_container_format_names_image_and_format(self):
         err = self.assertRaises(exception.InvalidImageFormat,
-                                images.check_container_format, IMAGE_ID,
+                                image_cache.check_container_format, IMAGE_ID,
                                 'bare')
         self.assertIn(IMAGE_ID, str(err))
         self.assertIn('container_format=bare', str(err))
-        images.check_container_format(IMAGE_ID, 'docker')
+        image_cache.check_container_format(IMAGE_ID, 'docker')
 
 
 class RewriteTestCase(testtools.TestCase):
@@ -125,10 +135,10 @@ class RewriteTestCase(testtools.TestCase):
         # The manifest and end-of-archive are only produced after the last
         # input byte: a failing archive never yields them.
         data = make_archive(images_in_manifest=2)
-        reader = images.GlanceReader(IMAGE_ID, chunked(data),
-                                     images.ExpectedDigest(IMAGE_ID))
+        reader = archive.GlanceReader(IMAGE_ID, chunked(data),
+                                      archive.ExpectedDigest(IMAGE_ID))
         produced = []
-        gen = images.rewrite_archive(reader, IMAGE_ID, TAG)
+        gen = iter(archive.LoadArchive(reader, IMAGE_ID, TAG, LIMITS))
         err = self.assertRaises(exception.InvalidImageArchive,
                                 lambda: produced.extend(gen))
         self.assertIn('holds 2 images', str(err))
@@ -147,13 +157,13 @@ class RewriteTestCase(testtools.TestCase):
         self.assertIn('lacks bbbb/layer.tar', str(err))
 
     def test_corrupt_header_mid_archive(self):
-        # tarfile ends a stream quietly at a bad header; the manifest that
-        # never arrived still gives it away.
+        # A header whose checksum does not match is refused, not taken as
+        # the end of the archive.
         data = make_archive()
         broken = data.replace(LAYER.encode(), b'bbbb/layer.tar', 1)
         err = self.assertRaises(exception.InvalidImageArchive, rewrite,
                                 broken)
-        self.assertIn('no manifest.json', str(err))
+        self.assertIn('bad header checksum', str(err))
 
     def test_truncated_mid_member(self):
         data = make_archive()
@@ -169,15 +179,13 @@ class RewriteTestCase(testtools.TestCase):
     def test_empty(self):
         self.assertRaises(exception.InvalidImageArchive, rewrite, b'')
 
-    def test_oci_index_loses_its_name_annotations(self):
+    def test_oci_index_is_not_passed_on(self):
         index = {'manifests': [{'digest': 'sha256:1', 'annotations': {
-            'io.containerd.image.name': 'docker.io/src/img:latest',
-            'org.opencontainers.image.ref.name': 'latest',
-            'keep': 'me'}}]}
+            'io.containerd.image.name': 'docker.io/src/img:latest'}}]}
         out = read_archive(rewrite(make_archive(oci_index=index)))
-        annotations = json.loads(out['index.json'])['manifests'][0][
-            'annotations']
-        self.assertEqual({'keep': 'me'}, annotations)
+        self.assertNotIn('index.json', out)
+        self.assertEqual([TAG], json.loads(out['manifest.json'])[0][
+            'RepoTags'])
 
     def test_gzip_compressed_archive_is_accepted(self):
         import gzip
@@ -192,7 +200,7 @@ class RewriteTestCase(testtools.TestCase):
 
     def test_coalesce_keeps_bytes_and_order(self):
         pieces = [b'a' * 10, b'b' * 300, b'c', b'd' * 1000, b'e' * 5]
-        out = list(images.coalesce(iter(pieces), size=256))
+        out = list(image_cache.coalesce(iter(pieces), size=256))
         self.assertEqual(b''.join(pieces), b''.join(out))
         self.assertTrue(all(len(c) >= 256 for c in out[:-1]))
 
@@ -207,7 +215,7 @@ class DigestTestCase(testtools.TestCase):
         return rec
 
     def test_multihash_preferred(self):
-        digest = images.ExpectedDigest.from_glance(IMAGE_ID, self.record(
+        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record(
             checksum='0' * 32, os_hash_algo='sha512',
             os_hash_value=hashlib.sha512(self.DATA).hexdigest()))
         self.assertEqual('sha512', digest.algorithm)
@@ -215,7 +223,7 @@ class DigestTestCase(testtools.TestCase):
         self.assertIn(TAG.encode(), out)
 
     def test_md5_fallback_for_unknown_algorithm(self):
-        digest = images.ExpectedDigest.from_glance(IMAGE_ID, self.record(
+        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record(
             checksum=hashlib.md5(self.DATA).hexdigest(),
             os_hash_algo='nosuchhash', os_hash_value='00'))
         self.assertEqual('md5', digest.algorithm)
@@ -223,7 +231,7 @@ class DigestTestCase(testtools.TestCase):
 
     def test_mismatch_names_image_algorithm_and_values(self):
         expected = hashlib.sha512(b'other').hexdigest()
-        digest = images.ExpectedDigest.from_glance(IMAGE_ID, self.record(
+        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record(
             os_hash_algo='sha512', os_hash_value=expected.upper()))
         err = self.assertRaises(exception.ImageChecksumMismatch, rewrite,
                                 self.DATA, digest)
@@ -234,16 +242,23 @@ class DigestTestCase(testtools.TestCase):
         self.assertIn(hashlib.sha512(self.DATA).hexdigest(), message)
         self.assertIn('%d bytes' % len(self.DATA), message)
 
+    def test_config_id_is_the_sha256_of_the_config(self):
+        reader = archive.GlanceReader(IMAGE_ID, chunked(self.DATA),
+                                      archive.ExpectedDigest(IMAGE_ID))
+        body = archive.LoadArchive(reader, IMAGE_ID, TAG, LIMITS)
+        b''.join(body)
+        self.assertEqual('sha256:' + CONFIG[:-len('.json')], body.config_id)
+
     def test_trailing_padding_is_hashed(self):
         # Bytes after the end-of-archive blocks still count.
         data = self.DATA + b'\0' * 4096
-        digest = images.ExpectedDigest(IMAGE_ID, 'md5',
-                                       hashlib.md5(self.DATA).hexdigest())
+        digest = archive.ExpectedDigest(IMAGE_ID, 'md5',
+                                        hashlib.md5(self.DATA).hexdigest())
         self.assertRaises(exception.ImageChecksumMismatch, rewrite, data,
                           digest)
 
     def test_no_checksum_still_loads(self):
-        digest = images.ExpectedDigest.from_glance(IMAGE_ID, self.record())
+        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record())
         self.assertIsNone(digest.algorithm)
         rewrite(self.DATA, digest=digest)
 
@@ -268,9 +283,9 @@ class LastUsedTestCase(testtools.TestCase):
         self.assertEqual(
             datetime.datetime(2026, 11, 23, 23, 52, 3, 186734,
                               tzinfo=datetime.timezone.utc),
-            images._last_used(info))
+            image_cache._last_used(info))
 
     def test_unset_last_tag_time_falls_back_to_created(self):
         info = {'Created': '2020-01-01T00:00:00.5Z',
                 'Metadata': {'LastTagTime': '0001-01-01T00:00:00Z'}}
-        self.assertEqual(2020, images._last_used(info).year)
+        self.assertEqual(2020, image_cache._last_used(info).year)

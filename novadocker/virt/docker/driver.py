@@ -36,9 +36,10 @@ from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import hostinfo
-from novadocker.virt.docker import images
+from novadocker.virt.docker import image_cache
 from novadocker.virt.docker import netns
 from novadocker.virt.docker import sandbox
+from novadocker.virt.docker import snapshot
 from novadocker.virt.docker import vifs
 
 CONF = novadocker.conf.CONF
@@ -215,7 +216,7 @@ class DockerDriver(driver.ComputeDriver):
         containers.environment_for(instance)
         containers.command_for(instance)
         containers.pids_limit_for(instance.flavor)
-        image = images.ensure_image(context, image_meta, instance)
+        image = image_cache.ensure_image(context, image_meta, instance)
         sandbox.ensure_sandbox_image()
         try:
             with docker_client.docker_client(
@@ -447,8 +448,8 @@ class DockerDriver(driver.ComputeDriver):
 
     def snapshot(self, context, instance, image_id, update_task_state):
         workload = self._existing_pair(instance).workload
-        images.snapshot(context, instance, image_id, workload.id,
-                        update_task_state)
+        snapshot.snapshot(context, instance, image_id, workload.id,
+                          update_task_state)
 
     def manage_image_cache(self, context, all_instances):
-        images.manage_image_cache(context, all_instances)
+        image_cache.manage_image_cache(context, all_instances)

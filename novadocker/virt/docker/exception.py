@@ -87,10 +87,11 @@ class InvalidImageId(nova_exception.ImageUnacceptable):
 
 
 class InvalidImageArchive(nova_exception.ImageUnacceptable):
-    msg_fmt = ('Image %(image_id)s is not a usable "docker save" archive: '
-               '%(reason)s. Upload the output of "docker save IMAGE" for '
-               'exactly one image, with --container-format docker '
-               '--disk-format raw.')
+    # Nova keeps 255 characters of a fault: the problem comes first.
+    msg_fmt = ('Image %(image_id)s refused, nothing loaded: it is not a '
+               'usable "docker save" archive: %(reason)s. Upload the output '
+               'of "docker save IMAGE" for exactly one image, with '
+               '--container-format docker --disk-format raw.')
 
 
 class ImageChecksumMismatch(nova_exception.ImageUnacceptable):
@@ -147,3 +148,48 @@ class NamespaceLinkFailed(DockerDriverError):
     msg_fmt = ('Cannot %(action)s the network namespace link %(path)s: '
                '%(reason)s. Check [docker] root_helper and that '
                'docker.filters is in the rootwrap filters_path.')
+
+
+# -- images
+
+
+class UnsafeImageArchive(nova_exception.ImageUnacceptable):
+    # Nova keeps 255 characters of a fault: the problem comes first.
+    msg_fmt = ('Image %(image_id)s refused, nothing loaded: its archive has '
+               '%(reason)s. Upload the unmodified output of "docker save '
+               'IMAGE" (one image).')
+
+
+class ImageArchiveTooLarge(nova_exception.ImageUnacceptable):
+    msg_fmt = ('Image %(image_id)s refused, nothing loaded: %(what)s '
+               'exceeds the limit of %(limit)d. Upload a plain "docker save" '
+               'archive; an operator may raise [docker] %(option)s.')
+
+
+class ImageTagMismatch(DockerDriverError):
+    msg_fmt = ('After loading image %(image_id)s, %(tag)s is %(actual)s, '
+               'not the config %(expected)s its manifest names; the tag was '
+               'removed. Check whether something else loads images into '
+               'this engine.')
+
+
+class ImageStoreUnsupported(DockerDriverError):
+    msg_fmt = ('The Docker engine uses the %(store)s image store, which the '
+               'Docker driver does not support: its loader honours '
+               'index.json/oci-layout and image names inside an archive, '
+               'so a tenant image could name another image. Turn the '
+               'containerd image store off ("features": {"containerd-'
+               'snapshotter": false} in daemon.json) and restart dockerd.')
+
+
+class ImageLockPathUnset(DockerDriverError):
+    msg_fmt = ('Image loads are serialised across nova-compute services '
+               'with file locks, but no lock directory is configured: set '
+               '[oslo_concurrency] lock_path (or [docker] image_lock_path) '
+               'to a directory the nova-compute user can write.')
+
+
+class SnapshotUploadFailed(DockerDriverError):
+    msg_fmt = ('Uploading snapshot %(image_id)s of the container to Glance '
+               'failed after %(size)d bytes: %(reason)s. Nothing of the '
+               'snapshot was kept on the host.')

@@ -14,7 +14,9 @@
 
 The sandbox container only has to hold a network namespace open, so its
 image is one static busybox. It is built here at start-up with the engine's
-import API: no registry is ever contacted.
+import API: no registry is ever contacted. Several nova-compute services may
+share one engine: the build holds the same file lock in all of them and
+looks again once it has it, so the image is built once.
 """
 
 import io
@@ -25,6 +27,7 @@ from oslo_log import log as logging
 import novadocker.conf
 from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import image_cache
 
 CONF = novadocker.conf.CONF
 LOG = logging.getLogger(__name__)
@@ -44,14 +47,31 @@ def _rootfs_tar(binary):
 
 
 def ensure_sandbox_image():
-    """Build [docker] sandbox_image from [docker] sandbox_binary if missing."""
+    """Build [docker] sandbox_image from [docker] sandbox_binary if missing.
+
+    Also checks, once per process, that the engine's image store is one
+    the driver supports (this runs at start-up).
+    """
+    image_cache.check_image_store()
     image = CONF.docker.sandbox_image
+    if _present(image):
+        return image
+    with image_cache.engine_lock('sandbox-image'):
+        if not _present(image):
+            _build(image)
+    return image
+
+
+def _present(image):
+    with docker_client.docker_client('look up sandbox image') as client:
+        return bool(client.images.list(name=image))
+
+
+def _build(image):
     repository, _, tag = image.rpartition(':')
     if not repository or '/' in tag:
         repository, tag = image, 'latest'
     with docker_client.docker_client('build sandbox image') as client:
-        if client.images.list(name=image):
-            return image
         try:
             rootfs = _rootfs_tar(CONF.docker.sandbox_binary)
         except OSError as e:
@@ -63,4 +83,3 @@ def ensure_sandbox_image():
             changes=['ENV PATH=/bin'])
         LOG.info('Built sandbox image %(image)s from %(binary)s',
                  {'image': image, 'binary': CONF.docker.sandbox_binary})
-    return image

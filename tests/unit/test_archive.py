@@ -1,0 +1,180 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""archive.py and the engine checks of image_cache, without an engine."""
+
+import contextlib
+import gzip
+import io
+import json
+import tarfile
+
+import fixtures
+import testtools
+
+from novadocker.virt.docker import archive
+from novadocker.virt.docker import exception
+from novadocker.virt.docker import image_cache
+
+IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
+
+
+class NamesTestCase(testtools.TestCase):
+
+    def test_normalise_strips_dots_and_slashes(self):
+        self.assertEqual('a/b', archive.normalise('./a//./b/', IMAGE_ID))
+        self.assertEqual('', archive.normalise('./', IMAGE_ID))
+
+    def test_normalise_refuses_escapes(self):
+        for bad, word in (('../x', "'..'"), ('a/../../x', "'..'"),
+                          ('/etc/x', 'absolute'), ('a\\b', 'backslash'),
+                          ('a' * 5000, 'longer than')):
+            err = self.assertRaises(exception.UnsafeImageArchive,
+                                    archive.normalise, bad, IMAGE_ID)
+            self.assertIn(word, str(err))
+
+    def test_links_resolve_inside_only(self):
+        self.assertEqual('blobs/sha256/x', archive.resolve_link(
+            'abc/layer.tar', '../blobs/sha256/x', IMAGE_ID))
+        for target in ('../../x', '/etc', 'a/../../b', '..', ''):
+            self.assertRaises(exception.UnsafeImageArchive,
+                              archive.resolve_link, 'abc/l', target,
+                              IMAGE_ID)
+
+
+def stream(data, limits):
+    reader = archive.ChunkReader([data])
+    return archive.MemberReader(
+        IMAGE_ID, archive.Decompressed(IMAGE_ID, reader,
+                                       limits.expanded_limit), limits)
+
+
+class LimitsTestCase(testtools.TestCase):
+
+    LIMITS = archive.Limits(max_bytes=1024 ** 2, max_members=10,
+                            max_header_bytes=2048, max_expansion=4,
+                            declared_size=10000)
+
+    def test_limits_follow_glance_size(self):
+        self.assertEqual(10000, self.LIMITS.download_limit)
+        self.assertEqual(40000, self.LIMITS.expanded_limit)
+        unknown = archive.Limits(1024 ** 2, 10, 2048, 4)
+        self.assertEqual(1024 ** 2, unknown.expanded_limit)
+
+    def test_gzip_inflating_past_the_limit(self):
+        data = gzip.compress(b'\0' * 100000)
+        err = self.assertRaises(exception.ImageArchiveTooLarge, list,
+                                stream(data, self.LIMITS).members())
+        self.assertIn('decompressed', str(err))
+        self.assertIn('image_max_expansion', str(err))
+
+    def test_long_name_within_bound_is_read(self):
+        info = tarfile.TarInfo('d' * 1500)
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode='w',
+                          format=tarfile.GNU_FORMAT) as tar:
+            tar.addfile(info, io.BytesIO(b''))
+        names = [m.name for m in stream(out.getvalue(),
+                                        self.LIMITS).members()]
+        self.assertEqual(['d' * 1500], names)
+
+    def test_too_many_members(self):
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode='w') as tar:
+            for n in range(11):
+                tar.addfile(tarfile.TarInfo('f%d' % n), io.BytesIO(b''))
+        err = self.assertRaises(exception.ImageArchiveTooLarge, list,
+                                stream(out.getvalue(), self.LIMITS).members())
+        self.assertIn('image_max_members', str(err))
+
+
+class SnapshotConfigTestCase(testtools.TestCase):
+
+    def test_clean_config_keeps_the_image_config_only(self):
+        raw = json.dumps({
+            'config': {'Env': ['PATH=/bin', 'DB_PASSWORD=x'],
+                       'Labels': {'org.openstack.nova.uuid': 'u'}},
+            'container_config': {'Env': ['DB_PASSWORD=x']},
+            'container': 'abc',
+            'history': [{'created_by': 'base'},
+                        {'created_by': 'sh -c secret'}],
+            'rootfs': {'diff_ids': ['sha256:1']}}).encode()
+        config = json.loads(archive.clean_config(
+            raw, {'Env': ['PATH=/bin'], 'Labels': None}))
+        self.assertEqual({'Env': ['PATH=/bin'], 'Labels': None},
+                         config['config'])
+        self.assertNotIn('container_config', config)
+        self.assertNotIn('container', config)
+        self.assertEqual('nova-docker snapshot',
+                         config['history'][-1]['created_by'])
+        self.assertEqual(['sha256:1'], config['rootfs']['diff_ids'])
+
+    def test_body_reads_in_bounded_pieces(self):
+        body = archive.ArchiveBody(iter([b'a' * 10, b'b' * 5]))
+        self.assertEqual(b'aaaa', body.read(4))
+        self.assertEqual(b'aaaaaa', body.read(100))
+        self.assertEqual(b'bbbbb', body.read())
+        self.assertEqual(b'', body.read(1))
+        self.assertEqual(15, body.size)
+
+
+class FakeApi(object):
+
+    def __init__(self, info):
+        self._info = info
+
+    def info(self):
+        return self._info
+
+
+class EngineChecksTestCase(testtools.TestCase):
+
+    def use_engine_info(self, info):
+        @contextlib.contextmanager
+        def docker_client(what=''):
+            yield type('Client', (), {'api': FakeApi(info)})()
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.client.docker_client', docker_client))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.image_cache._store_checked', []))
+
+    def test_containerd_image_store_is_refused(self):
+        # As docker info reports it with the containerd snapshotter on.
+        self.use_engine_info({'Driver': 'overlayfs', 'DriverStatus': [
+            ['driver-type', 'io.containerd.snapshotter.v1']]})
+        err = self.assertRaises(exception.ImageStoreUnsupported,
+                                image_cache.check_image_store)
+        self.assertIn('containerd-snapshotter', str(err))
+
+    def test_graph_driver_store_is_accepted(self):
+        self.use_engine_info({'Driver': 'overlay2', 'DriverStatus': [
+            ['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']]})
+        image_cache.check_image_store()
+
+    def test_lock_without_a_directory(self):
+        conf = image_cache.CONF
+        conf.set_override('image_lock_path', None, group='docker')
+        conf.set_override('lock_path', None, group='oslo_concurrency')
+        self.addCleanup(conf.clear_override, 'image_lock_path',
+                        group='docker')
+        self.addCleanup(conf.clear_override, 'lock_path',
+                        group='oslo_concurrency')
+        err = self.assertRaises(exception.ImageLockPathUnset,
+                                image_cache.engine_lock, 'x')
+        self.assertIn('lock_path', str(err))
+
+    def test_reserved_names(self):
+        names = image_cache.reserved_names()
+        self.assertIn('nova-image/', names)
+        self.assertIn('nova-snapshot/', names)
+        self.assertIn('nova-docker/sandbox:', names)
