@@ -44,6 +44,19 @@ PY_STUBS = ('openstack', 'nova-manage', 'systemctl', 'ovs-vsctl', 'docker',
             'apt-get', 'git', 'getent')
 OVERLAID = ('/etc', '/opt', '/var', '/usr/local')
 URL = 'https://example.org/nova-docker'
+# devstack refuses to run as root (unstack.sh exits): run it as a "stack"
+# user of the node's /etc, keeping root's capabilities (ambient), so that
+# what devstack does through sudo still works with sudo a plain stub.
+STACK_UID = 1999
+BECOME_STACK = (
+    'if ! grep -q "^stack:" /etc/passwd; then '
+    'echo "stack:x:%(uid)d:%(uid)d:devstack:/opt/stack:/bin/bash" '
+    '>>/etc/passwd && echo "stack:x:%(uid)d:" >>/etc/group; fi && '
+    'caps=$(capsh --decode=$(awk \'/^CapBnd/ {print $2}\' /proc/self/status)'
+    ' | sed "s/.*=//; s/cap_/+/g") && '
+    'exec setpriv --reuid=%(uid)d --regid=%(uid)d --init-groups '
+    '--inh-caps="$caps" --ambient-caps="$caps" bash "$0" "$@"'
+    % {'uid': STACK_UID})
 
 
 def devstack_dir():
@@ -108,6 +121,9 @@ class NodeTestCase(testtools.TestCase):
         super().setUp()
         self.devstack = devstack_dir()
         self.root = self.useFixture(fixtures.TempDir()).path
+        # The node's stack user looks commands up here: bash checks the
+        # mode bits, not the capabilities it keeps.
+        os.chmod(self.root, 0o755)
         self.node = self._dir('node')
         self.bin = self._dir('bin')
         self.state = self._dir('stub-state')
@@ -161,8 +177,9 @@ class NodeTestCase(testtools.TestCase):
 
     def _install_stubs(self):
         for name in PY_STUBS:
-            self._write_exec(name, '#!/bin/sh\nexec "$STUB_PY" "$STUB_CMD" '
-                             '%s "$@"\n' % name)
+            # -I -S: the standard library only, and a quicker start.
+            self._write_exec(name, '#!/bin/sh\nexec "$STUB_PY" -I -S '
+                             '"$STUB_CMD" %s "$@"\n' % name)
         # A new virtualenv gets the pip stub: there is no index to reach.
         venv = ('#!/bin/bash\n'
                 'if [[ $1 == -m && $2 == venv ]]; then\n'
@@ -229,7 +246,7 @@ class NodeTestCase(testtools.TestCase):
                                                          top))
         run = self._dir('fs/run')
         mounts.append('mount --bind %s /run' % run)
-        script = ' && '.join(mounts) + ' && exec bash "$0" "$@"'
+        script = ' && '.join(mounts) + ' && ' + BECOME_STACK
         prefix = ['unshare', '--mount', '--propagation', 'private']
         if os.geteuid() != 0:
             prefix[1:1] = ['--map-root-user']

@@ -7,9 +7,10 @@
 # (devstack's own functions, stackrc, lib/*, unstack.sh and clean.sh run
 # from it). Only commands that would need the network, systemd, packages,
 # OVS, Docker or the cloud APIs are replaced, by stubs on PATH ($NODE/bin).
-# Run inside a private mount namespace (see base.py): /etc and /opt are
-# overlays whose writes land under NODE, so devstack's hard-coded
-# /etc/nova, /etc/glance, /opt/stack ... never touch the host.
+# Run inside a private mount namespace (see base.py): /etc, /opt, /var and
+# /usr/local are overlays whose writes land in the test's temp dir, so
+# devstack's hard-coded /etc/nova, /opt/stack ... never touch the host; it
+# runs as the node's "stack" user.
 #
 # stack follows stack.sh: functions, stackrc, lib/*, run_phase source,
 # setup_devstack_virtualenv, pre-install, (services' install/configure:
@@ -22,12 +23,6 @@ set -o errexit
 
 NODE=$1 ACTION=$2
 [[ -d ${DEVSTACK_DIR:-} ]] || { echo "DEVSTACK_DIR is not a devstack tree" >&2; exit 2; }
-
-# devstack runs as the "stack" user (stackrc picks it when run as root):
-# the node's /etc (an overlay) gets one, with root's ids.
-if ! getent passwd stack >/dev/null; then
-    echo "stack:x:0:0:devstack node:/opt/stack:/bin/bash" >>/etc/passwd
-fi
 
 # The node's devstack checkout: devstack's files, with this node's
 # local.conf beside them (stack.sh reads it from its own directory).

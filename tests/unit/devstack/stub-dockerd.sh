@@ -19,7 +19,7 @@ marker=$STUB_STATE/dockerd.up
 trap 'rm -f "$marker" "$pidfile"; exit 0' TERM
 [[ -n ${STUB_DOCKERD_MUTE:-} ]] || touch "$marker"
 # Bounded, so that a test that dies leaves no process behind for long.
-for _ in $(seq 1 600); do
-    sleep 0.1
+for _ in $(seq 1 900); do
+    sleep 1
 done
 rm -f "$marker" "$pidfile"

@@ -7,6 +7,8 @@ function _stub_record {
     for arg in "$@"; do
         arg=${arg//\\/\\\\}
         arg=${arg//\"/\\\"}
+        arg=${arg//$'\n'/\\n}
+        arg=${arg//$'\t'/\\t}
         line="${line:+$line, }\"$arg\""
     done
     printf '[%s]\n' "$line" >>"$STUB_CALLS"

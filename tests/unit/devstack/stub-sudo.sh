@@ -1,7 +1,8 @@
 #!/bin/bash
-# Stub sudo (PATH) for the devstack tests, which run as root in a private
-# mount namespace: records the command line, drops sudo's own options and
-# runs the command (VAR=value words become its environment, as with sudo).
+# Stub sudo (PATH) for the devstack tests: the node's stack user keeps
+# root's capabilities (see base.py), so this records the command line,
+# drops sudo's own options and runs the command as root (VAR=value words
+# become its environment, as with sudo), with no password and no policy.
 
 # shellcheck source=tests/unit/devstack/stub-record.sh
 source "$STUB_RECORD_SH"
@@ -14,4 +15,7 @@ while [[ $# -gt 0 ]]; do
         *) break ;;
     esac
 done
+if [[ $EUID -ne 0 ]]; then
+    exec setpriv --reuid=0 --regid=0 --clear-groups env "$@"
+fi
 exec env "$@"

@@ -32,9 +32,6 @@ import socket
 import subprocess
 import sys
 
-from packaging import requirements
-from packaging import version as pkg_version
-
 
 def _state_path(name):
     return os.path.join(os.environ['STUB_STATE'], name + '.json')
@@ -450,7 +447,13 @@ def systemctl(args):
                 register_compute(parsed)
         elif verb == 'stop':
             unit['active'] = False
+            if name == 'devstack@keystone.service' and api_up():
+                # unstack.sh's stop_keystone: the APIs are gone with it.
+                os.unlink(os.path.join(state, 'api.up'))
         elif verb == 'is-enabled':
+            if name == 'devstack@keystone.service' and api_up():
+                # This node's keystone runs (as far as the test is set up).
+                unit['enabled'] = True
             save('units', units)
             sys.exit(0 if unit['enabled'] else 1)
         elif verb == 'is-active':
@@ -497,6 +500,8 @@ def _installed_nova():
 
 def pip(args):
     """pip of devstack's virtualenv: no index; local trees get installed."""
+    from packaging import requirements
+    from packaging import version as pkg_version
     venv = os.environ['STUB_VENV']
     installed = load('pip-installed', {})
     for arg in [a for a in args[1:] if not a.startswith('-')]:
