@@ -1,4 +1,7 @@
 #!/bin/bash
+# devstack's files are sourced from DEVSTACK_DIR, which shellcheck cannot
+# follow; the variables used here are set there.
+# shellcheck disable=SC1090,SC1091,SC2154
 # Drive a devstack node through REAL devstack code, in stack.sh's order.
 #
 #   devstack-node.sh NODE stack|unstack|clean

@@ -83,7 +83,7 @@ class AllInOneTestCase(base.NodeTestCase):
         self.assertNotEqual(0, proc.returncode)
         self.assertIn("ODL_OVS_MANAGERS entry 'odl_2!' is neither an IP "
                       "address nor a host name", proc.stdout + proc.stderr)
-        self.assertIsNone(self.stub_state('pip-installed'))
+        self.assertNotIn('nova-docker', self.stub_state('pip-installed', {}))
         self.assertIsNone(self.stub_state('ovs-managers'))
 
     def test_other_virt_driver_is_refused_clearly(self):
@@ -92,7 +92,7 @@ class AllInOneTestCase(base.NodeTestCase):
         self.assertNotEqual(0, proc.returncode)
         self.assertIn("nova-docker needs VIRT_DRIVER=docker",
                       proc.stdout + proc.stderr)
-        self.assertIsNone(self.stub_state('pip-installed'))
+        self.assertNotIn('nova-docker', self.stub_state('pip-installed', {}))
 
     def test_second_stack_unstack_then_clean(self):
         self.stack()
