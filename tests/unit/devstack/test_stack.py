@@ -160,3 +160,15 @@ class ComputeNodeTestCase(base.NodeTestCase):
             'aggregates')['docker-aggregate']['hosts'])
         # No OVN here: the managers are the members only, names resolved.
         self.assertEqual(MANAGERS[1:], self.stub_state('ovs-managers'))
+
+    def test_undiscovered_host_fails_with_advice(self):
+        # Without the controller's periodic discovery Nova refuses the host.
+        proc = self.run_devstack(
+            'stack', self.conf, check=False,
+            STUB_HOSTS='odl1.example.org=192.0.2.11;'
+            'odl2.example.org=192.0.2.12;odl3.example.org=192.0.2.13')
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn("run 'nova-manage cell_v2 discover_hosts' on the "
+                      "controller", proc.stdout + proc.stderr)
+        self.assertEqual([], self.stub_state(
+            'aggregates')['docker-aggregate']['hosts'])
