@@ -34,6 +34,11 @@ case "${1:-}/${2:-}" in
         echo_summary "Initializing nova-docker"
         init_nova_docker
         ;;
+    stack/test-config)
+        # After stack.sh's is_nova_ready and discover_hosts.
+        echo_summary "Adding this docker host to its aggregate"
+        nova_docker_join_aggregate
+        ;;
     unstack/*)
         stop_nova_docker
         ;;

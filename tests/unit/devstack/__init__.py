@@ -10,4 +10,4 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Unit tests of the devstack plugin, run against stand-ins of devstack."""
+"""The devstack plugin, run through real devstack code (DEVSTACK_DIR)."""

@@ -10,97 +10,157 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Run the devstack plugin's phases against stand-ins, in a temp dir.
+"""A devstack node run by devstack's own code, with stubs only on PATH.
 
-Every path the plugin writes (nova.conf, glance-api.conf, heat.conf, the
-rootwrap.d directory, its state directory, the dockerd pid file and log) is
-pointed into the test's temp dir; the commands it runs (openstack,
-ovs-vsctl, docker, sudo, ...) are stand-ins from this package that record
-their command lines and keep their state in JSON files. No root, no
-daemon, nothing outside the temp dir.
+DEVSTACK_DIR names the devstack tree (default: ../shared/reference/devstack
+beside this checkout, as .ci/run sets it). A missing tree FAILS the tests.
+devstack-node.sh runs stack.sh's sequence (or devstack's unstack.sh and
+clean.sh) in a private mount namespace whose /etc, /opt, /var and
+/usr/local are overlays backed by the test's temp dir and whose /run is
+empty: devstack writes /etc/nova, /opt/stack ... as it would, and the host
+sees none of it.
 """
 
+import configparser
 import json
 import os
+import re
 import shutil
 import signal
-import stat
 import subprocess
 import sys
-import time
 
 import fixtures
 import testtools
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
-FILTERS = os.path.join(REPO, 'etc', 'nova', 'rootwrap.d', 'docker.filters')
-COMMANDS = ('openstack', 'ovs-vsctl', 'docker', 'id', 'usermod', 'gpasswd',
-            'getent', 'systemctl')
-PHASES = (('stack', 'pre-install'), ('stack', 'install'),
-          ('stack', 'post-config'), ('stack', 'extra'),
-          ('stack', 'test-config'))
+README = os.path.join(REPO, 'README.md')
+DEFAULT_DEVSTACK = os.path.join(REPO, '..', 'shared', 'reference',
+                                'devstack')
+ODL_DEVSTACK = os.path.join(REPO, '..', 'shared', 'reference',
+                            'networking-odl-devstack')
+PY_STUBS = ('openstack', 'nova-manage', 'systemctl', 'ovs-vsctl', 'docker',
+            'apt-get', 'git', 'getent')
+OVERLAID = ('/etc', '/opt', '/var', '/usr/local')
+URL = 'https://example.org/nova-docker'
+# devstack refuses to run as root (unstack.sh exits): run it as a "stack"
+# user of the node's /etc, keeping root's capabilities (ambient), so that
+# what devstack does through sudo still works with sudo a plain stub.
+STACK_UID = 1999
+BECOME_STACK = (
+    'if ! grep -q "^stack:" /etc/passwd; then '
+    'echo "stack:x:%(uid)d:%(uid)d:devstack:/opt/stack:/bin/bash" '
+    '>>/etc/passwd && echo "stack:x:%(uid)d:" >>/etc/group; fi && '
+    'caps=$(capsh --decode=$(awk \'/^CapBnd/ {print $2}\' /proc/self/status)'
+    ' | sed "s/.*=//; s/cap_/+/g") && '
+    'exec setpriv --reuid=%(uid)d --regid=%(uid)d --init-groups '
+    '--inh-caps="$caps" --ambient-caps="$caps" bash "$0" "$@"'
+    % {'uid': STACK_UID})
 
 
-class PluginTestCase(testtools.TestCase):
-    """A devstack node in a temp dir, with the plugin enabled."""
+def devstack_dir():
+    path = os.path.abspath(os.environ.get('DEVSTACK_DIR', DEFAULT_DEVSTACK))
+    if not os.path.isfile(os.path.join(path, 'stack.sh')):
+        raise AssertionError(  # noqa: N534
+            'DEVSTACK_DIR=%s is not a devstack tree: point DEVSTACK_DIR at a '
+            'devstack checkout (.ci/run sets it)' % path)
+    return path
+
+
+def readme_local_conf(title):
+    """The indented block under the README heading *title*."""
+    with open(README) as f:
+        text = f.read()
+    start = text.index('\n%s\n' % title)
+    lines = text[start:].split('\n')[2:]
+    block = []
+    for line in lines:
+        if line.startswith('#'):
+            break
+        if line.startswith('    '):
+            block.append(line[4:])
+        elif block and line.strip():
+            break
+        elif block:
+            block.append('')
+    return '\n'.join(block).strip() + '\n'
+
+
+def readme_blocks(title):
+    """Every indented block of the README section *title*."""
+    with open(README) as f:
+        text = f.read()
+    start = text.index('\n%s\n' % title) + 1
+    end = text.find('\n#', start + len(title))
+    section = text[start:end if end > 0 else None]
+    blocks, current = [], []
+    for line in section.split('\n'):
+        if line.startswith('    ') or (current and not line.strip()):
+            current.append(line[4:])
+        elif current:
+            blocks.append('\n'.join(current).strip() + '\n')
+            current = []
+    if current:
+        blocks.append('\n'.join(current).strip() + '\n')
+    return blocks
+
+
+def read_ini(path):
+    parser = configparser.RawConfigParser(strict=False,
+                                          default_section='\x00')
+    parser.optionxform = str
+    parser.read(path)
+    return parser
+
+
+class NodeTestCase(testtools.TestCase):
+    """One devstack node in a temp dir."""
 
     def setUp(self):
         super().setUp()
+        self.devstack = devstack_dir()
         self.root = self.useFixture(fixtures.TempDir()).path
+        # The node's stack user looks commands up here: bash checks the
+        # mode bits, not the capabilities it keeps.
+        os.chmod(self.root, 0o755)
+        self.node = self._dir('node')
         self.bin = self._dir('bin')
-        self.state = self._dir('standin-state')
+        self.state = self._dir('stub-state')
         self.calls_log = os.path.join(self.root, 'calls.jsonl')
-        self.nova_conf = os.path.join(self._dir('etc/nova'), 'nova.conf')
-        self.glance_conf = os.path.join(self._dir('etc/glance'),
-                                        'glance-api.conf')
-        self.heat_conf = os.path.join(self._dir('etc/heat'), 'heat.conf')
-        self.rootwrap_d = os.path.join(self.root, 'etc/nova/rootwrap.d')
-        self.data_dir = self._dir('opt/stack/data')
-        self.log_dir = self._dir('opt/stack/logs')
-        self.pidfile = os.path.join(self._dir('run'), 'docker.pid')
-        self.site = self._dir('site')
-        self.heat_plugin_dir = self._dir('site/heat_plugins')
-        open(os.path.join(self.heat_plugin_dir, '__init__.py'), 'w').close()
-        self._install_standins()
+        self.heat = os.path.join(HERE, 'plugins', 'heat')
+        self.odl = self._dir('networking-odl')
+        os.symlink(os.path.abspath(ODL_DEVSTACK),
+                   os.path.join(self.odl, 'devstack'))
+        self._install_stubs()
         self.addCleanup(self._kill_dockerd)
+        base_python = getattr(sys, '_base_executable', sys.executable)
         self.env = {
             'PATH': self.bin + os.pathsep + os.environ.get('PATH', ''),
-            'HOME': self.root,
+            'HOME': self._dir('home'),
             'TMPDIR': self._dir('tmp'),
             'LANG': 'C.UTF-8',
-            'PYTHONPATH': self.site,
-            'STANDIN_PY': sys.executable,
-            'STANDIN_CMD': os.path.join(HERE, 'standin_cmd.py'),
-            'STANDIN_INI': os.path.join(HERE, 'standin_ini.py'),
-            'STANDIN_CALLS': self.calls_log,
-            'STANDIN_RECORD_SH': os.path.join(HERE, 'standin-record.sh'),
-            'STANDIN_STATE': self.state,
-            # devstack's own variables
-            'ENABLED_SERVICES': 'key,n-api,n-cpu,g-api,h-eng,h-api',
-            'STACK_USER': 'stack',
-            'DATA_DIR': self.data_dir,
-            'LOGDIR': self.log_dir,
-            'NOVA_CONF_DIR': os.path.dirname(self.nova_conf),
-            'NOVA_CONF': self.nova_conf,
-            'GLANCE_API_CONF': self.glance_conf,
-            'HEAT_CONF': self.heat_conf,
-            'PYTHON': sys.executable,
-            # the plugin's host paths
-            'DOCKER_PIDFILE': self.pidfile,
-            'NOVA_DOCKER_SYSTEMD_DIR': os.path.join(self.root, 'no-systemd'),
-            'DOCKER_COMPUTE_HOST': 'compute-1',
+            'DEVSTACK_DIR': self.devstack,
+            'STUB_PY': sys.executable,
+            'STUB_REAL_PYTHON': base_python,
+            'STUB_CMD': os.path.join(HERE, 'stubs.py'),
+            'STUB_CALLS': self.calls_log,
+            'STUB_RECORD_SH': os.path.join(HERE, 'stub-record.sh'),
+            'STUB_STATE': self.state,
+            'STUB_GIT_REMOTES': json.dumps({
+                URL: REPO,
+                'https://opendev.org/openstack/heat': self.heat,
+                'https://opendev.org/openstack/networking-odl': self.odl,
+            }),
+            # Where a plugin is told nothing else, devstack's defaults stand;
+            # only time-outs are shortened for the tests.
+            'NOVA_READY_TIMEOUT': '5',
+            'NOVA_DOCKER_REGISTER_TIMEOUT': '3',
             'DOCKER_START_TIMEOUT': '10',
             'BUSYBOX': self._fake_busybox(),
         }
-        if not os.path.exists(FILTERS):
-            # The real filter file is written elsewhere; until it exists,
-            # install a placeholder from the temp dir.
-            placeholder = os.path.join(self.root, 'docker.filters')
-            with open(placeholder, 'w') as f:
-                f.write('[Filters]\n# placeholder for the unit tests\n')
-            self.env['NOVA_DOCKER_FILTERS'] = placeholder
-        self.filters_source = self.env.get('NOVA_DOCKER_FILTERS', FILTERS)
+        for name in ('api.up', 'ovs.up'):
+            open(os.path.join(self.state, name), 'w').close()
 
     # -- setup helpers ---------------------------------------------------
 
@@ -115,12 +175,29 @@ class PluginTestCase(testtools.TestCase):
             f.write(text)
         os.chmod(path, 0o755)
 
-    def _install_standins(self):
-        for name in COMMANDS:
-            self._write_exec(name, '#!/bin/sh\nexec "$STANDIN_PY" '
-                             '"$STANDIN_CMD" %s "$@"\n' % name)
-        for name, source in (('dockerd', 'standin-dockerd.sh'),
-                             ('sudo', 'standin-sudo.sh')):
+    def _install_stubs(self):
+        for name in PY_STUBS:
+            # -I -S: the standard library only, and a quicker start.
+            self._write_exec(name, '#!/bin/sh\nexec "$STUB_PY" -I -S '
+                             '"$STUB_CMD" %s "$@"\n' % name)
+        # A new virtualenv gets the pip stub: there is no index to reach.
+        venv = ('#!/bin/bash\n'
+                'if [[ $1 == -m && $2 == venv ]]; then\n'
+                '    shift 2\n'
+                '    "$STUB_REAL_PYTHON" -m venv --without-pip "$@" || exit\n'
+                '    dir=${*: -1}\n'
+                '    printf \'#!/bin/sh\\nexport STUB_VENV=%s\\n'
+                'exec "$STUB_PY" "$STUB_CMD" pip "$@"\\n\' "$dir"'
+                ' >"$dir/bin/pip"\n'
+                '    chmod 755 "$dir/bin/pip"\n'
+                '    exit 0\n'
+                'fi\n'
+                'exec "$STUB_REAL_PYTHON" "$@"\n')
+        version = 'python%d.%d' % sys.version_info[:2]
+        for name in ('python', 'python3', version):
+            self._write_exec(name, venv)
+        for name, source in (('dockerd', 'stub-dockerd.sh'),
+                             ('sudo', 'stub-sudo.sh')):
             shutil.copy(os.path.join(HERE, source),
                         os.path.join(self.bin, name))
             os.chmod(os.path.join(self.bin, name), 0o755)
@@ -138,7 +215,6 @@ class PluginTestCase(testtools.TestCase):
             os.kill(pid, signal.SIGKILL)
 
     def processes_named(self, comm):
-        """Live processes called *comm* whose environment is this test's."""
         found = []
         for pid in filter(str.isdigit, os.listdir('/proc')):
             try:
@@ -149,101 +225,82 @@ class PluginTestCase(testtools.TestCase):
                     env = f.read().split(b'\0')
             except OSError:
                 continue
-            if ('STANDIN_STATE=%s' % self.state).encode() in env:
+            if ('STUB_STATE=%s' % self.state).encode() in env:
                 found.append(int(pid))
         return found
 
-    # -- the node's starting point ---------------------------------------
+    # -- running devstack ------------------------------------------------
 
-    def docker_running(self):
-        open(os.path.join(self.state, 'dockerd.up'), 'w').close()
+    def run_devstack(self, action, local_conf=None, check=True, **env):
+        """devstack-node.sh ACTION in the node's mount namespace."""
+        if local_conf is not None:
+            with open(os.path.join(self.node, 'local.conf'), 'w') as f:
+                f.write(local_conf)
+        mounts = []
+        for top in OVERLAID:
+            name = top.strip('/').replace('/', '-')
+            upper, work = (self._dir('fs/%s/upper' % name),
+                           self._dir('fs/%s/work' % name))
+            mounts.append('mount -t overlay overlay -o lowerdir=%s,'
+                          'upperdir=%s,workdir=%s %s' % (top, upper, work,
+                                                         top))
+        run = self._dir('fs/run')
+        mounts.append('mount --bind %s /run' % run)
+        script = ' && '.join(mounts) + ' && ' + BECOME_STACK
+        prefix = ['unshare', '--mount', '--propagation', 'private']
+        if os.geteuid() != 0:
+            prefix[1:1] = ['--map-root-user']
+        proc = subprocess.run(
+            prefix + ['bash', '-c', script,
+                      os.path.join(HERE, 'devstack-node.sh'), self.node,
+                      action],
+            env=dict(self.env, **env), capture_output=True, text=True,
+            timeout=150)
+        self.addDetail('%s-output' % action,
+                       testtools.content.text_content(
+                           proc.stdout[-20000:] + proc.stderr[-20000:]))
+        if check and proc.returncode != 0:
+            self.fail('%s failed (%d):\n%s\n%s' % (
+                action, proc.returncode, proc.stdout[-6000:],
+                proc.stderr[-6000:]))
+        return proc
 
-    def set_standin_state(self, name, value):
-        with open(os.path.join(self.state, name + '.json'), 'w') as f:
-            json.dump(value, f)
+    def node_path(self, path):
+        """Where the node's file *path* (as devstack saw it) is on the host."""
+        for top in OVERLAID:
+            if path.startswith(top + '/'):
+                name = top.strip('/').replace('/', '-')
+                return os.path.join(self.root, 'fs', name, 'upper',
+                                    path[len(top) + 1:])
+        if path.startswith('/run/'):
+            return os.path.join(self.root, 'fs', 'run', path[5:])
+        return path
 
-    def standin_state(self, name, default=None):
+    def node_ini(self, path):
+        return read_ini(self.node_path(path))
+
+    def stub_state(self, name, default=None):
         try:
             with open(os.path.join(self.state, name + '.json')) as f:
                 return json.load(f)
         except FileNotFoundError:
             return default
 
-    def write_file(self, path, text):
-        with open(path, 'w') as f:
-            f.write(text)
+    def set_stub_state(self, name, value):
+        with open(os.path.join(self.state, name + '.json'), 'w') as f:
+            json.dump(value, f)
 
-    # -- running the plugin ----------------------------------------------
-
-    def run_phase(self, *phase, check=True, **env):
-        """Run plugin.sh PHASE as devstack does: settings, then plugin."""
-        script = ('set -o errexit -o nounset\n'
-                  'source "$1"; source "$2/devstack/settings"\n'
-                  'shift 2\n'
-                  'source "$NOVA_DOCKER_DIR/devstack/plugin.sh" "$@"\n')
-        full_env = dict(self.env, **env)
-        proc = subprocess.run(
-            ['bash', '-c', script, 'stack.sh',
-             os.path.join(HERE, 'standin-functions.sh'), REPO] + list(phase),
-            env=full_env, capture_output=True, text=True, timeout=120)
-        if check and proc.returncode != 0:
-            self.fail('plugin.sh %s failed (%d):\n%s\n%s' % (
-                ' '.join(phase), proc.returncode, proc.stdout, proc.stderr))
-        return proc
-
-    def stack(self, **env):
-        for phase in PHASES:
-            self.run_phase(*phase, **env)
-
-    def calls(self, name=None, *prefix):
-        """Recorded command lines, optionally of *name* starting *prefix*.
-
-        The openstack --os-cloud option is dropped for readability.
-        """
+    def calls(self, name=None):
         try:
             with open(self.calls_log) as f:
                 lines = [json.loads(line) for line in f]
         except FileNotFoundError:
             return []
-        result = []
-        for argv in lines:
-            if argv[0] == 'openstack' and argv[1] == '--os-cloud':
-                argv = argv[:1] + argv[3:]
-            if name is None or (argv[0] == name and
-                                argv[1:1 + len(prefix)] == list(prefix)):
-                result.append(argv)
-        return result
+        return [argv for argv in lines if name in (None, argv[0])]
 
-    def snapshot(self):
-        """Mode and content of every file the node holds.
-
-        The stand-ins' own records are left out.
-        """
-        result = {}
-        skip = (self.state, self.calls_log, self.bin, self.env['TMPDIR'])
-        for top, dirs, files in os.walk(self.root):
-            for name in files:
-                path = os.path.join(top, name)
-                if path.startswith(skip) or '__pycache__' in path:
-                    continue
-                st = os.stat(path)
-                with open(path, 'rb') as f:
-                    result[os.path.relpath(path, self.root)] = (
-                        stat.S_IMODE(st.st_mode), f.read())
-        return result
-
-    def wait_gone(self, pid, timeout=10):
-        deadline = time.monotonic() + timeout
-        while self._alive(pid):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.1)
-        return True
+    def api_down(self):
+        os.unlink(os.path.join(self.state, 'api.up'))
 
     @staticmethod
-    def _alive(pid):
-        try:
-            with open('/proc/%d/stat' % pid) as f:
-                return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-        except (OSError, IndexError):
-            return False
+    def without_comments(text):
+        return re.sub(r'(?m)^\s*#.*\n', '', text)

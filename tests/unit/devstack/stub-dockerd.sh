@@ -1,6 +1,6 @@
 #!/bin/bash
-# Stand-in dockerd for the devstack plugin tests: writes its pid file, marks
-# the engine as answering (unless STANDIN_DOCKERD_MUTE is set) and runs
+# Stub dockerd (PATH) for the devstack tests: writes its pid file, marks
+# the engine as answering (unless STUB_DOCKERD_MUTE is set) and runs
 # until SIGTERM, then cleans up as dockerd does. Installed as bin/dockerd,
 # so /proc/<pid>/comm reads "dockerd".
 
@@ -11,15 +11,15 @@ while [[ $# -gt 0 ]]; do
         *) shift ;;
     esac
 done
-# shellcheck source=tests/unit/devstack/standin-record.sh
-source "$STANDIN_RECORD_SH"
-_standin_record dockerd --pidfile "$pidfile"
+# shellcheck source=tests/unit/devstack/stub-record.sh
+source "$STUB_RECORD_SH"
+_stub_record dockerd --pidfile "$pidfile"
 echo $$ >"$pidfile"
-marker=$STANDIN_STATE/dockerd.up
+marker=$STUB_STATE/dockerd.up
 trap 'rm -f "$marker" "$pidfile"; exit 0' TERM
-[[ -n ${STANDIN_DOCKERD_MUTE:-} ]] || touch "$marker"
+[[ -n ${STUB_DOCKERD_MUTE:-} ]] || touch "$marker"
 # Bounded, so that a test that dies leaves no process behind for long.
-for _ in $(seq 1 600); do
-    sleep 0.1
+for _ in $(seq 1 900); do
+    sleep 1
 done
 rm -f "$marker" "$pidfile"

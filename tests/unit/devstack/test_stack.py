@@ -1,0 +1,174 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""enable_plugin nova-docker through real devstack code, README's local.conf.
+
+Each test stacks a node with devstack's own functions, stackrc, lib/* and
+run_phase (tests/unit/devstack/devstack-node.sh), with stubs only on PATH.
+"""
+
+import os
+import socket
+
+from tests.unit.devstack import base
+
+ALL_IN_ONE = '### local.conf: all-in-one node'
+CONTROLLER_AND_COMPUTE = '### local.conf: controller plus docker compute node'
+NETWORKING_ODL = '### local.conf: with networking-odl'
+MANAGERS = ['ptcp:6640:127.0.0.1', 'tcp:192.0.2.11:6640',
+            'tcp:192.0.2.12:6640', 'tcp:192.0.2.13:6640']
+
+
+class AllInOneTestCase(base.NodeTestCase):
+    """README all-in-one: Heat, VIRT_DRIVER=docker, default ML2/OVN, ODL."""
+
+    def setUp(self):
+        super().setUp()
+        self.conf = base.readme_blocks(ALL_IN_ONE)[0]
+        self.host = socket.gethostname()
+
+    def stack(self, **env):
+        return self.run_devstack('stack', self.conf, **env)
+
+    def test_stacks_to_the_end(self):
+        out = self.stack().stdout
+        self.assertIn('stack.sh completed', out)
+        # nova-compute ran with the driver, in the docker group, under the
+        # host's own name, from devstack's nova-cpu.conf.
+        services = self.stub_state('compute-services')
+        self.assertEqual([self.host], list(services))
+        self.assertEqual('docker.DockerDriver',
+                         services[self.host]['driver'])
+        self.assertEqual('docker', services[self.host]['group'])
+        cpu = self.node_ini('/etc/nova/nova-cpu.conf')
+        self.assertEqual('unix:///var/run/docker.sock',
+                         cpu.get('docker', 'api_url'))
+        self.assertEqual('/etc/nova/rootwrap.conf',
+                         cpu.get('DEFAULT', 'rootwrap_config'))
+        self.assertFalse(cpu.has_option('database', 'connection'))
+        # Heat finds the plugins where devstack's virtualenv has them.
+        heat = self.node_ini('/etc/heat/heat.conf')
+        dirs = heat.get('DEFAULT', 'plugin_dirs').split(',')
+        self.assertEqual('/opt/stack/data/venv/lib/python3.11/'
+                         'site-packages/heat_plugins', dirs[-1])
+        glance = self.node_ini('/etc/glance/glance-api.conf')
+        self.assertIn('docker', glance.get('image_format',
+                                           'container_formats').split(','))
+        # After OVN's own set-manager: merged, still set at the end.
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
+        aggs = self.stub_state('aggregates')
+        self.assertEqual({'name': 'docker-aggregate',
+                          'availability_zone': 'docker',
+                          'hosts': [self.host]}, aggs['docker-aggregate'])
+        self.assertEqual(['nova-docker-busybox'],
+                         [i['name'] for i in self.stub_state('images')])
+        self.assertEqual('docker',
+                         self.stub_state('images')[0]['container_format'])
+        # devstack's own nova (33.x from git) was left as it was.
+        self.assertIn('docker.io', self.stub_state('packages'))
+
+    def test_bad_odl_entry_fails_before_any_change(self):
+        conf = self.conf.replace('ODL_OVS_MANAGERS=192.0.2.11,',
+                                 'ODL_OVS_MANAGERS=192.0.2.11,odl_2!,')
+        proc = self.run_devstack('stack', conf, check=False)
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn("ODL_OVS_MANAGERS entry 'odl_2!' is neither an IP "
+                      "address nor a host name", proc.stdout + proc.stderr)
+        self.assertNotIn('nova-docker', self.stub_state('pip-installed', {}))
+        self.assertIsNone(self.stub_state('ovs-managers'))
+
+    def test_other_virt_driver_is_refused_clearly(self):
+        conf = self.conf.replace('VIRT_DRIVER=docker', 'VIRT_DRIVER=fake')
+        proc = self.run_devstack('stack', conf, check=False)
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn("nova-docker needs VIRT_DRIVER=docker",
+                      proc.stdout + proc.stderr)
+        self.assertNotIn('nova-docker', self.stub_state('pip-installed', {}))
+
+    def test_second_stack_unstack_then_clean(self):
+        self.stack()
+        # A second stack.sh without clean creates nothing twice.
+        self.stack()
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
+        self.assertEqual([self.host], self.stub_state(
+            'aggregates')['docker-aggregate']['hosts'])
+        self.assertEqual(1, len(self.stub_state('images')))
+        heat = self.node_ini('/etc/heat/heat.conf')
+        dirs = heat.get('DEFAULT', 'plugin_dirs').split(',')
+        self.assertEqual(len(dirs), len(set(dirs)))
+        self.assertIn('stack', self.group_members('docker'))
+        self.assertEqual(1, len(self.processes_named('dockerd')))
+        self.run_devstack('unstack')
+        self.assertEqual([], self.processes_named('dockerd'))
+        # Unstack stops; it removes nothing.
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
+        self.assertTrue(os.path.exists(self.node_path(
+            '/etc/nova/rootwrap.d/docker.filters')))
+        out = self.run_devstack('clean')
+        out = out.stdout + out.stderr
+        # clean.sh ran unstack.sh --all first: keystone is down, so the
+        # cloud objects are left (clean.sh drops their databases) and the
+        # command removing each is printed.
+        self.assertIn('Nova is down: aggregate docker-aggregate left '
+                      '(openstack aggregate delete docker-aggregate)', out)
+        self.assertIn('Glance is down: image nova-docker-busybox left', out)
+        self.assertEqual(1, len(self.stub_state('images')))
+        # The engine the plugin had started is started again to remove
+        # the sample image, then stopped.
+        self.assertEqual({}, self.stub_state('docker-images'))
+        self.assertEqual([], self.processes_named('dockerd'))
+        self.assertEqual(['ptcp:6640:127.0.0.1'],
+                         self.stub_state('ovs-managers'))
+        self.assertNotIn('stack', self.group_members('docker'))
+        self.assertFalse(os.path.exists(self.node_path(
+            '/etc/nova/rootwrap.d/docker.filters')))
+        self.assertFalse(os.path.exists(self.node_path(
+            '/opt/stack/data/nova-docker')))
+
+    def group_members(self, group):
+        with open(self.node_path('/etc/group')) as f:
+            for line in f:
+                fields = line.strip().split(':')
+                if fields[0] == group:
+                    return fields[3].split(',')
+        return []
+
+
+class ComputeNodeTestCase(base.NodeTestCase):
+    """README docker compute node, stacked after the controller."""
+
+    def setUp(self):
+        super().setUp()
+        self.conf = base.readme_blocks(CONTROLLER_AND_COMPUTE)[1]
+        self.host = socket.gethostname()
+
+    def test_stacks_and_joins_the_aggregate(self):
+        self.run_devstack('stack', self.conf, STUB_CONTROLLER_DISCOVERS='1',
+                          STUB_HOSTS='odl1.example.org=192.0.2.11;'
+                          'odl2.example.org=192.0.2.12;'
+                          'odl3.example.org=192.0.2.13')
+        self.assertEqual([self.host], self.stub_state(
+            'aggregates')['docker-aggregate']['hosts'])
+        # No OVN here: the managers are the members only, names resolved.
+        self.assertEqual(MANAGERS[1:], self.stub_state('ovs-managers'))
+
+    def test_undiscovered_host_fails_with_advice(self):
+        # Without the controller's periodic discovery Nova refuses the host.
+        proc = self.run_devstack(
+            'stack', self.conf, check=False,
+            STUB_HOSTS='odl1.example.org=192.0.2.11;'
+            'odl2.example.org=192.0.2.12;odl3.example.org=192.0.2.13')
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn("run 'nova-manage cell_v2 discover_hosts' on the "
+                      "controller", proc.stdout + proc.stderr)
+        self.assertEqual([], self.stub_state(
+            'aggregates')['docker-aggregate']['hosts'])
