@@ -116,9 +116,12 @@ docker_opts = [
              'defaults, whatever the image says.'),
     cfg.IntOpt(
         'nofile_limit',
-        default=65536,
+        default=16384,
         min=64,
-        help='Open files ulimit (soft and hard) of every workload.'),
+        help='Open files ulimit (soft and hard) of every workload. It '
+             'cannot exceed dockerd\'s own hard limit (the start fails '
+             'with "error setting rlimits"): raise that first (e.g. '
+             '"ulimit -n" in the script that starts dockerd).'),
     cfg.IntOpt(
         'nproc_limit',
         default=4096,
