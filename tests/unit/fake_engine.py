@@ -29,6 +29,7 @@ import fixtures
 import requests
 
 from novadocker.virt.docker import client as docker_client
+from novadocker.virt.docker import exception
 
 _ids = itertools.count(1)
 
@@ -225,11 +226,15 @@ class FakeEngine:
         self._check('list')
         wanted = dict(f.split('=', 1) for f in
                       (filters or {}).get('label', []))
-        return [{'Id': c['Id'], 'Names': ['/' + c['Name']],
-                 'Labels': dict(c['Labels']), 'State': c['State']['Status']}
-                for c in list(self.containers.values())
-                if all(c['Labels'].get(k) == v for k, v in wanted.items())
-                and (include_stopped or c['State']['Running'])]
+        found = []
+        for c in list(self.containers.values()):
+            if not all(c['Labels'].get(k) == v for k, v in wanted.items()):
+                continue
+            if include_stopped or c['State']['Running']:
+                found.append({'Id': c['Id'], 'Names': ['/' + c['Name']],
+                              'Labels': dict(c['Labels']),
+                              'State': c['State']['Status']})
+        return found
 
     def logs(self, ref, tail='all', **kwargs):
         self._check('logs')
@@ -330,7 +335,9 @@ class FakeNetwork:
     def plug_vifs(self, instance, network_info, sandbox_id):
         box = self.engine._get(sandbox_id)
         if not box['State']['Running']:
-            raise AssertionError('plugging into a stopped sandbox')
+            raise exception.VifPlugFailed(
+                port_id='*', step='entering the sandbox namespace',
+                reason='the sandbox is not running')
         if self.fail_plug:
             raise self.fail_plug
         self.ports[instance.uuid] = (sandbox_id,
@@ -343,7 +350,8 @@ class FakeNetwork:
 
     def create_link(self, instance_uuid, pid):
         if not pid:
-            raise AssertionError('namespace link to pid 0')
+            raise exception.NamespaceLinkFailed(
+                action='create', path=instance_uuid, reason='pid 0')
         self.links[instance_uuid] = pid
 
     def remove_link(self, instance_uuid):

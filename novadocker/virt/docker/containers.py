@@ -58,10 +58,12 @@ PROP_COMMAND = 'os_command_line'
 # Every other image property is ignored (and docker_* ones are logged):
 # nothing an image says can add privileges, devices, mounts or namespaces.
 HONOURED_PROPERTIES = {
-    PROP_COMMAND: 'a shell-quoted command line of at most 4096 characters',
+    PROP_COMMAND: 'a shell-quoted command line shorter than 255 characters',
     PROP_TTY: 'a boolean (true/false, yes/no, 1/0)',
 }
-COMMAND_MAX_CHARS = 4096
+# Nova keeps 255 characters of an image property in the instance's system
+# metadata and silently drops the rest: a command that long may be cut.
+COMMAND_MAX_CHARS = 254
 EXTRA_SPEC_PIDS = 'docker:pids_limit'
 
 # Capabilities of Docker's default set that every workload loses unless
@@ -164,10 +166,14 @@ def command_for(instance):
     value = (instance.system_metadata or {}).get('image_' + PROP_COMMAND)
     if not value:
         return None
-    if len(value) > COMMAND_MAX_CHARS or '\0' in value:
+    if len(value) > COMMAND_MAX_CHARS:
         raise exception.InvalidCommandLine(
-            value=value[:64], reason='it is longer than %d characters or '
-            'holds a NUL character' % COMMAND_MAX_CHARS)
+            value=value[:64] + '...', reason='Nova keeps only 255 '
+            'characters of an image property, so it may be cut short: use a '
+            'shorter command, or a script in the image')
+    if '\0' in value:
+        raise exception.InvalidCommandLine(
+            value=value, reason='it holds a NUL character')
     try:
         command = shlex.split(value)
     except ValueError as e:

@@ -264,9 +264,12 @@ class DockerDriver(driver.ComputeDriver):
         # nova.conf overrides them.
         ratios = self._get_allocation_ratios(
             provider_tree.data(nodename).inventory)
+        # A container may have more vCPUs than the host has CPUs: its quota
+        # is clamped to the host (containers.cpu_limits_for).
+        vcpu_max = max(int(vcpus * ratios.get(orc.VCPU, 1.0)), vcpus)
         inventory = {
             orc.VCPU: {
-                'total': vcpus, 'min_unit': 1, 'max_unit': vcpus,
+                'total': vcpus, 'min_unit': 1, 'max_unit': vcpu_max,
                 'step_size': 1, 'reserved': CONF.reserved_host_cpus,
             },
             orc.MEMORY_MB: {
