@@ -68,7 +68,8 @@ class FaultsTestCase(base.DockerFunctionalTestBase):
         for c in self.containers_of(gone):
             c.remove(force=True)
         # The service comes up and serves the other server.
-        self.restart_compute()
+        compute = self.restart_compute()
+        compute.manager._sync_power_states(nova_context.get_admin_context())
         kept = self._wait_for_server_parameter(
             kept, {'status': 'ACTIVE', 'OS-EXT-STS:power_state': 1})
         self.assertEqual('running', self.workload(kept).status)
@@ -145,8 +146,7 @@ class FaultsTestCase(base.DockerFunctionalTestBase):
         self.assertNoLeftovers(server['id'])
 
     def test_twenty_concurrent_boots_and_deletes(self):
-        links_before = set(os.listdir('/var/run/netns'))
-        volumes_before = {v.name for v in self.docker().volumes.list()}
+        self.flags(instances=-1, cores=-1, ram=-1, group='quota')
         created = []
         for i in range(20):
             body = {'server': self._build_server(
@@ -164,9 +164,11 @@ class FaultsTestCase(base.DockerFunctionalTestBase):
             self._wait_until_deleted(s)
         for s in servers:
             self.assertNoLeftovers(s['id'])
-        self.assertEqual(links_before, set(os.listdir('/var/run/netns')))
-        volumes_after = {v.name for v in self.docker().volumes.list()}
-        self.assertEqual(set(), volumes_after - volumes_before)
+        # (Other tests share /var/run/netns and the engine: only this
+        # host's and these servers' things are compared.)
+        self.assertEqual([], self.docker().containers.list(
+            all=True, filters={'label': '%s=%s' % (base.LABEL_HOST,
+                                                   self.hosts[0])}))
 
 
 class ConformanceTestCase(base.DockerFunctionalTestBase):
