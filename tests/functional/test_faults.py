@@ -17,6 +17,8 @@ keeps nothing of a server Nova no longer has.
 """
 
 import os
+import shutil
+import tempfile
 import time
 
 from nova import context as nova_context
@@ -24,6 +26,7 @@ from nova import exception as nova_exception
 from nova import objects
 
 from tests.functional import base
+from tests.functional import engine_proxy
 from tests.functional import fixtures as nd_fixtures
 
 
@@ -247,3 +250,57 @@ class ConformanceTestCase(base.DockerFunctionalTestBase):
             if version in ('2.28', '2.53', '2.87'):
                 self.assertIsInstance(shown['cpu_info'], dict)
                 self.assertIn('topology', shown['cpu_info'])
+
+
+class EngineRefusalTestCase(base.DockerFunctionalTestBase):
+    """The engine refusing create, start and remove.
+
+    Through a private fault-injecting proxy in front of the real engine.
+    """
+
+    WORKLOAD_CREATE = r'/containers/create\?name=nova-[0-9a-f-]{36}$'
+
+    def setUp(self):
+        directory = tempfile.mkdtemp(prefix='nd-guest-proxy-', dir='/run')
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        self.proxy = engine_proxy.EngineProxy(
+            os.path.join(directory, 'docker.sock'))
+        self.addCleanup(self.proxy.close)
+        super().setUp()
+        self.flavor = self._create_flavor(memory_mb=64, vcpu=1, disk=1,
+                                          ephemeral=0)
+
+    def _configure(self):
+        super()._configure()
+        self.flags(api_url=self.proxy.url, group='docker')
+
+    def refuse(self, *args, **kwargs):
+        rule = engine_proxy.Rule(*args, **kwargs)
+        self.proxy.rules.append(rule)
+        return rule
+
+    def test_engine_refuses_create(self):
+        rule = self.refuse('POST', self.WORKLOAD_CREATE, 500,
+                           'injected: create refused')
+        self.assertBootFailsCleanly(['create refused'])
+        self.assertEqual(1, rule.hits)
+
+    def test_engine_fails_at_start(self):
+        # The sandbox's start goes through; the workload's is refused.
+        rule = self.refuse('POST', r'/containers/[0-9a-f]{64}/start$', 500,
+                           'injected: containerd gone', skip=1)
+        server = self.assertBootFailsCleanly(['containerd gone',
+                                              'Docker engine failed'])
+        self.assertEqual(1, rule.hits)
+        self.assertNotIn('os_command_line', server['fault']['message'])
+
+    def test_engine_refuses_remove_then_delete_completes(self):
+        server = self.boot(flavor_id=self.flavor)
+        rule = self.refuse('DELETE', r'/containers/[0-9a-f]{64}', 500,
+                           'injected: device busy')
+        self.api.delete_server(server['id'])
+        server = self._wait_for_state_change(server, 'ERROR')
+        self.assertEqual(1, rule.hits)
+        # Nothing is forgotten: the retried delete removes everything.
+        self._delete_server(server)
+        self.assertNoLeftovers(server['id'])
