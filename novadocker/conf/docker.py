@@ -129,6 +129,78 @@ docker_opts = [
              'the sandbox image build across every nova-compute service '
              'sharing this Docker engine; they must all use the same '
              'directory. Unset means [oslo_concurrency] lock_path.'),
+    # -- containers and driver
+    cfg.IntOpt(
+        'engine_start_timeout',
+        default=60,
+        min=0,
+        help='Seconds nova-compute waits at start-up for the Docker engine '
+             'to answer, retrying every few seconds with a log line, '
+             'before it gives up and the service stops. 0: try once.'),
+    cfg.IntOpt(
+        'engine_watch_interval',
+        default=10,
+        min=0,
+        help='Seconds between two checks for servers whose sandbox the '
+             'engine stopped behind Nova\'s back (a dockerd restart without '
+             'live-restore stops every container): such a server that Nova '
+             'still records as running is started again, sandbox first, '
+             'wired, then its workload. 0 disables the check.'),
+    cfg.ListOpt(
+        'cap_keep',
+        default=[],
+        help='Capabilities to keep out of those the driver drops from every '
+             'workload (NET_RAW, MKNOD, AUDIT_WRITE, SETFCAP, SYS_CHROOT, '
+             'SETPCAP), e.g. "NET_RAW" for images that need raw sockets '
+             '(ping). Capabilities are never added beyond Docker\'s '
+             'defaults, whatever the image says.'),
+    cfg.IntOpt(
+        'nofile_limit',
+        default=16384,
+        min=64,
+        help='Open files ulimit (soft and hard) of every workload. It '
+             'cannot exceed dockerd\'s own hard limit (the start fails '
+             'with "error setting rlimits"): raise that first (e.g. '
+             '"ulimit -n" in the script that starts dockerd).'),
+    cfg.IntOpt(
+        'nproc_limit',
+        default=4096,
+        min=16,
+        help='Processes ulimit (RLIMIT_NPROC, soft and hard) of every '
+             'workload. The kernel counts it per user id across the host '
+             'and does not apply it to root: pids_limit is the per-server '
+             'bound; this one also bounds a non-root user id.'),
+    cfg.StrOpt(
+        'log_max_size',
+        default='10m',
+        regex=r'^[1-9][0-9]*[kmg]$',
+        help='Size at which the engine rotates a container\'s json-file '
+             'log, e.g. "10m". With log_max_file this bounds the disk a '
+             'chatty server uses for its console.'),
+    cfg.IntOpt(
+        'log_max_file',
+        default=3,
+        min=1,
+        help='Number of rotated json-file log files kept per container.'),
+    cfg.StrOpt(
+        'runtime',
+        default='',
+        help='OCI runtime of every workload, e.g. "runsc" (gVisor) or '
+             '"kata", as registered in the engine\'s daemon.json '
+             '"runtimes". Empty: the engine\'s default (runc). nova-compute '
+             'refuses to start if the engine does not know it.'),
+    cfg.StrOpt(
+        'root_disk_quota',
+        default='auto',
+        choices=[
+            ('auto', 'Cap the writable layer at the flavor\'s root disk '
+                     'where the storage driver supports it (overlay2 on '
+                     'xfs with pquota, devicemapper, btrfs, zfs); detected '
+                     'at start-up, logged when it cannot be.'),
+            ('off', 'Never cap the writable layer.'),
+        ],
+        help='Whether the flavor\'s root disk (root_gb) limits the '
+             'container\'s writable layer.'),
 ]
 
 

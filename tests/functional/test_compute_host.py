@@ -22,7 +22,7 @@ from tests.functional import base
 
 
 def host_figures():
-    """CPUs, memory (MiB) and free disk (GiB) of the Docker root dir.
+    """CPUs, memory (MiB) and disk size (GiB) of the Docker root dir.
 
     Read here independently of the driver's own code.
     """
@@ -34,10 +34,10 @@ def host_figures():
         root = client.info()['DockerRootDir']
     finally:
         client.close()
-    df = subprocess.run(['df', '--output=avail', '-B1', root],
+    df = subprocess.run(['df', '--output=size', '-B1', root],
                         capture_output=True, text=True, check=True)
-    free_bytes = int(df.stdout.split()[-1])
-    return os.cpu_count(), mem_kb / 1024, free_bytes / 1024 ** 3
+    size_bytes = int(df.stdout.split()[-1])
+    return os.cpu_count(), mem_kb / 1024, size_bytes / 1024 ** 3
 
 
 class ComputeHostTestCase(base.DockerFunctionalTestBase):
@@ -70,6 +70,7 @@ class ComputeHostTestCase(base.DockerFunctionalTestBase):
     def test_engine_unreachable_stops_service(self):
         sock = os.path.join(self.tmpdir, 'no-docker.sock')
         self.flags(api_url='unix://' + sock, group='docker')
+        self.flags(engine_start_timeout=6, group='docker')
         err = self.assertRaises(exception.DockerUnreachable,
                                 self.start_compute, 'down')
         message = str(err)

@@ -173,7 +173,7 @@ class TwoHostsTestCase(base.DockerFunctionalTestBase):
         server_b = self.boot(host=host_b)
         stranger = self.docker().containers.run(
             nd_fixtures.BUSYBOX_IMAGE, ['sleep', '600'], detach=True,
-            name='nd-test-stranger-%s' % host_a,
+            name='nd-test-stranger-%s' % host_a, network_mode='none',
             labels={'org.openstack.nova.instance-uuid': 'not-nova'})
         self.addCleanup(stranger.remove, force=True)
 

@@ -52,6 +52,16 @@ def _explain(err):
     return explanation or str(err)
 
 
+def connect(conf):
+    """A docker SDK client for the engine named by the [docker] options.
+
+    Unit tests replace this with an in-memory engine.
+    """
+    return docker.DockerClient(base_url=conf.api_url,
+                               version=conf.api_version,
+                               timeout=conf.api_timeout)
+
+
 @contextlib.contextmanager
 def docker_client(what='Docker engine request'):
     """Yield a docker SDK client; translate docker errors on the way out.
@@ -61,9 +71,7 @@ def docker_client(what='Docker engine request'):
     """
     conf = CONF.docker
     try:
-        client = docker.DockerClient(base_url=conf.api_url,
-                                     version=conf.api_version,
-                                     timeout=conf.api_timeout)
+        client = connect(conf)
     except (docker_errors.DockerException,
             requests.exceptions.RequestException, OSError) as e:
         raise exception.DockerUnreachable(url=conf.api_url,

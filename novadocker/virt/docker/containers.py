@@ -31,12 +31,15 @@ import re
 import shlex
 
 from nova.compute import power_state
+from oslo_log import log as logging
 from oslo_utils import strutils
 
 import novadocker.conf
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import hostinfo
 
 CONF = novadocker.conf.CONF
+LOG = logging.getLogger(__name__)
 
 LABEL_PREFIX = 'org.openstack.nova.'
 LABEL_UUID = LABEL_PREFIX + 'instance-uuid'
@@ -51,9 +54,28 @@ ROLE_WORKLOAD = 'workload'
 # system metadata as image_<name>, so no Glance call is needed to read them).
 PROP_TTY = 'docker_tty'
 PROP_COMMAND = 'os_command_line'
+# The only image properties that change a container, with their bounds.
+# Every other image property is ignored (and docker_* ones are logged):
+# nothing an image says can add privileges, devices, mounts or namespaces.
+HONOURED_PROPERTIES = {
+    PROP_COMMAND: 'a shell-quoted command line shorter than 255 characters',
+    PROP_TTY: 'a boolean (true/false, yes/no, 1/0)',
+}
+# Nova keeps 255 characters of an image property in the instance's system
+# metadata and silently drops the rest: a command that long may be cut.
+COMMAND_MAX_CHARS = 254
 EXTRA_SPEC_PIDS = 'docker:pids_limit'
 
+# Capabilities of Docker's default set that every workload loses unless
+# [docker] cap_keep names them: none is needed by an ordinary service, each
+# widens what a process that becomes root in the container can do.
+DROPPED_CAPABILITIES = ('NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SETFCAP',
+                        'SYS_CHROOT', 'SETPCAP')
+
 _ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+# Loader variables change how every process in the container links,
+# including what an operator runs there with "docker exec".
+_RESERVED_ENV_PREFIX = 'LD_'
 
 # Engine states (State.Status in docker inspect) to Nova power states.
 _POWER_STATES = {
@@ -119,8 +141,24 @@ def environment_for(instance):
     for key, value in sorted((instance.metadata or {}).items()):
         if not _ENV_NAME.match(key):
             raise exception.InvalidEnvironmentName(key=key)
+        if key.upper().startswith(_RESERVED_ENV_PREFIX):
+            raise exception.InvalidEnvironmentValue(
+                key=key, reason='LD_* variables change how every program '
+                'in the container is linked and are refused; set them in '
+                "the image's own command instead")
+        if '\0' in (value or ''):
+            raise exception.InvalidEnvironmentValue(
+                key=key, reason='its value holds a NUL character')
         env[key] = value
     return env
+
+
+def ignored_properties(instance):
+    """docker_* image properties the driver does not honour (to log)."""
+    return sorted(
+        key[len('image_'):] for key in (instance.system_metadata or {})
+        if key.startswith('image_docker_') and
+        key[len('image_'):] not in HONOURED_PROPERTIES)
 
 
 def command_for(instance):
@@ -128,6 +166,14 @@ def command_for(instance):
     value = (instance.system_metadata or {}).get('image_' + PROP_COMMAND)
     if not value:
         return None
+    if len(value) > COMMAND_MAX_CHARS:
+        raise exception.InvalidCommandLine(
+            value=value[:64] + '...', reason='Nova keeps only 255 '
+            'characters of an image property, so it may be cut short: use a '
+            'shorter command, or a script in the image')
+    if '\0' in value:
+        raise exception.InvalidCommandLine(
+            value=value, reason='it holds a NUL character')
     try:
         command = shlex.split(value)
     except ValueError as e:
@@ -144,7 +190,14 @@ def tty_for(instance):
     Images whose command is a shell exit at once without them.
     """
     value = (instance.system_metadata or {}).get('image_' + PROP_TTY)
-    return strutils.bool_from_string(value, default=True)
+    if value is None:
+        return True
+    try:
+        return strutils.bool_from_string(value, strict=True)
+    except ValueError as e:
+        raise exception.InvalidImageProperty(
+            name=PROP_TTY, value=value, reason=HONOURED_PROPERTIES[PROP_TTY]
+        ) from e
 
 
 def pids_limit_for(flavor):
@@ -162,12 +215,59 @@ def pids_limit_for(flavor):
     return limit
 
 
-def cpu_limits_for(flavor):
-    """CPU settings from the flavor's vCPUs, per [docker] cpu_limit_mode."""
+def cpu_limits_for(flavor, host_cpus=None):
+    """CPU settings from the flavor's vCPUs, per [docker] cpu_limit_mode.
+
+    A quota cannot exceed the host's CPUs (the engine refuses it), so a
+    flavor with more vCPUs than the host gets all of the host's CPUs.
+    """
     vcpus = max(int(flavor.vcpus), 1)
     if CONF.docker.cpu_limit_mode == 'shares':
         return {'cpu_shares': 1024 * vcpus}
-    return {'nano_cpus': vcpus * 10 ** 9}
+    host_cpus = host_cpus or hostinfo.cpu_count()
+    return {'nano_cpus': min(vcpus, host_cpus) * 10 ** 9}
+
+
+def hardening():
+    """Settings every workload gets, whatever its image or properties say."""
+    keep = {c.upper().strip() for c in CONF.docker.cap_keep}
+    conf = CONF.docker
+    settings = {
+        'privileged': False,
+        'security_opt': ['no-new-privileges'],
+        'cap_drop': [c for c in DROPPED_CAPABILITIES if c not in keep],
+        'ulimits': [
+            {'name': 'nofile', 'soft': conf.nofile_limit,
+             'hard': conf.nofile_limit},
+            {'name': 'nproc', 'soft': conf.nproc_limit,
+             'hard': conf.nproc_limit},
+        ],
+        # The engine would run the image's HEALTHCHECK command on its own
+        # schedule; Nova never reads its result.
+        'healthcheck': {'test': ['NONE']},
+        'log_config': log_config(),
+        # Read-only /proc/sys, no host IPC/PID/user namespaces: the
+        # engine's defaults; never overridden here.
+        'ipc_mode': 'private',
+    }
+    if conf.runtime:
+        settings['runtime'] = conf.runtime
+    return settings
+
+
+def log_config():
+    """Per-container json-file log rotation from the [docker] options."""
+    return {'type': 'json-file',
+            'config': {'max-size': CONF.docker.log_max_size,
+                       'max-file': str(CONF.docker.log_max_file)}}
+
+
+def root_disk_for(flavor):
+    """storage_opt capping the writable layer at the flavor's root disk."""
+    root_gb = int(flavor.root_gb or 0)
+    if root_gb <= 0:
+        return {}
+    return {'storage_opt': {'size': '%dG' % root_gb}}
 
 
 def sandbox_config(instance, host, dns_servers=()):
@@ -191,14 +291,21 @@ def sandbox_config(instance, host, dns_servers=()):
         'cap_drop': ['ALL'],
         'mem_limit': '16m',
         'pids_limit': 16,
+        'ipc_mode': 'private',
+        'log_config': log_config(),
     }
     if dns_servers:
         config['dns'] = list(dns_servers)
     return config
 
 
-def workload_config(instance, host, image, sandbox_id):
-    """Keyword arguments of containers.create() for the workload."""
+def workload_config(instance, host, image, sandbox_id, host_cpus=None,
+                    disk_quota=False):
+    """Keyword arguments of containers.create() for the workload.
+
+    With *disk_quota* the writable layer is capped at the flavor's root
+    disk (only where the engine's storage driver supports it).
+    """
     flavor = instance.flavor
     memory = int(flavor.memory_mb) * 1024 * 1024
     tty = tty_for(instance)
@@ -211,14 +318,15 @@ def workload_config(instance, host, image, sandbox_id):
         'tty': tty,
         'stdin_open': tty,
         'detach': True,
-        'privileged': False,
-        'security_opt': ['no-new-privileges'],
         'mem_limit': memory,
         # Equal to the memory limit: no swap beyond the flavor's RAM.
         'memswap_limit': memory,
         'pids_limit': pids_limit_for(flavor),
     }
-    config.update(cpu_limits_for(flavor))
+    config.update(hardening())
+    config.update(cpu_limits_for(flavor, host_cpus))
+    if disk_quota:
+        config.update(root_disk_for(flavor))
     command = command_for(instance)
     if command:
         config['command'] = command

@@ -12,40 +12,77 @@
 
 """A Nova compute driver that runs each server as Docker containers.
 
-This module is the facade Nova calls. It decides the order of things; the
-work is done by the modules beside it: ``containers`` (what a server's
-containers look like), ``client`` (the engine API), ``images`` (Glance <->
-engine), ``vifs`` and ``netns`` (networking), ``hostinfo`` (resources).
+This module is the facade Nova calls. It decides the order of things and
+what a failure means; the work is done by the modules beside it:
+``server_containers`` (a server's containers on the engine), ``containers``
+(what they look like), ``images`` (Glance <-> engine), ``vifs`` and
+``netns`` (networking), ``hostinfo`` (resources). It never touches docker
+SDK objects.
+
+Operations on one server are serialized by a per-server lock: Nova's own
+instance lock does not cover every entry point (the start-up resume, the
+engine watch, get_console_output racing a delete).
 """
 
-import collections
+import functools
+import inspect
+import threading
+import time
 
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
+from nova import context as nova_context
 from nova import exception as nova_exception
+from nova import objects
 from nova.objects import fields
 from nova.virt import driver
 from nova.virt import hardware
 import os_resource_classes as orc
+from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import excutils
 
 import novadocker.conf
-from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker import image_cache
 from novadocker.virt.docker import netns
 from novadocker.virt.docker import sandbox
+from novadocker.virt.docker import server_containers
 from novadocker.virt.docker import snapshot
 from novadocker.virt.docker import vifs
 
 CONF = novadocker.conf.CONF
 LOG = logging.getLogger(__name__)
 
-_Pair = collections.namedtuple('_Pair', ['workload', 'sandbox'])
+_ENGINE_RETRY_SECONDS = 5
+
+
+def _serialized(method):
+    """Hold the server's lock for the whole call (not reentrant)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        instance = signature.bind(self, *args, **kwargs).arguments['instance']
+        with lockutils.lock('nova-docker-server-%s' % instance.uuid):
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+def _quietly(what, instance, func, *args, **kwargs):
+    """Run a cleanup step; log its failure instead of raising it.
+
+    Cleanup runs while an earlier error is on its way to Nova: that first
+    error is the one the operator must see.
+    """
+    try:
+        func(*args, **kwargs)
+    except Exception:
+        LOG.exception('%s failed too (the first error is reported)', what,
+                      instance=instance)
 
 
 class DockerDriver(driver.ComputeDriver):
@@ -62,16 +99,147 @@ class DockerDriver(driver.ComputeDriver):
         # Replaced by the service's own host name in init_host. Every
         # container is labelled with it; it is also the node name.
         self._host = CONF.host
+        self._disk_quota = False
+        self._watch_stop = threading.Event()
 
     # -- start-up and host ------------------------------------------------
 
     def init_host(self, host):
-        """Check the engine is reachable and prepare the sandbox image."""
+        """Wait for the engine, then reconcile what is left on it.
+
+        Only an engine that never answers, or an unusable configuration,
+        stops the service; one server's trouble never does.
+        """
         self._host = host
-        with docker_client.docker_client('answer a ping') as client:
-            client.ping()
+        self._wait_for_engine()
+        self._check_runtime()
         sandbox.ensure_sandbox_image()
-        vifs.initialize()
+        self._disk_quota = self._detect_disk_quota()
+        try:
+            vifs.initialize()
+        except Exception as e:
+            # Plugging retries os-vif when a server needs it.
+            LOG.error('Networking is not ready at start-up (%s); servers '
+                      'are wired once it is. Start Open vSwitch or fix '
+                      '[os_vif_ovs] ovsdb_connection.', e)
+        self._remove_orphans()
+        if CONF.docker.engine_watch_interval:
+            self._watch_stop.clear()
+            threading.Thread(target=self._watch_engine, daemon=True,
+                             name='nova-docker-engine-watch').start()
+
+    def cleanup_host(self, host):
+        self._watch_stop.set()
+
+    def _wait_for_engine(self):
+        deadline = time.monotonic() + CONF.docker.engine_start_timeout
+        while True:
+            try:
+                server_containers.engine_ping()
+                return
+            except exception.DockerUnreachable as e:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                LOG.warning('The Docker engine does not answer yet (%(e)s); '
+                            'retrying for %(left)d more seconds '
+                            '([docker] engine_start_timeout)',
+                            {'e': e, 'left': left})
+                time.sleep(min(_ENGINE_RETRY_SECONDS, left))
+
+    def _check_runtime(self):
+        wanted = CONF.docker.runtime
+        if not wanted:
+            return
+        known = sorted(server_containers.engine_info().get('Runtimes') or {})
+        if wanted not in known:
+            raise exception.UnknownRuntime(runtime=wanted,
+                                           known=', '.join(known))
+
+    def _detect_disk_quota(self):
+        if CONF.docker.root_disk_quota == 'off':
+            return False
+        supported, answer = server_containers.supports_disk_quota(
+            self._host, CONF.docker.sandbox_image)
+        if supported:
+            LOG.info('Flavor root disks cap the containers\' writable layer')
+        else:
+            LOG.warning('Flavor root disks are NOT enforced: the engine '
+                        'refuses a writable-layer size (%s)', answer)
+        return supported
+
+    def _instances_here(self):
+        """Nova's instances on this host, or None if Nova cannot say."""
+        try:
+            return objects.InstanceList.get_by_host(
+                nova_context.get_admin_context(), self._host,
+                expected_attrs=[])
+        except Exception:
+            LOG.exception('Cannot list the instances Nova has on %s; '
+                          'leftovers are kept until the next start',
+                          self._host)
+            return None
+
+    def _remove_orphans(self):
+        """Remove what this host has for servers Nova no longer has here."""
+        instances = self._instances_here()
+        if instances is None:
+            return
+        live = sorted(i.uuid for i in instances)
+        try:
+            removed = server_containers.remove_orphans(self._host, live)
+        except exception.DockerDriverError:
+            LOG.exception('Removing leftover containers failed')
+            removed = []
+        for uuid in removed:
+            _quietly('Removing the namespace link of %s' % uuid, None,
+                     netns.remove_link, uuid)
+        # TODO(guest): drop the guard once the net helper's
+        # vifs.remove_orphans is merged (contracts.md).
+        if hasattr(vifs, 'remove_orphans'):
+            _quietly('Removing leftover ports', None,
+                     vifs.remove_orphans, self._host, live)
+
+    def _watch_engine(self):
+        """Bring back servers whose sandbox the engine stopped.
+
+        A dockerd restart without live-restore stops every container. A
+        sandbox never exits on its own, so a stopped sandbox of a server
+        Nova records as running and idle means the engine stopped it.
+        """
+        while not self._watch_stop.wait(CONF.docker.engine_watch_interval):
+            try:
+                stopped = server_containers.stopped_sandboxes(self._host)
+                if stopped:
+                    self._restart_stopped(stopped)
+            except Exception as e:
+                LOG.debug('Engine watch: %s', e)
+
+    def _restart_stopped(self, uuids):
+        instances = self._instances_here() or []
+        for instance in instances:
+            if instance.uuid not in uuids:
+                continue
+            if (instance.vm_state != vm_states.ACTIVE or
+                    instance.task_state is not None or
+                    instance.power_state != power_state.RUNNING):
+                continue
+            LOG.warning('Its sandbox was stopped behind Nova\'s back (an '
+                        'engine restart?): starting the server again',
+                        instance=instance)
+            try:
+                self._restart_if_still_stopped(instance)
+            except Exception:
+                LOG.exception('Starting the server again failed',
+                              instance=instance)
+
+    @_serialized
+    def _restart_if_still_stopped(self, instance):
+        instance.refresh()
+        if (instance.task_state is None and
+                instance.vm_state == vm_states.ACTIVE and
+                not server_containers.sandbox_pid(self._host, instance.uuid)):
+            self._start(instance, instance.get_network_info())
 
     def get_available_nodes(self, refresh=False):
         return [self._host]
@@ -80,21 +248,29 @@ class DockerDriver(driver.ComputeDriver):
         return hostinfo.uptime()
 
     def _docker_root_dir(self):
-        with docker_client.docker_client('report engine info') as client:
-            return client.info().get('DockerRootDir', '/var/lib/docker')
+        return server_containers.engine_info().get('DockerRootDir',
+                                                   '/var/lib/docker')
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
-        """Report the host's CPUs, memory and Docker disk to placement."""
+        """Report the host's CPUs, memory and Docker disk to placement.
+
+        DISK_GB is the size of the filesystem holding the engine's root
+        directory: a total that does not move as servers write.
+        """
         vcpus = hostinfo.cpu_count()
         memory_total, _ = hostinfo.memory_mb()
-        _, disk_free = hostinfo.disk_gb(self._docker_root_dir())
+        disk_total, _ = hostinfo.disk_gb(self._docker_root_dir())
+        disk_total = max(disk_total, 1)
         # Ratios set by operators through placement are kept unless
         # nova.conf overrides them.
         ratios = self._get_allocation_ratios(
             provider_tree.data(nodename).inventory)
+        # A container may have more vCPUs than the host has CPUs: its quota
+        # is clamped to the host (containers.cpu_limits_for).
+        vcpu_max = max(int(vcpus * ratios.get(orc.VCPU, 1.0)), vcpus)
         inventory = {
             orc.VCPU: {
-                'total': vcpus, 'min_unit': 1, 'max_unit': vcpus,
+                'total': vcpus, 'min_unit': 1, 'max_unit': vcpu_max,
                 'step_size': 1, 'reserved': CONF.reserved_host_cpus,
             },
             orc.MEMORY_MB: {
@@ -103,8 +279,8 @@ class DockerDriver(driver.ComputeDriver):
                 'reserved': CONF.reserved_host_memory_mb,
             },
             orc.DISK_GB: {
-                'total': disk_free, 'min_unit': 1,
-                'max_unit': max(disk_free, 1), 'step_size': 1,
+                'total': disk_total, 'min_unit': 1,
+                'max_unit': disk_total, 'step_size': 1,
                 'reserved': self._get_reserved_host_disk_gb_from_config(),
             },
         }
@@ -119,14 +295,14 @@ class DockerDriver(driver.ComputeDriver):
         return {
             'vcpus': vcpus,
             'memory_mb': memory_total,
-            'local_gb': disk_free,
+            'local_gb': disk_total,
             'vcpus_used': 0,
             'memory_mb_used': memory_total - memory_free,
             'local_gb_used': disk_total - disk_free,
             'hypervisor_type': 'docker',
             'hypervisor_version': self._engine_version(),
             'hypervisor_hostname': nodename,
-            'cpu_info': '?',
+            'cpu_info': hostinfo.cpu_info(),
             'disk_available_least': disk_free,
             'numa_topology': None,
             'supported_instances': [
@@ -135,8 +311,7 @@ class DockerDriver(driver.ComputeDriver):
         }
 
     def _engine_version(self):
-        with docker_client.docker_client('report engine version') as client:
-            version = client.version().get('Version', '0')
+        version = server_containers.engine_version()
         digits = [int(part) for part in
                   version.split('+')[0].split('-')[0].split('.')[:3]
                   if part.isdigit()]
@@ -145,42 +320,25 @@ class DockerDriver(driver.ComputeDriver):
 
     # -- what runs here -------------------------------------------------------
 
-    def _list(self, role=containers.ROLE_WORKLOAD, instance_uuid=None):
-        with docker_client.docker_client('list containers') as client:
-            return client.containers.list(
-                all=True, filters=containers.host_filter(
-                    self._host, role, instance_uuid))
+    def _workloads(self):
+        return server_containers.list_containers(
+            self._host, role=containers.ROLE_WORKLOAD)
 
     def list_instances(self):
-        return [c.labels[containers.LABEL_NAME] for c in self._list()]
+        return [c.instance_name for c in self._workloads()]
 
     def list_instance_uuids(self):
-        return [c.labels[containers.LABEL_UUID] for c in self._list()]
+        return [c.uuid for c in self._workloads()]
 
     def get_num_instances(self):
-        return len(self._list())
-
-    def _find(self, instance):
-        """The instance's workload and sandbox containers (None if absent)."""
-        found = {containers.ROLE_WORKLOAD: None, containers.ROLE_SANDBOX: None}
-        for c in self._list(role=None, instance_uuid=instance.uuid):
-            found[c.labels.get(containers.LABEL_ROLE)] = c
-        return _Pair(found[containers.ROLE_WORKLOAD],
-                     found[containers.ROLE_SANDBOX])
-
-    def _existing_pair(self, instance):
-        """Like _find, but the workload must exist (InstanceNotFound)."""
-        pair = self._find(instance)
-        if pair.workload is None:
-            raise nova_exception.InstanceNotFound(instance_id=instance.uuid)
-        return pair
+        return len(self._workloads())
 
     def instance_exists(self, instance):
-        return self._find(instance).workload is not None
+        return server_containers.find(
+            self._host, instance.uuid).workload is not None
 
     def get_info(self, instance, use_cache=True):
-        workload = self._existing_pair(instance).workload
-        state = containers.power_state_of(workload.status)
+        state = server_containers.power_state_of(self._host, instance.uuid)
         # The engine has one frozen state; Nova's record tells whether
         # the server was paused or suspended into it.
         if state == power_state.PAUSED and (
@@ -191,22 +349,12 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_console_output(self, context, instance):
         """The end of the workload's output, at most console_log_max_bytes."""
-        workload = self._existing_pair(instance).workload
-        limit = CONF.docker.console_log_max_bytes
-        tail = bytearray()
-        with docker_client.docker_client(
-                'read logs of %s' % workload.name) as client:
-            # follow=False: the SDK follows a streamed log unless told not to.
-            for chunk in client.api.logs(workload.id, stdout=True,
-                                         stderr=True, stream=True,
-                                         follow=False):
-                tail += chunk
-                if len(tail) > 2 * limit:
-                    del tail[:-limit]
-        return bytes(tail[-limit:]).decode('utf-8', 'replace')
+        return server_containers.console_tail(
+            self._host, instance.uuid, CONF.docker.console_log_max_bytes)
 
     # -- spawn ----------------------------------------------------------------
 
+    @_serialized
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
@@ -215,23 +363,28 @@ class DockerDriver(driver.ComputeDriver):
         # Refuse bad metadata, commands and flavors before creating anything.
         containers.environment_for(instance)
         containers.command_for(instance)
+        containers.tty_for(instance)
         containers.pids_limit_for(instance.flavor)
+        ignored = containers.ignored_properties(instance)
+        if ignored:
+            LOG.warning('Ignoring image properties %s: the driver honours '
+                        'only %s', ', '.join(ignored),
+                        ', '.join(sorted(containers.HONOURED_PROPERTIES)),
+                        instance=instance)
         image = image_cache.ensure_image(context, image_meta, instance)
         sandbox.ensure_sandbox_image()
         try:
-            with docker_client.docker_client(
-                    'create containers of %s' % instance.uuid) as client:
-                box = client.containers.create(**containers.sandbox_config(
-                    instance, self._host, vifs.dns_servers(network_info)))
-                client.containers.create(**containers.workload_config(
-                    instance, self._host, image, box.id))
+            server_containers.create(
+                instance, self._host, image, vifs.dns_servers(network_info),
+                disk_quota=self._disk_quota)
             if power_on:
                 self._start(instance, network_info)
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('Spawn failed; removing what it created',
                           instance=instance)
-                self._remove(instance, network_info)
+                _quietly('Removing what the failed spawn created', instance,
+                         self._remove, instance, network_info)
 
     def _neutron_events(self, network_info):
         if not CONF.vif_plugging_timeout:
@@ -247,44 +400,18 @@ class DockerDriver(driver.ComputeDriver):
 
     def _start(self, instance, network_info):
         """Start the sandbox, wire its namespace, start the workload."""
-        pair = self._existing_pair(instance)
-        with docker_client.docker_client(
-                'start sandbox of %s' % instance.uuid) as client:
-            box = client.containers.get(pair.sandbox.id)
-            if box.status != 'running':
-                box.start()
-                box.reload()
-            pid = box.attrs['State']['Pid']
+        box_id, pid = server_containers.start_sandbox(self._host,
+                                                      instance.uuid)
         try:
-            self._wire_network(instance, network_info, box.id, pid)
-            self._start_workload(pair.workload)
+            self._wire_network(instance, network_info, box_id, pid)
+            server_containers.start_workload(self._host, instance.uuid)
         except Exception:
             with excutils.save_and_reraise_exception():
                 # Leave the server stopped, not half wired.
                 LOG.error('Start failed; stopping the sandbox and '
                           'unplugging its ports', instance=instance)
-                self._stop_quietly(instance, network_info)
-
-    def _start_workload(self, workload):
-        try:
-            with docker_client.docker_client(
-                    'start container %s' % workload.name) as client:
-                client.containers.get(workload.id).start()
-        except exception.DockerError as e:
-            config = workload.attrs['Config']
-            command = ((config.get('Entrypoint') or []) +
-                       (config.get('Cmd') or []))
-            raise exception.ContainerStartFailed(
-                command=' '.join(command),
-                reason=e.kwargs.get('reason', e)) from e
-
-    def _stop_quietly(self, instance, network_info):
-        """Stop and unwire after a failure, keeping the first error."""
-        try:
-            self._stop(instance, network_info, timeout=0)
-        except Exception:
-            LOG.exception('Cleanup after a failed start also failed',
-                          instance=instance)
+                _quietly('Stopping after the failed start', instance,
+                         self._stop, instance, network_info, 0)
 
     def _wire_network(self, instance, network_info, sandbox_id, pid):
         events = self._neutron_events(network_info)
@@ -308,28 +435,34 @@ class DockerDriver(driver.ComputeDriver):
 
         The workload gets SIGTERM, then SIGKILL after *timeout* seconds.
         """
-        pair = self._find(instance)
-        with docker_client.docker_client(
-                'stop containers of %s' % instance.uuid) as client:
-            if pair.workload is not None:
-                workload = client.containers.get(pair.workload.id)
-                if workload.status == 'paused':
-                    workload.unpause()
-                if workload.status in ('running', 'paused', 'restarting'):
-                    workload.stop(timeout=timeout)
-            if pair.sandbox is not None:
-                client.containers.get(pair.sandbox.id).stop(timeout=5)
-        netns.remove_link(instance.uuid)
-        vifs.unplug_vifs(instance, network_info)
+        server_containers.stop(self._host, instance.uuid, timeout)
+        _quietly('Removing the namespace link', instance,
+                 netns.remove_link, instance.uuid)
+        vifs.unplug_vifs(instance, network_info or [])
 
+    @_serialized
     def power_off(self, instance, timeout=0, retry_interval=0):
-        self._existing_pair(instance)
+        server_containers.existing(self._host, instance.uuid)
         self._stop(instance, instance.get_network_info(), timeout)
 
+    @_serialized
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
         self._start(instance, network_info)
 
+    @_serialized
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  share_info=None, block_device_info=None):
+        """Start a server that was running before the host went down.
+
+        As at spawn: the sandbox, its wiring, then the workload.
+
+        The engine's restart policies are not used for this: they would
+        start the workload before its network is wired.
+        """
+        self._start(instance, network_info)
+
+    @_serialized
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
@@ -338,49 +471,44 @@ class DockerDriver(driver.ComputeDriver):
         Soft: restart the workload in place. Hard: stop everything and start
         again, rewiring the network from scratch.
         """
-        pair = self._existing_pair(instance)
+        pair = server_containers.existing(self._host, instance.uuid)
         if reboot_type == 'SOFT' and pair.sandbox is not None and \
                 pair.sandbox.status == 'running':
-            with docker_client.docker_client(
-                    'restart container %s' % pair.workload.name) as client:
-                client.containers.get(pair.workload.id).restart(
-                    timeout=CONF.docker.reboot_timeout)
+            server_containers.restart_workload(
+                self._host, instance.uuid, CONF.docker.reboot_timeout)
             return
         self._stop(instance, network_info, timeout=0)
         self._start(instance, network_info)
 
-    def _freeze(self, instance, frozen):
-        workload = self._existing_pair(instance).workload
-        with docker_client.docker_client(
-                '%s container %s' % ('pause' if frozen else 'unpause',
-                                     workload.name)) as client:
-            container = client.containers.get(workload.id)
-            if frozen:
-                container.pause()
-            else:
-                container.unpause()
-
+    @_serialized
     def pause(self, instance):
-        self._freeze(instance, True)
+        server_containers.freeze(self._host, instance.uuid, True)
 
+    @_serialized
     def unpause(self, instance):
-        self._freeze(instance, False)
+        server_containers.freeze(self._host, instance.uuid, False)
 
+    @_serialized
     def suspend(self, context, instance):
         """Freeze the server's processes.
 
         The engine cannot save memory to disk, so a suspended server still
         holds its RAM.
         """
-        self._freeze(instance, True)
+        server_containers.freeze(self._host, instance.uuid, True)
 
+    @_serialized
     def resume(self, context, instance, network_info, block_device_info=None,
                share_info=None):
-        self._freeze(instance, False)
+        server_containers.freeze(self._host, instance.uuid, False)
 
+    @_serialized
     def soft_delete(self, instance):
-        self.power_off(instance, timeout=CONF.shutdown_timeout)
+        server_containers.existing(self._host, instance.uuid)
+        self._stop(instance, instance.get_network_info(),
+                   CONF.shutdown_timeout)
 
+    @_serialized
     def restore(self, instance):
         self._start(instance, instance.get_network_info())
 
@@ -395,15 +523,11 @@ class DockerDriver(driver.ComputeDriver):
         if keep_workload:
             self._stop(instance, network_info, timeout=0)
             return
-        pair = self._find(instance)
-        with docker_client.docker_client(
-                'remove containers of %s' % instance.uuid) as client:
-            for container in pair:
-                if container is not None:
-                    client.api.remove_container(container.id, force=True)
+        server_containers.remove(self._host, instance.uuid)
         netns.remove_link(instance.uuid)
         vifs.unplug_vifs(instance, network_info)
 
+    @_serialized
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
         """Remove the server's containers, ports and namespace link.
@@ -413,6 +537,7 @@ class DockerDriver(driver.ComputeDriver):
         """
         self._remove(instance, network_info, keep_workload=not destroy_disks)
 
+    @_serialized
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
@@ -421,14 +546,17 @@ class DockerDriver(driver.ComputeDriver):
     # -- networking -----------------------------------------------------------
 
     def _sandbox_pid(self, instance):
-        pair = self._existing_pair(instance)
-        with docker_client.docker_client(
-                'inspect sandbox of %s' % instance.uuid) as client:
-            info = client.api.inspect_container(pair.sandbox.id)
-        return info['State']['Pid']
+        return server_containers.sandbox_pid(self._host, instance.uuid)
 
     def plug_vifs(self, instance, network_info):
-        pair = self._existing_pair(instance)
+        pair = server_containers.find(self._host, instance.uuid)
+        if pair.workload is None or pair.sandbox is None:
+            # Not fatal at start-up: the server shows NOSTATE and can be
+            # rebuilt or deleted; the service serves the others.
+            LOG.warning('Its containers are gone from the engine; nothing '
+                        'to wire. Rebuild or delete the server.',
+                        instance=instance)
+            return
         if self._sandbox_pid(instance):
             vifs.plug_vifs(instance, network_info, pair.sandbox.id)
 
@@ -436,7 +564,7 @@ class DockerDriver(driver.ComputeDriver):
         vifs.unplug_vifs(instance, network_info)
 
     def attach_interface(self, context, instance, image_meta, vif):
-        pair = self._existing_pair(instance)
+        pair = server_containers.existing(self._host, instance.uuid)
         others = [v for v in instance.get_network_info()
                   if v['id'] != vif['id']]
         vifs.plug_vif(instance, vif, len(others), pair.sandbox.id)
@@ -447,8 +575,9 @@ class DockerDriver(driver.ComputeDriver):
     # -- images ---------------------------------------------------------------
 
     def snapshot(self, context, instance, image_id, update_task_state):
-        workload = self._existing_pair(instance).workload
-        snapshot.snapshot(context, instance, image_id, workload.id,
+        workload_id = server_containers.workload_id(self._host,
+                                                    instance.uuid)
+        snapshot.snapshot(context, instance, image_id, workload_id,
                           update_task_state)
 
     def manage_image_cache(self, context, all_instances):

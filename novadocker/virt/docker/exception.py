@@ -193,3 +193,31 @@ class SnapshotUploadFailed(DockerDriverError):
     msg_fmt = ('Uploading snapshot %(image_id)s of the container to Glance '
                'failed after %(size)d bytes: %(reason)s. Nothing of the '
                'snapshot was kept on the host.')
+# -- containers and driver
+
+class SandboxMissing(DockerDriverError):
+    msg_fmt = ('Server %(instance_uuid)s has no sandbox container on this '
+               'host (it was removed behind Nova\'s back): its network '
+               'cannot be wired. Rebuild or delete the server.')
+
+
+class ContainerEngineFailed(DockerDriverError):
+    # Not InvalidInput: Nova reschedules the build to another host.
+    msg_fmt = ('The Docker engine failed to %(what)s: %(reason)s. This is '
+               'the engine\'s fault, not the image\'s: check the dockerd '
+               'log on this host.')
+
+
+class UnknownRuntime(DockerDriverError):
+    msg_fmt = ('[docker] runtime is %(runtime)r but the Docker engine only '
+               'knows %(known)s. Register it in the engine\'s daemon.json '
+               '"runtimes" and restart dockerd, or clear the option.')
+
+
+class InvalidEnvironmentValue(nova_exception.InvalidInput):
+    msg_fmt = ('Instance metadata key %(key)r cannot become an environment '
+               'variable of the container: %(reason)s.')
+
+
+class InvalidImageProperty(nova_exception.ImageUnacceptable):
+    msg_fmt = ('Image property %(name)s=%(value)r is invalid: %(reason)s.')

@@ -16,12 +16,42 @@ Figures come from the host itself (/proc and the filesystem holding the
 engine's root directory), not from the engine's view of one container.
 """
 
+import json
 import os
+import platform
 
 
 def cpu_count():
     """Logical CPUs of the host."""
     return os.cpu_count() or 1
+
+
+def cpu_info():
+    """The host CPU as the JSON document Nova's API expects in cpu_info.
+
+    Same keys as the libvirt driver's: the os-hypervisors API (2.28 and
+    later) parses it as JSON.
+    """
+    fields = {}
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, sep, value = line.partition(':')
+                if not sep:
+                    if fields:
+                        break  # the first processor is enough
+                    continue
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    cpus = cpu_count()
+    return json.dumps({
+        'arch': platform.machine(),
+        'model': fields.get('model name', ''),
+        'vendor': fields.get('vendor_id', ''),
+        'topology': {'sockets': 1, 'cores': cpus, 'threads': 1},
+        'features': sorted(fields.get('flags', '').split()),
+    })
 
 
 def _meminfo():

@@ -1,0 +1,325 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A server's containers on the engine: create, start, stop, remove, state.
+
+This module and the image path are the only ones that talk to the engine
+about containers. Callers get plain values (``Container`` tuples, pids,
+power states, text), never docker SDK objects. ``containers`` says what the
+containers look like; this module makes the engine do it.
+
+Listings use the engine's summary API (one request, no per-container
+inspect), so a container removed concurrently between listing and use is
+simply absent, never an error.
+"""
+
+import collections
+
+from nova import exception as nova_exception
+from oslo_log import log as logging
+
+from novadocker.virt.docker import client as docker_client
+from novadocker.virt.docker import containers
+from novadocker.virt.docker import exception
+
+LOG = logging.getLogger(__name__)
+
+Container = collections.namedtuple(
+    'Container', ['id', 'name', 'role', 'uuid', 'instance_name', 'status'])
+Pair = collections.namedtuple('Pair', ['workload', 'sandbox'])
+
+_PROBE_NAME = 'nova-docker-disk-quota-probe-%s'
+
+
+def _summary_to_container(summary):
+    labels = summary.get('Labels') or {}
+    names = summary.get('Names') or ['/']
+    return Container(id=summary['Id'], name=names[0].lstrip('/'),
+                     role=labels.get(containers.LABEL_ROLE),
+                     uuid=labels.get(containers.LABEL_UUID),
+                     instance_name=labels.get(containers.LABEL_NAME),
+                     status=summary.get('State'))
+
+
+def list_containers(host, role=None, instance_uuid=None):
+    """This host's containers (optionally one role, one server)."""
+    with docker_client.docker_client('list containers') as client:
+        summaries = client.api.containers(
+            all=True, filters=containers.host_filter(host, role,
+                                                     instance_uuid))
+    return [_summary_to_container(s) for s in summaries]
+
+
+def find(host, instance_uuid):
+    """The server's workload and sandbox (each None when absent)."""
+    if not instance_uuid:
+        raise exception.DockerDriverError(
+            reason='a server is looked up by its instance uuid')
+    found = {containers.ROLE_WORKLOAD: None, containers.ROLE_SANDBOX: None}
+    for c in list_containers(host, instance_uuid=instance_uuid):
+        found[c.role] = c
+    return Pair(found[containers.ROLE_WORKLOAD],
+                found[containers.ROLE_SANDBOX])
+
+
+def existing(host, instance_uuid):
+    """Like find, but the workload must exist (InstanceNotFound)."""
+    pair = find(host, instance_uuid)
+    if pair.workload is None:
+        raise nova_exception.InstanceNotFound(instance_id=instance_uuid)
+    return pair
+
+
+def power_state_of(host, instance_uuid):
+    """The workload's nova power state (InstanceNotFound if absent)."""
+    return containers.power_state_of(existing(host, instance_uuid)
+                                     .workload.status)
+
+
+def create(instance, host, image, dns_servers=(), disk_quota=False):
+    """Create the sandbox, then the workload in its namespaces.
+
+    Either may be left behind when the second step fails: the caller
+    removes the server's containers (``remove``) on failure.
+    """
+    with docker_client.docker_client(
+            'create containers of %s' % instance.uuid) as client:
+        box = client.containers.create(**containers.sandbox_config(
+            instance, host, dns_servers))
+        client.containers.create(**containers.workload_config(
+            instance, host, image, box.id, disk_quota=disk_quota))
+    return find(host, instance.uuid)
+
+
+def _inspect(client, container_id):
+    return client.api.inspect_container(container_id)
+
+
+def start_sandbox(host, instance_uuid):
+    """Start the sandbox if it is not running; return (id, pid)."""
+    pair = existing(host, instance_uuid)
+    if pair.sandbox is None:
+        raise exception.SandboxMissing(instance_uuid=instance_uuid)
+    with docker_client.docker_client(
+            'start sandbox of %s' % instance_uuid) as client:
+        state = _inspect(client, pair.sandbox.id)['State']
+        if state.get('Paused'):
+            client.api.unpause(pair.sandbox.id)
+        elif not state.get('Running'):
+            client.api.start(pair.sandbox.id)
+        pid = _inspect(client, pair.sandbox.id)['State']['Pid']
+    return pair.sandbox.id, pid
+
+
+def _pid_of(client, container_id):
+    return _inspect(client, container_id)['State']['Pid']
+
+
+def sandbox_pid(host, instance_uuid):
+    """The pid of the running sandbox, 0 when stopped or absent."""
+    box = find(host, instance_uuid).sandbox
+    if box is None:
+        return 0
+    return _unless_gone('inspect sandbox of %s' % instance_uuid, _pid_of,
+                        box.id) or 0
+
+
+def start_workload(host, instance_uuid):
+    """Start the workload; classify what the engine says if it refuses.
+
+    The engine answers 4xx when the request cannot work (no such command,
+    a bad entrypoint: the image's fault, Nova must not reschedule) and 5xx
+    when the engine itself failed (another host may do better).
+    """
+    workload = existing(host, instance_uuid).workload
+    try:
+        with docker_client.docker_client(
+                'start container %s' % workload.name) as client:
+            if _inspect(client, workload.id)['State'].get('Running'):
+                return
+            client.api.start(workload.id)
+    except exception.DockerUnreachable:
+        raise
+    except exception.DockerError as e:
+        reason = e.kwargs.get('reason', e)
+        cause = e.__cause__
+        status = getattr(cause, 'status_code', None) or 500
+        if 400 <= status < 500 and status != 404:
+            raise exception.ContainerStartFailed(
+                command=_command_of(host, workload), reason=reason) from e
+        raise exception.ContainerEngineFailed(
+            what='start container %s' % workload.name, reason=reason) from e
+
+
+def _command_of(host, workload):
+    try:
+        with docker_client.docker_client('inspect %s' % workload.name) as c:
+            config = _inspect(c, workload.id)['Config']
+    except exception.DockerError:
+        return '?'
+    return ' '.join((config.get('Entrypoint') or []) +
+                    (config.get('Cmd') or []))
+
+
+def _unless_gone(what, action, container_id, **kwargs):
+    """Run action(client, id) on a container; a vanished one is skipped."""
+    try:
+        with docker_client.docker_client(what) as client:
+            return action(client, container_id, **kwargs)
+    except exception.DockerObjectNotFound:
+        LOG.debug('Container %s vanished while asked to %s',
+                  container_id, what)
+        return None
+
+
+def _stop_one(client, container_id, timeout):
+    state = _inspect(client, container_id)['State']
+    if state.get('Paused'):
+        client.api.unpause(container_id)
+    if state.get('Running'):
+        client.api.stop(container_id, timeout=timeout)
+
+
+def stop(host, instance_uuid, timeout):
+    """Stop the workload (SIGTERM, SIGKILL after *timeout*), then sandbox.
+
+    Absent containers are skipped: stopping is idempotent.
+    """
+    pair = find(host, instance_uuid)
+    for container, wait in ((pair.workload, timeout), (pair.sandbox, 5)):
+        if container is not None:
+            _unless_gone('stop container %s' % container.name, _stop_one,
+                         container.id, timeout=wait)
+
+
+def restart_workload(host, instance_uuid, timeout):
+    """Restart the workload in place (the sandbox and wiring stay)."""
+    workload = existing(host, instance_uuid).workload
+    with docker_client.docker_client(
+            'restart container %s' % workload.name) as client:
+        client.api.restart(workload.id, timeout=timeout)
+
+
+def freeze(host, instance_uuid, frozen):
+    """Pause (frozen) or unpause the workload; no-op if already so."""
+    workload = existing(host, instance_uuid).workload
+    with docker_client.docker_client(
+            '%s container %s' % ('pause' if frozen else 'unpause',
+                                 workload.name)) as client:
+        paused = bool(_inspect(client, workload.id)['State'].get('Paused'))
+        if frozen and not paused:
+            client.api.pause(workload.id)
+        elif not frozen and paused:
+            client.api.unpause(workload.id)
+
+
+def _remove_one(client, container_id):
+    client.api.remove_container(container_id, force=True, v=True)
+
+
+def remove(host, instance_uuid):
+    """Remove the server's containers and their anonymous volumes.
+
+    Image VOLUMEs become anonymous volumes; removing them with the
+    container keeps them from outliving the server. Missing containers are
+    fine.
+    """
+    for container in find(host, instance_uuid):
+        if container is not None:
+            _unless_gone('remove container %s' % container.name,
+                         _remove_one, container.id)
+
+
+def remove_orphans(host, live_uuids):
+    """Remove this host's containers whose server is not in *live_uuids*.
+
+    Return the uuids of the servers removed.
+    """
+    live = set(live_uuids)
+    # Only containers naming a server: never a probe or a stranger.
+    orphans = sorted({c.uuid for c in list_containers(host)
+                      if c.uuid and c.uuid not in live})
+    for uuid in orphans:
+        LOG.warning('Removing the containers of server %(uuid)s: Nova no '
+                    'longer has it on host %(host)s',
+                    {'uuid': uuid, 'host': host})
+        remove(host, uuid)
+    return orphans
+
+
+def stopped_sandboxes(host):
+    """uuids of this host's servers whose sandbox is not running."""
+    return sorted(c.uuid for c in list_containers(
+        host, role=containers.ROLE_SANDBOX) if c.status != 'running')
+
+
+def workload_id(host, instance_uuid):
+    """The engine id of the workload (for the image path's snapshot)."""
+    return existing(host, instance_uuid).workload.id
+
+
+def console_tail(host, instance_uuid, limit):
+    """The last *limit* bytes of the workload's output.
+
+    The engine reads its log from the end (``tail``): asking for limit/2
+    lines, each at least two bytes, is enough to fill *limit*.
+    """
+    workload = existing(host, instance_uuid).workload
+    tail = bytearray()
+    with docker_client.docker_client(
+            'read logs of %s' % workload.name) as client:
+        for chunk in client.api.logs(workload.id, stdout=True, stderr=True,
+                                     stream=True, follow=False,
+                                     tail=max(limit // 2, 1)):
+            tail += chunk
+            if len(tail) > 2 * limit:
+                del tail[:-limit]
+    return bytes(tail[-limit:]).decode('utf-8', 'replace')
+
+
+def engine_ping():
+    """Raise DockerUnreachable unless the engine answers."""
+    with docker_client.docker_client('answer a ping') as client:
+        client.ping()
+
+
+def engine_info():
+    """The engine's info document (runtimes, root dir, storage driver)."""
+    with docker_client.docker_client('report engine info') as client:
+        return client.info()
+
+
+def engine_version():
+    """The engine's version string, e.g. "20.10.24+dfsg1"."""
+    with docker_client.docker_client('report engine version') as client:
+        return client.version().get('Version', '0')
+
+
+def supports_disk_quota(host, image):
+    """Whether the engine caps a container's writable layer (storage_opt).
+
+    Asked of the engine itself: a container is created (never started)
+    with a size and removed. Return (supported, the engine's answer).
+    """
+    name = _PROBE_NAME % host
+    labels = {containers.LABEL_HOST: host,
+              containers.LABEL_ROLE: 'disk-quota-probe'}
+    _unless_gone('remove %s' % name, _remove_one, name)
+    try:
+        with docker_client.docker_client('probe disk quotas') as client:
+            box = client.containers.create(
+                image=image, command=['true'], name=name, labels=labels,
+                network_mode='none', storage_opt={'size': '1G'})
+    except exception.DockerError as e:
+        return False, str(e.kwargs.get('reason', e))
+    _unless_gone('remove %s' % name, _remove_one, box.id)
+    return True, 'storage_opt size accepted'

@@ -1,0 +1,306 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Faults a compute host lives through, on the real engine and OVS.
+
+Each case checks what the server looks like afterwards, and that the host
+keeps nothing of a server Nova no longer has.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+from nova import context as nova_context
+from nova import exception as nova_exception
+from nova import objects
+
+from tests.functional import base
+from tests.functional import engine_proxy
+from tests.functional import fixtures as nd_fixtures
+
+
+class FaultsTestCase(base.DockerFunctionalTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.flavor = self._create_flavor(memory_mb=64, vcpu=1, disk=1,
+                                          ephemeral=0)
+        self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
+
+    def boot_on_net(self, **kwargs):
+        kwargs.setdefault('flavor_id', self.flavor)
+        return self.boot(networks=[{'uuid': self.net}], **kwargs)
+
+    def restart_compute(self):
+        host = self.hosts[0]
+        return self.restart_compute_service(self.computes[host],
+                                            keep_hypervisor_state=False)
+
+    def sandbox(self, server):
+        found = [c for c in self.containers_of(server)
+                 if c.labels['org.openstack.nova.role'] == 'sandbox']
+        self.assertEqual(1, len(found), found)
+        found[0].reload()
+        return found[0]
+
+    def assertWired(self, server):
+        """eth0 has the server's address; the link names the sandbox."""
+        ip = server['addresses']['private'][0]['addr']
+        code, out = self.exec_in(server, 'ip', '-o', '-4', 'addr', 'show',
+                                 'eth0')
+        self.assertEqual(0, code, out)
+        self.assertIn('inet %s/' % ip, out)
+        link = '/var/run/netns/nova-%s' % server['id']
+        self.assertEqual('/proc/%d/ns/net' % self.sandbox(server).attrs[
+            'State']['Pid'], os.readlink(link))
+
+    def test_restart_with_vanished_containers(self):
+        kept = self.boot_on_net()
+        gone = self.boot_on_net()
+        for c in self.containers_of(gone):
+            c.remove(force=True)
+        # The service comes up and serves the other server.
+        compute = self.restart_compute()
+        compute.manager._sync_power_states(nova_context.get_admin_context())
+        kept = self._wait_for_server_parameter(
+            kept, {'status': 'ACTIVE', 'OS-EXT-STS:power_state': 1})
+        self.assertEqual('running', self.workload(kept).status)
+        self.assertWired(kept)
+        gone = self._wait_for_server_parameter(
+            gone, {'OS-EXT-STS:power_state': 0})  # NOSTATE
+        self._delete_server(gone)
+        self.assertNoLeftovers(gone['id'])
+        self._delete_server(kept)
+        self.assertNoLeftovers(kept['id'])
+
+    def test_orphans_removed_at_start_up(self):
+        orphan = self.boot(flavor_id=self.flavor)
+        host = self.hosts[0]
+        compute = self.computes[host]
+        compute.stop()
+        service = self.admin_api.get_services(
+            host=host, binary='nova-compute')[0]
+        self.admin_api.put_service_force_down(service['id'], True)
+        # Deleted while the compute service was down: Nova forgets it, the
+        # engine still has its containers.
+        self.api.delete_server(orphan['id'])
+        self._wait_until_deleted(orphan)
+        self.assertEqual(2, len(self.containers_of(orphan)))
+        self.admin_api.put_service_force_down(service['id'], False)
+        self.restart_compute_service(compute, keep_hypervisor_state=False)
+        self.assertNoLeftovers(orphan['id'])
+
+    def test_host_boot_resumes_running_servers_wired(self):
+        self.flags(resume_guests_state_on_host_boot=True)
+        server = self.boot_on_net()
+        stopped = self.boot(flavor_id=self.flavor)
+        self.api.post_server_action(stopped['id'], {'os-stop': None})
+        stopped = self._wait_for_state_change(stopped, 'SHUTOFF')
+        # What a host boot does to the containers: every process killed,
+        # the namespaces (and the veths in them) gone.
+        for c in self.containers_of(server):
+            c.kill()
+        self.restart_compute()
+        server = self._wait_for_server_parameter(
+            server, {'status': 'ACTIVE', 'OS-EXT-STS:power_state': 1})
+        for _ in range(60):
+            if self.workload(server).status == 'running':
+                break
+            time.sleep(0.5)
+        self.assertEqual('running', self.workload(server).status)
+        self.assertWired(server)
+        # A server that was stopped stays stopped.
+        self.assertEqual('exited', self.workload(stopped).status)
+        self._delete_server(server)
+        self.assertNoLeftovers(server['id'])
+        self._delete_server(stopped)
+        self.assertNoLeftovers(stopped['id'])
+
+    def test_engine_stopping_a_server_behind_novas_back(self):
+        # A dockerd restart without live-restore stops every container;
+        # the engine watch brings the server back, wired, sandbox first.
+        self.flags(engine_watch_interval=1, group='docker')
+        self.restart_compute()
+        server = self.boot_on_net()
+        old_pid = self.sandbox(server).attrs['State']['Pid']
+        for c in self.containers_of(server):
+            c.stop(timeout=1)
+        for _ in range(60):
+            if self.workload(server).status == 'running':
+                break
+            time.sleep(0.5)
+        self.assertEqual('running', self.workload(server).status)
+        self.assertNotEqual(old_pid,
+                            self.sandbox(server).attrs['State']['Pid'])
+        self.assertWired(server)
+        self.assertEqual('ACTIVE', self.api.get_server(server['id'])['status'])
+        self._delete_server(server)
+        self.assertNoLeftovers(server['id'])
+
+    def test_twenty_concurrent_boots_and_deletes(self):
+        self.flags(instances=-1, cores=-1, ram=-1, group='quota')
+        created = []
+        for i in range(20):
+            body = {'server': self._build_server(
+                image_uuid=nd_fixtures.BUSYBOX_IMAGE_ID,
+                flavor_id=self.flavor, networks=[{'uuid': self.net}],
+                name='burst-%d' % i)}
+            created.append(self.api.post_server(body))
+            self.booted.append(created[-1]['id'])
+        servers = [self._wait_for_state_change(s, 'ACTIVE') for s in created]
+        self.assertEqual(20, len(self.computes[self.hosts[0]]
+                                 .driver.list_instance_uuids()))
+        for s in servers:
+            self.api.delete_server(s['id'])
+        for s in servers:
+            self._wait_until_deleted(s)
+        for s in servers:
+            self.assertNoLeftovers(s['id'])
+        # (Other tests share /var/run/netns and the engine: only this
+        # host's and these servers' things are compared.)
+        self.assertEqual([], self.docker().containers.list(
+            all=True, filters={'label': '%s=%s' % (base.LABEL_HOST,
+                                                   self.hosts[0])}))
+
+
+class ConformanceTestCase(base.DockerFunctionalTestBase):
+    """Nova's virt-driver expectations (test_virt_drivers), real engine."""
+
+    def setUp(self):
+        super().setUp()
+        self.flavor = self._create_flavor(memory_mb=64, vcpu=1, disk=1,
+                                          ephemeral=0)
+        self.driver = self.computes[self.hosts[0]].driver
+        self.ctxt = nova_context.get_admin_context()
+
+    def instance_of(self, server):
+        return objects.Instance.get_by_uuid(
+            self.ctxt, server['id'], expected_attrs=['flavor', 'info_cache',
+                                                     'metadata',
+                                                     'system_metadata'])
+
+    def never_spawned(self):
+        server = self.boot(flavor_id=self.flavor)
+        instance = self.instance_of(server)
+        self._delete_server(server)
+        return instance
+
+    def test_never_spawned_server(self):
+        instance = self.never_spawned()
+        self.assertFalse(self.driver.instance_exists(instance))
+        self.assertRaises(nova_exception.InstanceNotFound,
+                          self.driver.get_info, instance)
+        self.assertRaises(nova_exception.InstanceNotFound,
+                          self.driver.power_off, instance)
+        self.assertRaises(nova_exception.InstanceNotFound,
+                          self.driver.get_console_output, self.ctxt,
+                          instance)
+        self.assertNotIn(instance.uuid, self.driver.list_instance_uuids())
+        # destroy of what is not there succeeds, twice.
+        self.driver.destroy(self.ctxt, instance, [])
+        self.driver.destroy(self.ctxt, instance, [])
+        self.assertNoLeftovers(instance.uuid)
+
+    def test_idempotent_power_operations_and_resume(self):
+        server = self.boot(flavor_id=self.flavor)
+        instance = self.instance_of(server)
+        nets = instance.get_network_info()
+        self.driver.power_on(self.ctxt, instance, nets)  # already running
+        self.assertEqual(1, self.driver.get_info(instance).state)
+        self.driver.power_off(instance)
+        self.driver.power_off(instance)
+        self.assertEqual(4, self.driver.get_info(instance).state)  # SHUTDOWN
+        self.driver.power_on(self.ctxt, instance, nets)
+        self.driver.power_on(self.ctxt, instance, nets)
+        self.assertEqual('running', self.workload(server).status)
+        # Resume of a server that is not suspended: nothing changes.
+        self.driver.resume(self.ctxt, instance, nets)
+        self.assertEqual(1, self.driver.get_info(instance).state)
+        self.driver.pause(instance)
+        self.driver.pause(instance)
+        self.driver.unpause(instance)
+        self.driver.unpause(instance)
+        self.assertEqual('running', self.workload(server).status)
+        self.driver.reboot(self.ctxt, instance, nets, 'HARD')
+        self.assertEqual('running', self.workload(server).status)
+        self._delete_server(server)
+        self.assertNoLeftovers(server['id'])
+
+    def test_hypervisor_at_every_microversion(self):
+        hypervisor_id = None
+        for version in ('2.27', '2.28', '2.53', '2.87', '2.88', 'latest'):
+            self.admin_api.microversion = version
+            listed = self.admin_api.api_get(
+                '/os-hypervisors').body['hypervisors']
+            hypervisor_id = [h['id'] for h in listed
+                             if h['hypervisor_hostname'] == self.hosts[0]][0]
+            shown = self.admin_api.api_get(
+                '/os-hypervisors/%s' % hypervisor_id).body['hypervisor']
+            if version in ('2.28', '2.53', '2.87'):
+                self.assertIsInstance(shown['cpu_info'], dict)
+                self.assertIn('topology', shown['cpu_info'])
+
+
+class EngineRefusalTestCase(base.DockerFunctionalTestBase):
+    """The engine refusing create, start and remove.
+
+    Through a private fault-injecting proxy in front of the real engine.
+    """
+
+    WORKLOAD_CREATE = r'/containers/create\?name=nova-[0-9a-f-]{36}$'
+
+    def setUp(self):
+        directory = tempfile.mkdtemp(prefix='nd-guest-proxy-', dir='/run')
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        self.proxy = engine_proxy.EngineProxy(
+            os.path.join(directory, 'docker.sock'))
+        self.addCleanup(self.proxy.close)
+        super().setUp()
+        self.flavor = self._create_flavor(memory_mb=64, vcpu=1, disk=1,
+                                          ephemeral=0)
+
+    def _configure(self):
+        super()._configure()
+        self.flags(api_url=self.proxy.url, group='docker')
+
+    def refuse(self, *args, **kwargs):
+        rule = engine_proxy.Rule(*args, **kwargs)
+        self.proxy.rules.append(rule)
+        return rule
+
+    def test_engine_refuses_create(self):
+        rule = self.refuse('POST', self.WORKLOAD_CREATE, 500,
+                           'injected: create refused')
+        self.assertBootFailsCleanly(['create refused'])
+        self.assertEqual(1, rule.hits)
+
+    def test_engine_fails_at_start(self):
+        # The sandbox's start goes through; the workload's is refused.
+        rule = self.refuse('POST', r'/containers/[0-9a-f]{64}/start$', 500,
+                           'injected: containerd gone', skip=1)
+        server = self.assertBootFailsCleanly(['containerd gone',
+                                              'Docker engine failed'])
+        self.assertEqual(1, rule.hits)
+        self.assertNotIn('os_command_line', server['fault']['message'])
+
+    def test_engine_refuses_remove_then_delete_completes(self):
+        server = self.boot(flavor_id=self.flavor)
+        rule = self.refuse('DELETE', r'/containers/[0-9a-f]{64}', 500,
+                           'injected: device busy')
+        self.api.delete_server(server['id'])
+        server = self._wait_for_state_change(server, 'ERROR')
+        self.assertEqual(1, rule.hits)
+        # Nothing is forgotten: the retried delete removes everything.
+        self._delete_server(server)
+        self.assertNoLeftovers(server['id'])
