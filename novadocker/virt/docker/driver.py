@@ -419,6 +419,13 @@ class DockerDriver(driver.ComputeDriver):
 
     # -- networking -----------------------------------------------------------
 
+    def _running_sandbox(self, instance):
+        """The sandbox container id if it runs, else None."""
+        pair = self._find(instance)
+        if pair.sandbox is None or pair.sandbox.status != 'running':
+            return None
+        return pair.sandbox.id
+
     def _sandbox_pid(self, instance):
         pair = self._existing_pair(instance)
         with docker_client.docker_client(
@@ -427,21 +434,47 @@ class DockerDriver(driver.ComputeDriver):
         return info['State']['Pid']
 
     def plug_vifs(self, instance, network_info):
-        pair = self._existing_pair(instance)
-        if self._sandbox_pid(instance):
+        """Re-check a running server's wiring (init_host); fill gaps only.
+
+        Never raises: one server's vanished containers or an unreachable
+        OVS must not keep nova-compute from starting.
+        """
+        pair = self._find(instance)
+        if pair.workload is None or pair.sandbox is None:
+            LOG.warning('Not wiring the ports of this server: its %(which)s '
+                        'container is missing on this host (removed outside '
+                        'Nova). Stop and start the server (openstack server '
+                        'stop/start) to recreate its wiring, or rebuild or '
+                        'delete it.',
+                        {'which': 'workload' if pair.workload is None
+                         else 'sandbox'}, instance=instance)
+            return
+        if pair.sandbox.status != 'running':
+            LOG.debug('Sandbox not running: the ports are wired at the next '
+                      'start', instance=instance)
+            return
+        try:
             vifs.plug_vifs(instance, network_info, pair.sandbox.id)
+            pid = self._sandbox_pid(instance)
+            if netns.link_target(instance.uuid) != netns.proc_path(pid):
+                netns.create_link(instance.uuid, pid)
+        except Exception as e:
+            LOG.error('Could not check or restore the wiring of this '
+                      'server: %(err)s. Fix the cause, then stop and start '
+                      'the server (openstack server stop/start) to rewire '
+                      'it.', {'err': e}, instance=instance)
 
     def unplug_vifs(self, instance, network_info):
-        vifs.unplug_vifs(instance, network_info)
+        vifs.unplug_vifs(instance, network_info,
+                         self._running_sandbox(instance))
 
     def attach_interface(self, context, instance, image_meta, vif):
-        pair = self._existing_pair(instance)
-        others = [v for v in instance.get_network_info()
-                  if v['id'] != vif['id']]
-        vifs.plug_vif(instance, vif, len(others), pair.sandbox.id)
+        """Attach a port; a stopped server gets it wired at its next start."""
+        self._existing_pair(instance)
+        vifs.plug_vif(instance, vif, self._running_sandbox(instance))
 
     def detach_interface(self, context, instance, vif):
-        vifs.unplug_vif(instance, vif)
+        vifs.unplug_vif(instance, vif, self._running_sandbox(instance))
 
     # -- images ---------------------------------------------------------------
 
