@@ -253,7 +253,7 @@ class PlugDecisionsTestCase(test.NoDBTestCase):
         self.ovs = {}
         self.wired = {}
         # Loads os-vif's plugins (no root, no OVS needed for that).
-        vifs._load()
+        vifs.load()
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.vifs._check_bridge', lambda b, p: None))
         self.useFixture(fixtures.MonkeyPatch(

@@ -85,7 +85,7 @@ def _os_vif_loaded():
     return True
 
 
-def _load():
+def load():
     """Load the os-vif plugins once.
 
     Only when nova-docker is the first to load os-vif (an in-process
@@ -115,13 +115,13 @@ def initialize():
     option (every later plug fails with the same advice until it answers).
     Returns True when OVSDB answered.
     """
-    _load()
+    load()
     connection = CONF.os_vif_ovs.ovsdb_connection
     try:
         _vsctl('get', 'Open_vSwitch', '.', 'ovs_version')
     except exception.OvsUnreachable as e:
         LOG.error('os-vif\'s OVS plugin uses [os_vif_ovs] ovsdb_connection = '
-                  '%(conn)s, which does not answer: %(err)s. Set '
+                  '%(conn)s, which does not answer: %(err)s Set '
                   '"[os_vif_ovs] ovsdb_connection = %(default)s" (or the '
                   'address OVSDB listens on) in the nova-compute '
                   'configuration file and restart nova-compute; a driver '
@@ -432,7 +432,7 @@ def _ensure_steps(instance, vif, osvif, config, sandbox_id, preferred_name,
 
 def _prepare(vifs_with_index):
     """Validate and convert VIFs; check OVS. Creates nothing."""
-    _load()
+    load()
     mtu = CONF.os_vif_ovs.network_device_mtu
     prepared = [(vif, _to_osvif(vif), interface_config(vif, index, mtu))
                 for vif, index in vifs_with_index]
@@ -494,7 +494,7 @@ def unplug_vif(instance, vif, sandbox_id=None):
     With *sandbox_id* the port's device inside that sandbox goes too;
     other ports' devices are never touched.
     """
-    _load()
+    load()
     try:
         osvif = _to_osvif(vif)
     except exception.UnsupportedVifType:
