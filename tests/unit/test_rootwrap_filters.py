@@ -197,8 +197,10 @@ class NamespaceLinkCommandsTestCase(testtools.TestCase):
     def test_bad_pid_or_uuid_runs_nothing(self):
         # The link is for operators: create_link logs, it never fails a
         # boot.
+        logged = self.useFixture(fixtures.FakeLogger())
         for pid in (0, 1, -5, '42', True, None):
             self.assertFalse(netns.create_link(UUID, pid))
+        self.assertIn('1 is not the pid of a running sandbox', logged.output)
         for uuid in (UUID.upper(), UUID[:-1], '../' + UUID, ''):
             self.assertFalse(netns.create_link(uuid, 42))
             self.assertRaises(exception.NamespaceLinkFailed,
