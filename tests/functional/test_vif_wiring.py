@@ -387,7 +387,12 @@ class VifWiringTestCase(VifWiringBase):
         box1.restart(timeout=1)
         new_pid = self.pid(box1)
         self.assertNotEqual(old_pid, new_pid)
-        # The old namespace died with the old process, and its veth too.
+        # The old namespace died with the old process, and its veth too
+        # (the kernel cleans namespaces up asynchronously).
+        for _ in range(50):
+            if vif1['devname'] not in host_links():
+                break
+            time.sleep(0.1)
         self.assertNotIn(vif1['devname'], host_links())
 
         self.plug(inst1, box1, model.NetworkInfo([vif1]))
