@@ -10,18 +10,38 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Network device operations of the privsep daemon, one narrow function each.
+"""Network device operations of the privsep daemon: one round trip a port.
 
-Every entrypoint validates its arguments again on the privileged side: host
-devices must carry one of the prefixes nova-docker creates, devices inside a
-sandbox are named ethN, and a pid must own a network namespace other than
-the host's, so a confused caller cannot rename or delete host interfaces.
+Every entrypoint is bound to one server. The caller names the sandbox
+*container* (its full engine id), the compute host and the Neutron port id;
+the privileged side does the rest itself and trusts nothing else it is
+given:
+
+* the sandbox is looked up on the engine: it must run and carry this
+  driver's sandbox labels for that host; its pid must belong to that
+  container (its cgroup names the container id) and must still be the same
+  process once its network namespace is open (a pidfd held across the
+  open). From then on everything acts through that namespace file
+  descriptor, never through the pid again. The host's own namespace and
+  pid 1 are refused;
+* host device names are derived from the port id (``tap``/``qbr``/``qvb``/
+  ``qvo`` + its first 11 characters, as Nova and os-vif name them); the
+  device inside the sandbox carries the port id as its alias, so a port's
+  device is found by what it is, not by a name another port could hold;
+* a host device whose veth peer lives in another namespace is never
+  touched.
 """
 
 import contextlib
+import ctypes
 import errno
+import fcntl
 import os
 import re
+import select
+import socket
+import struct
+import threading
 
 from pyroute2 import IPRoute
 from pyroute2.netlink import exceptions as netlink_exceptions
@@ -30,101 +50,242 @@ from pyroute2 import netns as pyroute2_netns
 from novadocker import privsep
 
 IFA_F_NODAD = 0x02
-_HOST_DEV_RE = re.compile(r'^(tap|nic|nsp|qbr|qvb|qvo)[0-9A-Za-z_.-]{1,12}$')
-_GUEST_DEV_RE = re.compile(r'^eth[0-9]{1,4}$')
-_MAX_IFNAME = 15
+SIOCETHTOOL = 0x8946
+ETHTOOL_GTXCSUM = 0x16
+ETHTOOL_STXCSUM = 0x17
+NIC_NAME_LEN = 14
+HOST_PREFIXES = ('tap', 'qbr', 'qvb', 'qvo')
+LABEL_ROLE = 'org.openstack.nova.role'
+LABEL_HOST = 'org.openstack.nova.host'
+ROLE_SANDBOX = 'sandbox'
+
+_PORT_ID_RE = re.compile(
+    r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z')
+_CONTAINER_ID_RE = re.compile(r'^[0-9a-f]{64}\Z')
+_GUEST_DEV_RE = re.compile(r'^eth[0-9]{1,4}\Z')
+_MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z')
+_MAX_GUEST_DEVICES = 10000
+
+# One port at a time: the choice of a free ethN and the checks of what
+# exists must not interleave with another request on the same sandbox.
+_lock = threading.Lock()
 
 
-def _check_host_dev(dev):
-    if (not isinstance(dev, str) or len(dev) > _MAX_IFNAME or
-            not _HOST_DEV_RE.match(dev)):
-        msg = ('refusing host device name %r: nova-docker only touches '
-               'tap*, nic*, nsp*, qbr*, qvb* and qvo* devices' % (dev,))
-        raise ValueError(msg)
+class Refused(Exception):
+    """The request is not for a sandbox of this driver, or not allowed."""
+
+
+def host_device_names(port_id):
+    """{prefix: device name} of the host devices of *port_id*.
+
+    Nova names a port's device ``tap`` + the first 11 characters of the port
+    id, and os-vif its hybrid bridge and veth ``qbr``/``qvb``/``qvo`` alike.
+    """
+    check_port_id(port_id)
+    return {prefix: (prefix + port_id)[:NIC_NAME_LEN]
+            for prefix in HOST_PREFIXES}
+
+
+def check_port_id(port_id):
+    if not isinstance(port_id, str) or not _PORT_ID_RE.match(port_id):
+        msg = ('refusing port id %r: a Neutron port id is a '
+               'lowercase uuid' % (port_id,))
+        raise Refused(msg)
+
+
+def _check_container_id(sandbox_id):
+    if not isinstance(sandbox_id, str) or not _CONTAINER_ID_RE.match(
+            sandbox_id):
+        msg = ('refusing container id %r: the full 64-digit id of a '
+               'sandbox container is expected' % (sandbox_id,))
+        raise Refused(msg)
 
 
 def _check_guest_dev(name):
     if not isinstance(name, str) or not _GUEST_DEV_RE.match(name):
-        msg = 'refusing sandbox device name %r: expected ethN' % (name,)
-        raise ValueError(msg)
+        msg = ('refusing sandbox device name %r: expected ethN'
+               % (name,))
+        raise Refused(msg)
 
 
-def _open_namespace(pid):
-    """Open the network namespace of *pid*, refusing the host's own."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
-        msg = 'refusing pid %r: not a sandbox process' % (pid,)
-        raise ValueError(msg)
-    path = '/proc/%d/ns/net' % pid
+# -- the sandbox ------------------------------------------------------------
+
+def _inspect_sandbox(sandbox_id, host):
+    """The pid of the running sandbox container *sandbox_id* of *host*."""
+    # Imported here: only the daemon talks to the engine from this module.
+    from novadocker.virt.docker import client as docker_client
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise ProcessLookupError(
-            errno.ESRCH, 'no process %d: the sandbox container is not '
-            'running' % pid)
-    except PermissionError:
-        raise PermissionError(
-            errno.EACCES, 'cannot open the network namespace of pid %d: the '
-            'sandbox container must run with all capabilities dropped '
-            '(cap_drop ALL), since the privsep daemon holds only '
-            'CAP_NET_ADMIN and CAP_SYS_ADMIN' % pid)
-    if os.fstat(fd).st_ino == os.stat('/proc/self/ns/net').st_ino:
-        os.close(fd)
-        msg = ('refusing pid %d: it runs in the host network namespace, '
-               'not in a sandbox' % pid)
-        raise ValueError(msg)
-    return fd
+        with docker_client.docker_client('inspect sandbox') as client:
+            info = client.api.inspect_container(sandbox_id)
+    except Exception as e:
+        msg = ('container %s cannot be inspected: %s'
+               % (sandbox_id, e))
+        raise Refused(msg) from e
+    labels = (info.get('Config') or {}).get('Labels') or {}
+    if info.get('Id') != sandbox_id:
+        msg = ('container %s is not named by its full id'
+               % sandbox_id)
+        raise Refused(msg)
+    if labels.get(LABEL_ROLE) != ROLE_SANDBOX or \
+            labels.get(LABEL_HOST) != host:
+        msg = ('container %s is not a nova-docker sandbox of host '
+               '%r' % (sandbox_id, host))
+        raise Refused(msg)
+    state = info.get('State') or {}
+    pid = state.get('Pid')
+    if not state.get('Running') or not isinstance(pid, int) or pid <= 1:
+        msg = ('sandbox %s is not running (pid %r)'
+               % (sandbox_id, pid))
+        raise Refused(msg)
+    return pid
+
+
+def _in_container(pid, sandbox_id):
+    """Whether the cgroups of *pid* name the container *sandbox_id*."""
+    try:
+        with open('/proc/%d/cgroup' % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        path = line.split(':', 2)[-1]
+        parts = path.split('/')
+        if sandbox_id in parts or ('docker-%s.scope' % sandbox_id) in parts:
+            return True
+    return False
+
+
+def _same_inode(fd, path):
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except OSError:
+        return False
+
+
+def _open_sandbox_namespace(sandbox_id, host):
+    """Open the network namespace of the sandbox: a file descriptor."""
+    _check_container_id(sandbox_id)
+    pid = _inspect_sandbox(sandbox_id, host)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError as e:
+        msg = 'sandbox %s: pid %d is gone' % (sandbox_id, pid)
+        raise Refused(msg) from e
+    try:
+        if not _in_container(pid, sandbox_id):
+            msg = ('pid %d does not belong to container %s'
+                   % (pid, sandbox_id))
+            raise Refused(msg)
+        try:
+            nsfd = os.open('/proc/%d/ns/net' % pid, os.O_RDONLY)
+        except PermissionError as e:
+            msg = ('cannot open the network namespace of sandbox %s: it '
+                   'must run with all capabilities dropped (cap_drop ALL), '
+                   'since the privsep daemon holds only CAP_NET_ADMIN and '
+                   'CAP_SYS_ADMIN' % sandbox_id)
+            raise Refused(msg) from e
+        except OSError as e:
+            msg = 'sandbox %s: pid %d is gone' % (sandbox_id, pid)
+            raise Refused(msg) from e
+        # A pidfd turns readable when its process exits: if it has not, the
+        # namespace opened is the one of the process that was checked.
+        if select.select([pidfd], [], [], 0)[0]:
+            os.close(nsfd)
+            msg = ('sandbox %s: pid %d exited while being checked'
+                   % (sandbox_id, pid))
+            raise Refused(msg)
+    finally:
+        os.close(pidfd)
+    if _same_inode(nsfd, '/proc/1/ns/net') or \
+            _same_inode(nsfd, '/proc/self/ns/net'):
+        os.close(nsfd)
+        msg = ('sandbox %s runs in the host network namespace'
+               % sandbox_id)
+        raise Refused(msg)
+    return nsfd
 
 
 @contextlib.contextmanager
-def _inside(pid):
-    """Yield an IPRoute bound to the namespace of *pid*.
+def _sandbox(sandbox_id, host):
+    nsfd = _open_sandbox_namespace(sandbox_id, host)
+    try:
+        yield nsfd
+    finally:
+        os.close(nsfd)
 
-    setns() moves only the calling thread; the netlink socket keeps the
-    namespace it was created in, and the thread returns home before the
-    block runs, so nothing else in the daemon ever runs in the sandbox.
-    Sysctl files are opened in the namespace too, see _write_sysctls.
+
+@contextlib.contextmanager
+def _entered(nsfd):
+    """Run the block with this thread inside the namespace *nsfd*."""
+    home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+    try:
+        pyroute2_netns.setns(nsfd, flags=0)
+        try:
+            yield
+        finally:
+            pyroute2_netns.setns(home, flags=0)
+    finally:
+        os.close(home)
+
+
+@contextlib.contextmanager
+def _namespace_sockets(nsfd):
+    """(IPRoute, UDP socket) bound to the namespace *nsfd*.
+
+    A socket keeps the namespace it was created in; the thread returns home
+    before the block runs, so nothing else runs inside the sandbox.
     """
-    target = _open_namespace(pid)
-    home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+    with _entered(nsfd):
+        ipr = IPRoute()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        pyroute2_netns.setns(target, flags=0)
-        try:
-            ipr = IPRoute()
-        finally:
-            pyroute2_netns.setns(home, flags=0)
+        with ipr:
+            yield ipr, sock
     finally:
-        os.close(home)
-        os.close(target)
-    with ipr:
-        yield ipr
+        sock.close()
 
 
-def _write_sysctls(pid, values):
-    """Write {path under /proc/sys/net: value} inside the namespace of pid."""
-    target = _open_namespace(pid)
-    home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+# -- devices ----------------------------------------------------------------
+
+def _ethtool(sock, dev, cmd, data=0):
+    buf = ctypes.create_string_buffer(struct.pack('II', cmd, data))
+    ifreq = struct.pack('16sP', dev.encode(), ctypes.addressof(buf))
+    fcntl.ioctl(sock.fileno(), SIOCETHTOOL, ifreq)
+    return struct.unpack('II', buf.raw[:8])[1]
+
+
+def tx_checksumming(sock, dev):
+    """Whether TX checksum offload is on for *dev* (in *sock*'s netns)."""
+    return bool(_ethtool(sock, dev, ETHTOOL_GTXCSUM))
+
+
+def _tx_checksumming_off(sock, dev):
+    # The userspace (netdev) datapath forwards a partially checksummed TCP
+    # or UDP segment as it is and the receiver drops it: veths must
+    # checksum in software. (The kernel datapath would not need it.)
+    if tx_checksumming(sock, dev):
+        _ethtool(sock, dev, ETHTOOL_STXCSUM, 0)
+
+
+def _link(ipr, index=None, ifname=None):
     try:
-        pyroute2_netns.setns(target, flags=0)
-        try:
-            for path, value in values.items():
-                with open('/proc/sys/net/' + path, 'w') as f:
-                    f.write(value)
-        finally:
-            pyroute2_netns.setns(home, flags=0)
-    finally:
-        os.close(home)
-        os.close(target)
+        if index is not None:
+            links = ipr.get_links(index)
+        else:
+            links = ipr.get_links(ifname=ifname)
+    except netlink_exceptions.NetlinkError as e:
+        if e.code in (errno.ENODEV, errno.EINVAL):
+            return None
+        raise
+    return links[0] if links else None
 
 
-def _index(ipr, dev):
-    found = ipr.link_lookup(ifname=dev)
-    return found[0] if found else None
+def _kind(link):
+    info = link.get_attr('IFLA_LINKINFO')
+    return info.get_attr('IFLA_INFO_KIND') if info else None
 
 
-def _delete_if_present(ipr, dev):
-    index = _index(ipr, dev)
-    if index is None:
-        return
+def _delete(ipr, index):
     try:
         ipr.link('del', index=index)
     except netlink_exceptions.NetlinkError as e:
@@ -133,96 +294,69 @@ def _delete_if_present(ipr, dev):
             raise
 
 
-@privsep.netns_admin.entrypoint
-def create_veth_pair(host_dev, peer_dev, mtu):
-    """Create a veth pair with *mtu* on both ends; the host end is up.
-
-    Devices left over with either name are deleted first.
-    """
-    _check_host_dev(host_dev)
-    _check_host_dev(peer_dev)
-    with IPRoute() as ipr:
-        for dev in (host_dev, peer_dev):
-            _delete_if_present(ipr, dev)
-        ipr.link('add', ifname=host_dev, kind='veth',
-                 peer={'ifname': peer_dev})
-        for dev in (host_dev, peer_dev):
-            ipr.link('set', index=_index(ipr, dev), mtu=int(mtu))
-        ipr.link('set', index=_index(ipr, host_dev), state='up')
+def _guest_of(ns, port_id):
+    """The device inside the sandbox whose alias is *port_id*, or None."""
+    for link in ns.get_links():
+        if link.get_attr('IFLA_IFALIAS') == port_id:
+            return link
+    return None
 
 
-@privsep.netns_admin.entrypoint
-def delete_device(dev):
-    """Delete the host device *dev*; a missing device is not an error."""
-    _check_host_dev(dev)
-    with IPRoute() as ipr:
-        _delete_if_present(ipr, dev)
+def _nsid(ipr, nsfd):
+    found = ipr.get_netnsid(fd=nsfd) or {}
+    nsid = found.get('nsid')
+    return None if nsid is None or nsid < 0 else nsid
 
 
-@privsep.netns_admin.entrypoint
-def add_to_bridge(dev, bridge):
-    """Make host device *dev* a port of the Linux bridge *bridge*."""
-    _check_host_dev(dev)
-    _check_host_dev(bridge)
-    with IPRoute() as ipr:
-        master = _index(ipr, bridge)
-        if master is None:
-            msg = 'Linux bridge %s does not exist' % bridge
-            raise ValueError(msg)
-        ipr.link('set', index=_index(ipr, dev), master=master)
+def _peer_place(ipr, tap, nsfd):
+    """'host', 'sandbox' (the one of *nsfd*) or 'other' for veth *tap*."""
+    peer_nsid = tap.get_attr('IFLA_LINK_NETNSID')
+    if peer_nsid is None:
+        return 'host'
+    if nsfd is not None and peer_nsid == _nsid(ipr, nsfd):
+        return 'sandbox'
+    return 'other'
 
 
-@privsep.netns_admin.entrypoint
-def move_into_namespace(dev, pid, new_name):
-    """Move host device *dev* into the namespace of *pid* as *new_name*.
-
-    A device already called *new_name* (or *dev*) in that namespace is a
-    leftover of an earlier plug and is deleted first.
-    """
-    _check_host_dev(dev)
-    _check_guest_dev(new_name)
-    with _inside(pid) as ns:
-        for stale in (new_name, dev):
-            _delete_if_present(ns, stale)
-    with IPRoute() as ipr:
-        index = _index(ipr, dev)
-        if index is None:
-            msg = 'host device %s does not exist' % dev
-            raise ValueError(msg)
-        ipr.link('set', index=index, net_ns_pid=pid)
-    with _inside(pid) as ns:
-        ns.link('set', index=_index(ns, dev), ifname=new_name)
+def _paired(ipr, ns, nsfd, tap, guest):
+    return (tap is not None and guest is not None and
+            _kind(tap) == 'veth' and
+            _peer_place(ipr, tap, nsfd) == 'sandbox' and
+            tap.get_attr('IFLA_LINK') == guest['index'] and
+            guest.get_attr('IFLA_LINK') == tap['index'])
 
 
-@privsep.netns_admin.entrypoint
-def configure_interface(pid, name, mac, mtu, addresses, routes):
-    """Configure device *name* inside the namespace of *pid* and bring it up.
+def _free_name(ns, preferred):
+    taken = {link.get_attr('IFLA_IFNAME') for link in ns.get_links()}
+    if preferred and preferred not in taken:
+        return preferred
+    for i in range(_MAX_GUEST_DEVICES):
+        if 'eth%d' % i not in taken:
+            return 'eth%d' % i
+    msg = 'no free ethN name left in the sandbox'
+    raise Refused(msg)
 
-    *addresses* is a list of [address, prefixlen]; *routes* a list of
-    [destination cidr, gateway]. Default routes (0.0.0.0/0, ::/0) are added
-    only where the namespace has none yet, so the first interface that
-    carries a gateway keeps the default route when more are attached.
-    Returns the default routes that were skipped for that reason.
-    """
-    _check_guest_dev(name)
-    if any(':' in address for address, _prefix in addresses):
-        # Docker disables IPv6 in namespaces it creates without a network.
-        _write_sysctls(pid, {'ipv6/conf/%s/disable_ipv6' % name: '0'})
-    skipped = []
-    with _inside(pid) as ns:
-        index = _index(ns, name)
-        if index is None:
-            msg = 'no device %s in the namespace of pid %d' % (name, pid)
-            raise ValueError(msg)
-        ns.link('set', index=index, state='down')
-        ns.link('set', index=index, address=mac, mtu=int(mtu))
-        ns.link('set', index=index, state='up')
-        for address, prefix in addresses:
-            _add_address(ns, index, address, int(prefix))
-        for dst, gateway in routes:
-            if not _add_route(ns, index, dst, gateway):
-                skipped.append([dst, gateway])
-    return skipped
+
+def _clear_half_made(ipr, ns, nsfd, tap, port_id):
+    """Remove what an interrupted plug of *port_id* left in this sandbox."""
+    if tap is not None:
+        if _peer_place(ipr, tap, nsfd) == 'other':
+            msg = ('port %s is wired into another namespace (host '
+                   'device %s); unplug it there first'
+                   % (port_id, tap.get_attr('IFLA_IFNAME')))
+            raise Refused(msg)
+        _delete(ipr, tap['index'])
+    guest = _guest_of(ns, port_id)
+    if guest is not None:
+        _delete(ns, guest['index'])
+
+
+def _write_sysctls(nsfd, values):
+    """Write {path under /proc/sys/net: value} inside the namespace."""
+    with _entered(nsfd):
+        for path, value in values.items():
+            with open('/proc/sys/net/' + path, 'w') as f:
+                f.write(value)
 
 
 def _add_address(ns, index, address, prefix):
@@ -238,6 +372,7 @@ def _add_address(ns, index, address, prefix):
 
 
 def _add_route(ns, index, dst, gateway):
+    """Add a route; False when a default route is already there."""
     if dst in ('0.0.0.0/0', '::/0'):
         try:
             ns.route('add', dst=dst, gateway=gateway, oif=index)
@@ -250,8 +385,157 @@ def _add_route(ns, index, dst, gateway):
     return True
 
 
+def _check_config(mac, mtu, addresses, routes):
+    if not isinstance(mac, str) or not _MAC_RE.match(mac.lower()):
+        msg = 'refusing MAC address %r' % (mac,)
+        raise Refused(msg)
+    if isinstance(mtu, bool) or not isinstance(mtu, int) or \
+            not 68 <= mtu <= 65535:
+        msg = 'refusing MTU %r' % (mtu,)
+        raise Refused(msg)
+    for item in list(addresses) + list(routes):
+        if len(item) != 2:
+            msg = 'refusing address or route %r' % (item,)
+            raise Refused(msg)
+
+
+def _configure_guest(ns, sock, nsfd, guest, mac, mtu, addresses, routes):
+    index = guest['index']
+    name = guest.get_attr('IFLA_IFNAME')
+    if any(':' in address for address, _prefix in addresses):
+        # Docker disables IPv6 in namespaces it creates without a network.
+        _write_sysctls(nsfd, {'ipv6/conf/%s/disable_ipv6' % name: '0'})
+    if guest.get_attr('IFLA_ADDRESS') != mac.lower():
+        ns.link('set', index=index, state='down')
+        ns.link('set', index=index, address=mac)
+    if guest.get_attr('IFLA_MTU') != mtu:
+        ns.link('set', index=index, mtu=mtu)
+    _tx_checksumming_off(sock, name)
+    ns.link('set', index=index, state='up')
+    for address, prefix in addresses:
+        _add_address(ns, index, str(address), int(prefix))
+    skipped = []
+    for dst, gateway in routes:
+        if not _add_route(ns, index, str(dst), str(gateway)):
+            skipped.append([dst, gateway])
+    lo = ns.link_lookup(ifname='lo')
+    if lo:
+        ns.link('set', index=lo[0], state='up')
+    return skipped
+
+
+def _configure_host_end(ipr, sock, tap, mtu, hybrid):
+    index = tap['index']
+    name = tap.get_attr('IFLA_IFNAME')
+    if tap.get_attr('IFLA_MTU') != mtu:
+        ipr.link('set', index=index, mtu=mtu)
+    _tx_checksumming_off(sock, name)
+    if hybrid:
+        bridge = _link(ipr, ifname=hybrid)
+        if bridge is None or _kind(bridge) != 'bridge':
+            msg = 'Linux bridge %s does not exist' % hybrid
+            raise Refused(msg)
+        if tap.get_attr('IFLA_MASTER') != bridge['index']:
+            ipr.link('set', index=index, master=bridge['index'])
+    ipr.link('set', index=index, state='up')
+
+
+# -- entrypoints -------------------------------------------------------------
+
 @privsep.netns_admin.entrypoint
-def set_loopback_up(pid):
-    """Bring up lo inside the namespace of *pid*."""
-    with _inside(pid) as ns:
-        ns.link('set', index=_index(ns, 'lo'), state='up')
+def wire_port(sandbox_id, host, port_id, preferred_name, mac, mtu,
+              addresses, routes, hybrid=False):
+    """Wire port *port_id* into the sandbox; fill only what is missing.
+
+    The host end is ``tap<port id>``, the sandbox end gets *preferred_name*
+    if that name is free (else the lowest free ethN), the port id as its
+    alias, *mac*, *mtu*, *addresses* ([address, prefixlen]) and *routes*
+    ([cidr, gateway]); both ends have TX checksum offload off. With
+    *hybrid*, the host end joins the port's ``qbr`` bridge. A pair that is
+    already there and joined is kept as it is (same devices, same
+    ifindex). Returns {'name', 'created', 'skipped_routes'}.
+    """
+    names = host_device_names(port_id)
+    if preferred_name is not None:
+        _check_guest_dev(preferred_name)
+    _check_config(mac, mtu, addresses, routes)
+    with _lock, _sandbox(sandbox_id, host) as nsfd, IPRoute() as ipr, \
+            _namespace_sockets(nsfd) as (ns, ns_sock), \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as host_sock:
+        tap = _link(ipr, ifname=names['tap'])
+        guest = _guest_of(ns, port_id)
+        created = not _paired(ipr, ns, nsfd, tap, guest)
+        if created:
+            _clear_half_made(ipr, ns, nsfd, tap, port_id)
+            name = _free_name(ns, preferred_name)
+            ipr.link('add', ifname=names['tap'], kind='veth', mtu=mtu,
+                     peer={'ifname': name, 'net_ns_fd': nsfd,
+                           'address': mac.lower(), 'mtu': mtu})
+            guest = _link(ns, ifname=name)
+            ns.link('set', index=guest['index'], ifalias=port_id)
+            tap = _link(ipr, ifname=names['tap'])
+        guest = _link(ns, index=guest['index'])
+        _configure_host_end(ipr, host_sock, tap, mtu,
+                            names['qbr'] if hybrid else None)
+        skipped = _configure_guest(ns, ns_sock, nsfd, guest, mac, mtu,
+                                   addresses, routes)
+        return {'name': guest.get_attr('IFLA_IFNAME'), 'created': created,
+                'skipped_routes': skipped}
+
+
+@privsep.netns_admin.entrypoint
+def unwire_port(sandbox_id, host, port_id):
+    """Remove the sandbox end of *port_id* (its host end goes with it).
+
+    Then removes the host devices of the port that are not wired into
+    another namespace (see remove_port_devices). Returns what was removed.
+    """
+    check_port_id(port_id)
+    removed = []
+    with _lock, _sandbox(sandbox_id, host) as nsfd, \
+            _namespace_sockets(nsfd) as (ns, _sock):
+        guest = _guest_of(ns, port_id)
+        if guest is not None:
+            _delete(ns, guest['index'])
+            removed.append(guest.get_attr('IFLA_IFNAME'))
+    with _lock:
+        return removed + _remove_host_devices(port_id)
+
+
+@privsep.netns_admin.entrypoint
+def remove_port_devices(port_id):
+    """Remove the host devices of *port_id* whose sandbox is gone.
+
+    Deletes ``tap``/``qvb`` (with its peer ``qvo``)/``qbr`` of the port,
+    unless its ``tap`` is still wired into a live namespace: then nothing is
+    touched, since only that sandbox's own unwire_port may cut it. Returns
+    the devices removed.
+    """
+    check_port_id(port_id)
+    with _lock:
+        return _remove_host_devices(port_id)
+
+
+def _remove_host_devices(port_id):
+    names = host_device_names(port_id)
+    removed = []
+    with IPRoute() as ipr:
+        tap = _link(ipr, ifname=names['tap'])
+        if tap is not None and _kind(tap) == 'veth' and \
+                _peer_place(ipr, tap, None) != 'host':
+            return removed
+        for prefix, kind in (('tap', 'veth'), ('qvb', 'veth'),
+                             ('qvo', 'veth'), ('qbr', 'bridge')):
+            link = _link(ipr, ifname=names[prefix])
+            if link is not None and _kind(link) == kind:
+                _delete(ipr, link['index'])
+                removed.append(names[prefix])
+    return removed
+
+
+@privsep.netns_admin.entrypoint
+def set_loopback_up(sandbox_id, host):
+    """Bring up lo inside the sandbox (a server without ports needs it)."""
+    with _sandbox(sandbox_id, host) as nsfd, \
+            _namespace_sockets(nsfd) as (ns, _sock):
+        ns.link('set', index=ns.link_lookup(ifname='lo')[0], state='up')

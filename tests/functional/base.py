@@ -195,7 +195,7 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         self._configure()
         # Registers [os_vif_ovs]; Nova's config fixture then resets what it
         # set, so set the local OVSDB socket for every test.
-        vifs.initialize()
+        vifs.load()
         self.flags(ovsdb_connection=vifs.DEFAULT_OVSDB_CONNECTION,
                    group='os_vif_ovs')
         super()._setup_services()

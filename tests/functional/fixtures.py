@@ -22,6 +22,7 @@ import collections
 import copy
 import hashlib
 import ipaddress
+import random
 import subprocess
 import threading
 
@@ -131,6 +132,13 @@ class OVSNeutronFixture(nova_fixtures.NeutronFixture):
         # Ports that lose their addresses when bound: Nova's API refuses a
         # port without fixed IPs, so only this reaches the driver's check.
         self.drop_fixed_ips_on_bind = set()
+        # Nova's first created port has a fixed id and MAC: every test on
+        # this machine (other engineers' too) would wire the same port, and
+        # the privileged side refuses a port wired into another namespace.
+        self.default_port = dict(
+            copy.deepcopy(self.default_port), id=uuidutils.generate_uuid(),
+            mac_address='fa:16:3e:' + ':'.join(
+                '%02x' % random.randint(0, 255) for _ in range(3)))
         for port in self._ports.values():
             port['binding:vif_details'] = copy.deepcopy(self.vif_details)
 

@@ -61,6 +61,26 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         self.fail('%s cannot ping %s (%s): %s'
                   % (source['id'], target['id'], ip, out))
 
+    def assertTcp(self, source, target, address=None):
+        """HTTP over TCP: busybox httpd in *target*, nc from *source*."""
+        marker = 'nd-tcp-%s' % target['id'][:8]
+        code, out = self.exec_in(
+            target, 'sh', '-c', 'mkdir -p /tmp/www && echo %s > '
+            '/tmp/www/index.html && (httpd -p 8080 -h /tmp/www || true)'
+            % marker)
+        self.assertEqual(0, code, out)
+        address = address or self.ip_of(target)
+        for _ in range(10):
+            # busybox-static's wget crashes; nc speaks HTTP well enough.
+            code, out = self.exec_in(
+                source, 'sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" '
+                '| nc -w 5 %s 8080' % address)
+            if code == 0 and marker in out:
+                return
+            time.sleep(0.5)
+        self.fail('TCP from %s to %s:8080 failed: %s'
+                  % (source['id'], address, out))
+
     def action(self, server, body, expected):
         self.api.post_server_action(server['id'], body)
         return self._wait_for_server_parameter(
@@ -72,6 +92,8 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         self.assertNotEqual(self.ip_of(a), self.ip_of(b))
         self.assertPings(a, b)
         self.assertPings(b, a)
+        self.assertTcp(a, b)
+        self.assertTcp(b, a)
 
         for body, state in (({'reboot': {'type': 'SOFT'}}, 'ACTIVE'),
                             ({'reboot': {'type': 'HARD'}}, 'ACTIVE')):
@@ -85,6 +107,7 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         b = self.action(b, {'os-start': None}, 'ACTIVE')
         self.assertPings(a, b)
         self.assertPings(b, a)
+        self.assertTcp(a, b)
 
         # A paused server's processes are frozen, but its namespace still
         # answers pings: the host kernel replies, not the container.
@@ -166,6 +189,8 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         ip = attached['fixed_ips'][0]['ip_address']
         _, addr = self.exec_in(server, 'ip', 'addr', 'show', 'eth1')
         self.assertIn('inet %s/24' % ip, addr)
+        client = self.boot_on_net()
+        self.assertTcp(client, server, address=ip)
         rows = ovs_ports_of(server['id'])
         self.assertEqual(2, len(rows))
         self.assertIn(port_id, [ids['iface-id'] for ids in rows.values()])
@@ -178,8 +203,10 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         self.assertEqual(before, set(ovs_ports_of(server['id'])))
         code, _ = self.exec_in(server, 'ip', 'link', 'show', 'eth1')
         self.assertNotEqual(0, code)
-        self._delete_server(server)
-        self.assertNoLeftovers(server['id'])
+        self.assertTcp(client, server)
+        for each in (server, client):
+            self._delete_server(each)
+            self.assertNoLeftovers(each['id'])
 
     def test_boot_and_delete_ten_servers_leaves_nothing(self):
         links_before = set(os.listdir('/var/run/netns'))
@@ -190,8 +217,12 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
             self._delete_server(server)
         for server in servers:
             self.assertNoLeftovers(server['id'])
-        self.assertEqual(links_before, set(os.listdir('/var/run/netns')))
-        self.assertEqual(devices_before, set(os.listdir('/sys/class/net')))
+        # Other tests on this machine add and remove their own meanwhile:
+        # only what appeared since is this test's.
+        self.assertEqual(set(), set(os.listdir('/var/run/netns')) -
+                         links_before)
+        self.assertEqual(set(), set(os.listdir('/sys/class/net')) -
+                         devices_before)
 
 
 class NetworkingBadInputTestCase(base.DockerFunctionalTestBase):

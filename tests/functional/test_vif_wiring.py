@@ -37,6 +37,7 @@ from oslo_config import fixture as config_fixture
 from oslo_utils import uuidutils
 import testtools
 
+from novadocker.cmd import inspect as inspect_cmd
 import novadocker.conf
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import netns
@@ -51,8 +52,10 @@ BRIDGE = 'br-int'
 IMAGE = 'nova-docker/busybox:latest'
 LABEL_UUID = 'org.openstack.nova.instance-uuid'
 LABEL_ROLE = 'org.openstack.nova.role'
+LABEL_HOST = 'org.openstack.nova.host'
 LABEL_TEST = 'org.openstack.nova-docker.test'
 MTU = 1400
+HOST = 'ndvif-host'
 
 objects.register_all()
 
@@ -129,7 +132,8 @@ class Network(object):
                      'ovs_hybrid_plug': hybrid})
 
 
-class VifWiringTestCase(testtools.TestCase):
+class VifWiringBase(testtools.TestCase):
+    """Sandboxes, ports and cleanup of one test (no tests here)."""
 
     def setUp(self):
         super().setUp()
@@ -148,7 +152,7 @@ class VifWiringTestCase(testtools.TestCase):
         self.addCleanup(self._remove_everything)
         tmp = self.useFixture(fixtures.TempDir()).path
         rootwrap_conf = base.write_rootwrap_conf(tmp)
-        vifs.initialize()
+        vifs.load()
         conf = self.useFixture(config_fixture.Config(CONF))
         conf.config(group='docker', root_helper='%s %s' % (
             os.path.join(BIN_DIR, 'nova-rootwrap'), rootwrap_conf))
@@ -165,19 +169,24 @@ class VifWiringTestCase(testtools.TestCase):
 
     # -- objects of this test ------------------------------------------------
 
-    def sandbox(self, drop_caps=True):
-        """Start a sandbox like the driver's; return (instance, container)."""
+    def sandbox(self, drop_caps=True, role='sandbox', host=HOST,
+                network_mode='none'):
+        """Start a sandbox like the driver's; return (instance, container).
+
+        *role*, *host* and *network_mode* make look-alikes that are not.
+        """
         uuid = uuidutils.generate_uuid()
         self.uuids.append(uuid)
         name = '%s-%d' % (self.prefix, len(self.uuids))
         container = self.docker.containers.run(
             IMAGE, ['sleep', '3600'], name=name,
-            hostname='ndvif-%d' % len(self.uuids), network_mode='none',
+            hostname=None if network_mode == 'host' else 'ndvif-%d' % len(
+                self.uuids), network_mode=network_mode,
             cap_drop=['ALL'] if drop_caps else None, detach=True,
-            labels={LABEL_UUID: uuid, LABEL_ROLE: 'sandbox',
-                    LABEL_TEST: self.prefix})
+            labels={LABEL_UUID: uuid, LABEL_ROLE: role,
+                    LABEL_HOST: host, LABEL_TEST: self.prefix})
         instance = objects.Instance(uuid=uuid, id=random.randint(1, 10 ** 6),
-                                    project_id='ndvif')
+                                    project_id='ndvif', host=HOST)
         return instance, container
 
     def pid(self, container):
@@ -257,7 +266,8 @@ class VifWiringTestCase(testtools.TestCase):
         self.assertEqual({'iface-id': vif['id'],
                           'attached-mac': vif['address'],
                           'vm-uuid': instance.uuid,
-                          'iface-status': 'active'}, row['external_ids'])
+                          'iface-status': 'active',
+                          'nova-docker-host': HOST}, row['external_ids'])
         bridge = run('ovs-vsctl', '--timeout=10', 'port-to-br', row['name'])
         self.assertEqual(BRIDGE, bridge.stdout.strip())
         self.assertGreater(row['ofport'], 0)
@@ -296,13 +306,45 @@ class VifWiringTestCase(testtools.TestCase):
                              address, instance.uuid, result.stdout,
                              result.stderr))
 
+    def serve_http(self, box, port=8080):
+        """Start busybox httpd inside *box*, serving one marker page."""
+        code, out = box.exec_run(
+            ['sh', '-c', 'mkdir -p /tmp/www && echo nd-tcp-%s > '
+             '/tmp/www/index.html && (httpd -p %d -h /tmp/www || true)'
+             % (box.id[:12], port)])
+        self.assertEqual(0, code, out)
+        return 'nd-tcp-%s' % box.id[:12]
+
+    def assertTcp(self, server_inst, server_box, client_inst, client_box,
+                  address, port=8080):
+        """An HTTP fetch over TCP from the client sandbox to the server."""
+        marker = self.serve_http(server_box, port)
+        out = b''
+        for _ in range(10):
+            # busybox-static's wget crashes; nc speaks HTTP well enough.
+            code, out = client_box.exec_run(
+                ['sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | '
+                 'nc -w 5 %s %d' % (address, port)])
+            if code == 0 and marker.encode() in out:
+                return
+            time.sleep(0.5)
+        self.fail('TCP (HTTP) from %s to %s port %d failed: %s'
+                  % (client_inst.uuid, address, port, out))
+
+    def assertTxChecksumOff(self, instance, name, host_dev):
+        """TX checksum offload is off on both ends (read by ioctl)."""
+        self.assertFalse(inspect_cmd.tx_checksumming(None, host_dev))
+        pid = int(os.readlink(netns.link_path(instance.uuid)).split('/')[2])
+        self.assertFalse(inspect_cmd.tx_checksumming(pid, name))
+
     def fixed_ip(self, vif, version=4):
         for subnet in vif['network']['subnets']:
             for ip in subnet['ips']:
                 if ip['version'] == version:
                     return ip['address']
 
-    # -- tests ---------------------------------------------------------------
+
+class VifWiringTestCase(VifWiringBase):
 
     def test_two_sandboxes_wired_on_br_int_ping_each_other(self):
         inst1, box1 = self.sandbox()
@@ -322,12 +364,16 @@ class VifWiringTestCase(testtools.TestCase):
         self.assertEqual(str(self.network.v4[254]), v4['192.0.2.0/24'])
         v6 = {r['dst']: r.get('gateway') for r in self.routes(inst1, '-6')}
         self.assertEqual(str(self.network.v6[1]), v6['default'])
-        # The peer end left the host; the host end is the OVS port.
-        self.assertNotIn(vifs.peer_device_name(vif1), host_links())
+        # The sandbox end was made inside the namespace; the host end is
+        # the OVS port.
+        self.assertNotIn('nsp' + vif1['id'][:11], host_links())
 
         self.assertPing(inst1, self.fixed_ip(vif2))
         self.assertPing(inst2, self.fixed_ip(vif1))
         self.assertPing(inst1, self.fixed_ip(vif2, version=6))
+        self.assertTcp(inst1, box1, inst2, box2, self.fixed_ip(vif1))
+        self.assertTcp(inst2, box2, inst1, box1, self.fixed_ip(vif2))
+        self.assertTxChecksumOff(inst1, 'eth0', vif1['devname'])
         self.assertEqual([str(self.network.v4[2])],
                          vifs.dns_servers(model.NetworkInfo([vif1])))
 
@@ -341,7 +387,12 @@ class VifWiringTestCase(testtools.TestCase):
         box1.restart(timeout=1)
         new_pid = self.pid(box1)
         self.assertNotEqual(old_pid, new_pid)
-        # The old namespace died with the old process, and its veth too.
+        # The old namespace died with the old process, and its veth too
+        # (the kernel cleans namespaces up asynchronously).
+        for _ in range(50):
+            if vif1['devname'] not in host_links():
+                break
+            time.sleep(0.1)
         self.assertNotIn(vif1['devname'], host_links())
 
         self.plug(inst1, box1, model.NetworkInfo([vif1]))
@@ -376,7 +427,8 @@ class VifWiringTestCase(testtools.TestCase):
         self.assertPing(inst1, self.fixed_ip(plain))
         self.assertPing(inst2, self.fixed_ip(hybrid))
 
-        vifs.unplug_vifs(inst1, model.NetworkInfo([hybrid]))
+        self.assertTcp(inst1, box1, inst2, box2, self.fixed_ip(hybrid))
+        vifs.unplug_vifs(inst1, model.NetworkInfo([hybrid]), box1.id)
         links = host_links()
         for dev in self._device_names(hybrid['id']):
             self.assertNotIn(dev, links)
@@ -389,7 +441,7 @@ class VifWiringTestCase(testtools.TestCase):
         self.plug(inst1, box1, model.NetworkInfo([first]))
         self.plug(inst2, box2, model.NetworkInfo([peer]))
 
-        vifs.plug_vif(inst1, second, 1, box1.id)
+        vifs.plug_vif(inst1, second, box1.id)
         self.assertOvsPort(inst1, second)
         self.assertInterface(inst1, second, 'eth1')
         self.assertInterface(inst1, first, 'eth0')
@@ -399,7 +451,7 @@ class VifWiringTestCase(testtools.TestCase):
                          [(r['dev'], r['gateway']) for r in defaults])
         self.assertPing(inst2, self.fixed_ip(second))
 
-        vifs.unplug_vif(inst1, second)
+        vifs.unplug_vif(inst1, second, box1.id)
         self.assertEqual([], ovs_interfaces('iface-id', second['id']))
         names = [link['ifname'] for link in json.loads(
             in_netns(inst1.uuid, 'ip', '-j', 'link', 'show').stdout)]
@@ -415,11 +467,11 @@ class VifWiringTestCase(testtools.TestCase):
         self.plug(instance, box, network_info)
         self.assertEqual(2, len(ovs_interfaces('vm-uuid', instance.uuid)))
 
-        vifs.unplug_vifs(instance, network_info)
+        vifs.unplug_vifs(instance, network_info, box.id)
         netns.remove_link(instance.uuid)
         self.assertEqual([], self.leftovers())
         # Both are idempotent: a second call finds nothing and says nothing.
-        vifs.unplug_vifs(instance, network_info)
+        vifs.unplug_vifs(instance, network_info, box.id)
         netns.remove_link(instance.uuid)
         self.assertEqual([], self.leftovers())
 
@@ -433,7 +485,7 @@ class VifWiringTestCase(testtools.TestCase):
                                 instance, model.NetworkInfo([good, bad]),
                                 box.id)
         self.assertIn(bad['id'], str(err))
-        self.assertIn('configuring eth1', str(err))
+        self.assertIn('wiring %s' % bad['devname'], str(err))
         self.assertEqual([], self.leftovers())
         names = [link['ifname'] for link in json.loads(run(
             'nsenter', '-t', str(self.pid(box)), '-n', 'ip', '-j', 'link',
@@ -487,7 +539,7 @@ class VifWiringTestCase(testtools.TestCase):
                     ovsdb_connection='unix:/tmp/%s-no-ovsdb.sock'
                     % self.prefix)
         start = time.monotonic()
-        vifs.unplug_vifs(instance, network_info)
+        vifs.unplug_vifs(instance, network_info, box.id)
         self.assertLess(time.monotonic() - start, 30)
         # The devices go; the OVS row waits for OVS to come back.
         self.assertNotIn(vif['devname'], host_links())
@@ -518,7 +570,7 @@ class VifWiringTestCase(testtools.TestCase):
             plugged.append((instance, box, network_info))
         start = time.monotonic()
         for instance, box, network_info in plugged:
-            vifs.unplug_vifs(instance, network_info)
+            vifs.unplug_vifs(instance, network_info, box.id)
             netns.remove_link(instance.uuid)
             box.remove(force=True)
         self.assertLess(time.monotonic() - start, 120)
@@ -554,7 +606,9 @@ class VifWiringTestCase(testtools.TestCase):
         eth0 = [line for line in out.splitlines()
                 if line.strip().startswith('eth0 ')][0]
         for part in (plain['address'], 'mtu %d' % MTU, self.fixed_ip(plain),
-                     'host end %s (mtu %d)' % (plain['devname'], MTU)):
+                     'host end %s (mtu %d, tx-checksumming off)' % (
+                         plain['devname'], MTU),
+                     'tx-checksumming off  host end'):
             self.assertIn(part, eth0)
         eth1 = [line for line in out.splitlines()
                 if line.strip().startswith('eth1 ')][0]

@@ -82,6 +82,22 @@ HOSTILE = {
     'mkdir elsewhere': ['mkdir', '-p', '/etc/cron.d/x'],
     'mkdir with mode': ['mkdir', '-p', '-m', '777', '/var/run/netns'],
     'other command': ['cp', '/etc/shadow', LINK],
+    'pid 1 (the host namespace)': ['ln', '-sfT', '/proc/1/ns/net', LINK],
+    'pid 0': ['ln', '-sfT', '/proc/0/ns/net', LINK],
+    'newline after ln': ['ln\n', '-sfT', '/proc/42/ns/net', LINK],
+    'newline after -sfT': ['ln', '-sfT\n', '/proc/42/ns/net', LINK],
+    'newline after the source': ['ln', '-sfT', '/proc/42/ns/net\n', LINK],
+    'newline after -p': ['mkdir', '-p\n', '/var/run/netns'],
+    'newline after mkdir': ['mkdir\n', '-p', '/var/run/netns'],
+    'newline after the directory': ['mkdir', '-p', '/var/run/netns\n'],
+    'newline after -f': ['rm', '-f\n', LINK],
+    'newline after rm': ['rm\n', '-f', LINK],
+    'flags with a suffix': ['ln', '-sfTv', '/proc/42/ns/net', LINK],
+    'rm -f of the link with a trailing slash': ['rm', '-f', LINK + '/'],
+    'pid 1 with a leading zero': ['ln', '-sfT', '/proc/01/ns/net', LINK],
+    'thread-self source': ['ln', '-sfT', '/proc/thread-self/ns/net', LINK],
+    'double slash in the source': ['ln', '-sfT', '/proc//42/ns/net', LINK],
+    'ln without arguments': ['ln'],
 }
 
 
@@ -118,9 +134,18 @@ class RootwrapFiltersTestCase(testtools.TestCase):
             self.assertEqual(cmd[0], os.path.basename(command[0]))
             self.assertTrue(os.path.isabs(command[0]), command)
 
-    def test_largest_pid_is_allowed(self):
-        cmd = ['ln', '-sfT', '/proc/4194304/ns/net', LINK]
-        wrapper.match_filter(self.filters, cmd, exec_dirs=EXEC_DIRS)
+    def test_largest_and_smallest_pids_are_allowed(self):
+        for pid in ('2', '9', '10', '4194304'):
+            cmd = ['ln', '-sfT', '/proc/%s/ns/net' % pid, LINK]
+            wrapper.match_filter(self.filters, cmd, exec_dirs=EXEC_DIRS)
+
+    def test_every_argument_is_anchored(self):
+        # rootwrap appends "$" to each pattern, which accepts a trailing
+        # newline: every pattern, command names and flags included, must
+        # end in \Z itself.
+        for f in self._ours():
+            for pattern in f.args:
+                self.assertTrue(pattern.endswith('\\Z'), (f.name, pattern))
 
     def test_hostile_variants_are_refused(self):
         self.assertGreaterEqual(len(HOSTILE), 12)
@@ -170,12 +195,14 @@ class NamespaceLinkCommandsTestCase(testtools.TestCase):
             wrapper.match_filter(self.filters, cmd, exec_dirs=EXEC_DIRS)
 
     def test_bad_pid_or_uuid_runs_nothing(self):
+        # The link is for operators: create_link logs, it never fails a
+        # boot.
+        logged = self.useFixture(fixtures.FakeLogger())
         for pid in (0, 1, -5, '42', True, None):
-            self.assertRaises(exception.NamespaceLinkFailed,
-                              netns.create_link, UUID, pid)
+            self.assertFalse(netns.create_link(UUID, pid))
+        self.assertIn('1 is not the pid of a running sandbox', logged.output)
         for uuid in (UUID.upper(), UUID[:-1], '../' + UUID, ''):
-            self.assertRaises(exception.NamespaceLinkFailed,
-                              netns.create_link, uuid, 42)
+            self.assertFalse(netns.create_link(uuid, 42))
             self.assertRaises(exception.NamespaceLinkFailed,
                               netns.remove_link, uuid)
         self.assertEqual([], self.commands)

@@ -12,8 +12,10 @@
 
 """How a Neutron VIF maps to the interface inside a sandbox (no root)."""
 
+import contextlib
 import os
 
+import fixtures
 from nova.network import model
 from nova import objects
 from nova import test
@@ -159,10 +161,26 @@ class OsVifConversionTestCase(test.NoDBTestCase):
 
 class NamingAndDnsTestCase(test.NoDBTestCase):
 
-    def test_device_names_fit_the_kernel_limit(self):
-        self.assertEqual('nspc0ffee00-11', vifs.peer_device_name(make_vif()))
-        self.assertLessEqual(len(vifs.peer_device_name(make_vif())), 15)
+    def test_host_device_names_derive_from_the_port_id(self):
+        names = netdev.host_device_names(PORT)
+        self.assertEqual({'tap': 'tapc0ffee00-11', 'qbr': 'qbrc0ffee00-11',
+                          'qvb': 'qvbc0ffee00-11', 'qvo': 'qvoc0ffee00-11'},
+                         names)
+        for name in names.values():
+            self.assertLessEqual(len(name), 15)
+        self.assertEqual('tapc0ffee00-11', vifs.host_device_name(PORT))
         self.assertEqual('eth0', vifs.guest_device_name(0))
+
+    def test_os_vif_name_is_the_derived_one_whatever_nova_says(self):
+        vif = make_vif()
+        vif['devname'] = 'nic-from-elsewhere'
+        self.assertEqual('tapc0ffee00-11', vifs._to_osvif(vif).vif_name)
+
+    def test_port_ids_that_are_not_uuids_name_nothing(self):
+        for port_id in ('../../x', 'C0FFEE00-1111-4222-8333-944455556666',
+                        PORT + '\n', PORT[:-1], '', None, 42):
+            self.assertRaises(netdev.Refused, netdev.host_device_names,
+                              port_id)
 
     def test_dns_servers_in_order_without_repeats(self):
         other = make_vif(port_id='aaaaaaaa-1111-4222-8333-944455556666',
@@ -175,31 +193,217 @@ class NamingAndDnsTestCase(test.NoDBTestCase):
         self.assertEqual([], vifs.dns_servers(model.NetworkInfo([])))
 
 
+class _Link(dict):
+    """A netlink link message as pyroute2 returns it, for the decisions."""
+
+    def __init__(self, index, name, alias=None):
+        super().__init__(index=index)
+        self.attrs = {'IFLA_IFNAME': name, 'IFLA_IFALIAS': alias}
+
+    def get_attr(self, name):
+        return self.attrs.get(name)
+
+
+class _Namespace(object):
+    def __init__(self, *names):
+        self.links = [_Link(i + 1, n) for i, n in enumerate(names)]
+
+    def get_links(self):
+        return self.links
+
+
+class AttachNamingTestCase(test.NoDBTestCase):
+    """Which ethN a port gets inside the sandbox (netdev._free_name)."""
+
+    def test_boot_order_name_when_free(self):
+        self.assertEqual('eth0', netdev._free_name(_Namespace('lo'), 'eth0'))
+        self.assertEqual('eth2', netdev._free_name(
+            _Namespace('lo', 'eth0', 'eth1'), 'eth2'))
+
+    def test_attach_takes_the_lowest_free_name(self):
+        self.assertEqual('eth1', netdev._free_name(
+            _Namespace('lo', 'eth0'), None))
+
+    def test_attach_after_a_middle_detach_reuses_the_hole_not_a_live_name(
+            self):
+        # eth0, eth1, eth2 attached; eth1 detached: the next is eth1, and
+        # eth2 (live) is never reused.
+        ns = _Namespace('lo', 'eth0', 'eth2')
+        self.assertEqual('eth1', netdev._free_name(ns, None))
+        # Asked for eth2 (VIF order says so) while eth2 is live: a free one.
+        self.assertEqual('eth1', netdev._free_name(ns, 'eth2'))
+        ns = _Namespace('lo', 'eth0', 'eth1', 'eth2')
+        self.assertEqual('eth3', netdev._free_name(ns, None))
+
+    def test_a_port_device_is_found_by_its_alias(self):
+        ns = _Namespace('lo', 'eth0', 'eth1')
+        ns.links[2].attrs['IFLA_IFALIAS'] = PORT
+        self.assertEqual('eth1', netdev._guest_of(ns, PORT).get_attr(
+            'IFLA_IFNAME'))
+        self.assertIsNone(netdev._guest_of(
+            ns, 'aaaaaaaa-1111-4222-8333-944455556666'))
+
+
+class PlugDecisionsTestCase(test.NoDBTestCase):
+    """What plug_vifs makes and keeps, with the privileged side faked."""
+
+    def setUp(self):
+        super().setUp()
+        self.calls = []
+        self.ovs = {}
+        self.wired = {}
+        # Loads os-vif's plugins (no root, no OVS needed for that).
+        vifs.load()
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.vifs._check_bridge', lambda b, p: None))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.vifs._ovs_port_state',
+            lambda osvif, port_id: self.ovs.get(port_id, 'missing')))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.vifs._vsctl',
+            lambda *args: self.calls.append(('vsctl',) + args[:2])))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.vifs.os_vif.plug',
+            lambda osvif, info: self.calls.append(('plug', osvif.vif_name))))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.vifs.os_vif.unplug',
+            lambda osvif, info: self.calls.append(
+                ('unplug', osvif.vif_name))))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.privsep.netdev.wire_port', self._wire_port))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.privsep.netdev.unwire_port',
+            lambda sandbox, host, port: self.calls.append(('unwire', port))))
+        self.instance = objects.Instance(
+            uuid='11111111-2222-4333-8444-555555555555', host='h1', id=7,
+            project_id='p', vm_state='active')
+
+    def _wire_port(self, sandbox_id, host, port_id, preferred, *args):
+        self.calls.append(('wire', port_id, preferred, host))
+        created = port_id not in self.wired
+        self.wired[port_id] = preferred or 'eth9'
+        return {'name': self.wired[port_id], 'created': created,
+                'skipped_routes': []}
+
+    def _plugs(self):
+        return [c for c in self.calls if c[0] in ('plug', 'unplug')]
+
+    def test_first_plug_makes_everything(self):
+        vifs.plug_vifs(self.instance, model.NetworkInfo([make_vif()]),
+                       'f' * 64)
+        self.assertEqual([('plug', 'tapc0ffee00-11')], self._plugs())
+        self.assertIn(('wire', PORT, 'eth0', 'h1'), self.calls)
+
+    def test_restart_with_everything_present_plugs_nothing(self):
+        self.ovs[PORT] = 'ok'
+        self.wired[PORT] = 'eth0'
+        vifs.plug_vifs(self.instance, model.NetworkInfo([make_vif()]),
+                       'f' * 64)
+        self.assertEqual([], self._plugs())
+        # Only the host mark is (re)written on the existing row.
+        self.assertNotIn('del-port', [c[1] for c in self.calls
+                                      if c[0] == 'vsctl'])
+
+    def test_new_namespace_replaces_the_stale_ovs_row(self):
+        self.ovs[PORT] = 'stale'
+        vifs.plug_vifs(self.instance, model.NetworkInfo([make_vif()]),
+                       'f' * 64)
+        self.assertIn(('vsctl', '--if-exists', 'del-port'), self.calls)
+        self.assertEqual([('plug', 'tapc0ffee00-11')], self._plugs())
+
+    def test_veth_present_but_ovs_row_missing_fills_the_row(self):
+        self.wired[PORT] = 'eth0'
+        vifs.plug_vifs(self.instance, model.NetworkInfo([make_vif()]),
+                       'f' * 64)
+        self.assertEqual([('plug', 'tapc0ffee00-11')], self._plugs())
+
+    def test_failure_on_a_new_port_keeps_the_kept_one(self):
+        other = 'aaaaaaaa-1111-4222-8333-944455556666'
+        self.ovs[PORT] = 'ok'
+        self.wired[PORT] = 'eth0'
+
+        def fail(sandbox_id, host, port_id, *args):
+            if port_id == other:
+                raise netdev.Refused('boom')
+            return self._wire_port(sandbox_id, host, port_id, *args)
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.privsep.netdev.wire_port', fail))
+        self.assertRaises(exception.VifPlugFailed, vifs.plug_vifs,
+                          self.instance, model.NetworkInfo(
+                              [make_vif(), make_vif(port_id=other)]),
+                          'f' * 64)
+        unwired = [c[1] for c in self.calls if c[0] == 'unwire']
+        self.assertEqual([other], unwired)
+
+    def test_attach_asks_for_no_name_and_stopped_attach_wires_nothing(self):
+        vifs.plug_vif(self.instance, make_vif(), None)
+        self.assertEqual([], self.calls)
+        vifs.plug_vif(self.instance, make_vif(), 'f' * 64)
+        self.assertIn(('wire', PORT, None, 'h1'), self.calls)
+
+
 class PrivilegedArgumentChecksTestCase(test.NoDBTestCase):
     """The privsep side refuses what nova-docker never asks for."""
-
-    def test_host_devices_must_be_ours(self):
-        for dev in ('tapc0ffee00-11', 'nspc0ffee00-11', 'qbrc0ffee00-11',
-                    'qvoc0ffee00-11', 'nicc0ffee00-11'):
-            netdev._check_host_dev(dev)
-        for dev in ('eth0', 'br-int', 'lo', 'docker0', 'tap', '../tap1',
-                    'tap1/x', 'tapc0ffee00-1111', 'tap1 x', 3):
-            self.assertRaises(ValueError, netdev._check_host_dev, dev)
 
     def test_sandbox_devices_are_ethn(self):
         netdev._check_guest_dev('eth0')
         netdev._check_guest_dev('eth12')
-        for name in ('lo', 'eth', 'eth0x', 'tap1', 'eth-1', None):
-            self.assertRaises(ValueError, netdev._check_guest_dev, name)
+        for name in ('lo', 'eth', 'eth0x', 'tap1', 'eth-1', 'eth0\n', None):
+            self.assertRaises(netdev.Refused, netdev._check_guest_dev, name)
 
-    def test_pids_that_are_not_sandboxes_are_refused(self):
-        for pid in (0, 1, -3, '42', True, None):
-            self.assertRaises(ValueError, netdev._open_namespace, pid)
+    def test_container_ids_must_be_full(self):
+        for cid in ('f' * 12, 'F' * 64, 'f' * 63 + '\n', '../' + 'f' * 61,
+                    None, 4):
+            self.assertRaises(netdev.Refused,
+                              netdev._open_sandbox_namespace, cid, 'h')
 
-    def test_own_namespace_is_refused(self):
-        # This process lives in whatever namespace the tests run in; a
-        # sandbox never shares it with the privsep daemon.
-        err = self.assertRaises((ValueError, PermissionError),
-                                netdev._open_namespace, os.getpid())
-        if isinstance(err, ValueError):
-            self.assertIn('host network namespace', str(err))
+    def _inspected(self, labels, pid=4242, running=True, cid='a' * 64):
+        info = {'Id': cid, 'Config': {'Labels': labels},
+                'State': {'Running': running, 'Pid': pid}}
+
+        class Api(object):
+            def inspect_container(self, sandbox_id):
+                return info
+
+        class Client(object):
+            api = Api()
+
+        @contextlib.contextmanager
+        def client(what):
+            yield Client()
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.client.docker_client', client))
+
+    def test_non_sandbox_or_other_host_containers_are_refused(self):
+        for labels in ({}, {netdev.LABEL_ROLE: 'workload',
+                            netdev.LABEL_HOST: 'h'},
+                       {netdev.LABEL_ROLE: 'sandbox',
+                        netdev.LABEL_HOST: 'other-host'}):
+            self._inspected(labels)
+            err = self.assertRaises(netdev.Refused, netdev._inspect_sandbox,
+                                    'a' * 64, 'h')
+            self.assertIn('not a nova-docker sandbox', str(err))
+
+    def test_stopped_sandbox_and_pid_1_are_refused(self):
+        labels = {netdev.LABEL_ROLE: 'sandbox', netdev.LABEL_HOST: 'h'}
+        for pid, running in ((0, False), (1, True), (0, True)):
+            self._inspected(labels, pid=pid, running=running)
+            self.assertRaises(netdev.Refused, netdev._inspect_sandbox,
+                              'a' * 64, 'h')
+        self._inspected(labels)
+        self.assertEqual(4242, netdev._inspect_sandbox('a' * 64, 'h'))
+
+    def test_a_pid_outside_the_container_is_refused(self):
+        # This test process is in no container of that id.
+        self.assertFalse(netdev._in_container(os.getpid(), 'a' * 64))
+
+    def test_bad_config_is_refused(self):
+        good = ('fa:16:3e:00:00:01', 1500, [['10.0.0.5', 24]],
+                [['0.0.0.0/0', '10.0.0.1']])
+        netdev._check_config(*good)
+        for mac in ('fa:16:3e:00:00', 'zz:16:3e:00:00:01', None):
+            self.assertRaises(netdev.Refused, netdev._check_config,
+                              mac, *good[1:])
+        for mtu in (0, 67, 65536, '1500', True):
+            self.assertRaises(netdev.Refused, netdev._check_config,
+                              good[0], mtu, *good[2:])

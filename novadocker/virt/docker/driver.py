@@ -194,11 +194,8 @@ class DockerDriver(driver.ComputeDriver):
         for uuid in removed:
             _quietly('Removing the namespace link of %s' % uuid, None,
                      netns.remove_link, uuid)
-        # TODO(guest): drop the guard once the net helper's
-        # vifs.remove_orphans is merged (contracts.md).
-        if hasattr(vifs, 'remove_orphans'):
-            _quietly('Removing leftover ports', None,
-                     vifs.remove_orphans, self._host, live)
+        _quietly('Removing leftover ports', None,
+                 vifs.remove_orphans, self._host, live)
 
     def _watch_engine(self):
         """Bring back servers whose sandbox the engine stopped.
@@ -545,32 +542,58 @@ class DockerDriver(driver.ComputeDriver):
 
     # -- networking -----------------------------------------------------------
 
+    def _running_sandbox(self, instance):
+        """The sandbox container id if it runs, else None."""
+        pair = server_containers.find(self._host, instance.uuid)
+        if pair.sandbox is None or pair.sandbox.status != 'running':
+            return None
+        return pair.sandbox.id
+
     def _sandbox_pid(self, instance):
         return server_containers.sandbox_pid(self._host, instance.uuid)
 
     def plug_vifs(self, instance, network_info):
+        """Re-check a running server's wiring (init_host); fill gaps only.
+
+        Never raises: one server's vanished containers or an unreachable
+        OVS must not keep nova-compute from starting.
+        """
         pair = server_containers.find(self._host, instance.uuid)
         if pair.workload is None or pair.sandbox is None:
-            # Not fatal at start-up: the server shows NOSTATE and can be
-            # rebuilt or deleted; the service serves the others.
-            LOG.warning('Its containers are gone from the engine; nothing '
-                        'to wire. Rebuild or delete the server.',
-                        instance=instance)
+            LOG.warning('Not wiring the ports of this server: its %(which)s '
+                        'container is missing on this host (removed outside '
+                        'Nova). Stop and start the server (openstack server '
+                        'stop/start) to recreate its wiring, or rebuild or '
+                        'delete it.',
+                        {'which': 'workload' if pair.workload is None
+                         else 'sandbox'}, instance=instance)
             return
-        if self._sandbox_pid(instance):
+        if pair.sandbox.status != 'running':
+            LOG.debug('Sandbox not running: the ports are wired at the next '
+                      'start', instance=instance)
+            return
+        try:
             vifs.plug_vifs(instance, network_info, pair.sandbox.id)
+            pid = self._sandbox_pid(instance)
+            if netns.link_target(instance.uuid) != netns.proc_path(pid):
+                netns.create_link(instance.uuid, pid)
+        except Exception as e:
+            LOG.error('Could not check or restore the wiring of this '
+                      'server: %(err)s. Fix the cause, then stop and start '
+                      'the server (openstack server stop/start) to rewire '
+                      'it.', {'err': e}, instance=instance)
 
     def unplug_vifs(self, instance, network_info):
-        vifs.unplug_vifs(instance, network_info)
+        vifs.unplug_vifs(instance, network_info,
+                         self._running_sandbox(instance))
 
     def attach_interface(self, context, instance, image_meta, vif):
-        pair = server_containers.existing(self._host, instance.uuid)
-        others = [v for v in instance.get_network_info()
-                  if v['id'] != vif['id']]
-        vifs.plug_vif(instance, vif, len(others), pair.sandbox.id)
+        """Attach a port; a stopped server gets it wired at its next start."""
+        server_containers.existing(self._host, instance.uuid)
+        vifs.plug_vif(instance, vif, self._running_sandbox(instance))
 
     def detach_interface(self, context, instance, vif):
-        vifs.unplug_vif(instance, vif)
+        vifs.unplug_vif(instance, vif, self._running_sandbox(instance))
 
     # -- images ---------------------------------------------------------------
 

@@ -74,11 +74,36 @@ def _run_as_root(action, path, *cmd):
         ) from e
 
 
+def proc_path(pid):
+    """``/proc/<pid>/ns/net``: what a namespace link points to."""
+    return '/proc/%d/ns/net' % pid
+
+
+def link_target(instance_uuid):
+    """Where the namespace link of the instance points, or None."""
+    try:
+        return os.readlink(link_path(instance_uuid))
+    except OSError:
+        return None
+
+
 def create_link(instance_uuid, pid):
     """Point the namespace link of the instance at the netns of *pid*.
 
-    A link left by an earlier start of the same instance is replaced.
+    A link left by an earlier start of the same instance is replaced. The
+    link is for operators only: a failure is logged, never raised, and
+    returns False.
     """
+    try:
+        _create_link(instance_uuid, pid)
+    except exception.NamespaceLinkFailed as e:
+        LOG.warning('%s The server works without it; only "ip netns exec '
+                    'nova-%s" does not.', e, instance_uuid)
+        return False
+    return True
+
+
+def _create_link(instance_uuid, pid):
     path = link_path(instance_uuid)
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
         raise exception.NamespaceLinkFailed(
@@ -86,8 +111,7 @@ def create_link(instance_uuid, pid):
             reason='%r is not the pid of a running sandbox' % (pid,))
     if not os.path.isdir(NETNS_DIR):
         _run_as_root('create', path, 'mkdir', '-p', NETNS_DIR)
-    _run_as_root('create', path,
-                 'ln', '-sfT', '/proc/%d/ns/net' % pid, path)
+    _run_as_root('create', path, 'ln', '-sfT', proc_path(pid), path)
     LOG.debug('Namespace link %(path)s -> pid %(pid)d',
               {'path': path, 'pid': pid})
 

@@ -12,21 +12,31 @@
 
 """Neutron ports of a container: os-vif plugging and veth wiring.
 
-Each VIF becomes a veth pair. The host end carries the name Nova gives the
-port's device (``vif['devname']``, e.g. ``tap<port id>``) and is plugged by
-os-vif: into the OVS integration bridge for a plain ``VIFOpenVSwitch``, or
-into the per-port Linux bridge ``qbr<port id>`` of the hybrid
-``VIFBridge``, which os-vif links to OVS with its qvb/qvo pair. The other
-end moves into the sandbox's network namespace as ``eth<i>``, in VIF order,
-and gets the port's MAC, the network MTU, the fixed IPs, the gateways and
-the subnet host routes.
+Each VIF becomes a veth pair. The host end is ``tap<port id>`` (the name
+Nova gives the port's device) and is plugged by os-vif: into the OVS
+integration bridge for a plain ``VIFOpenVSwitch``, or into the per-port
+Linux bridge ``qbr<port id>`` of the hybrid ``VIFBridge``, which os-vif
+links to OVS with its qvb/qvo pair. The other end is created inside the
+sandbox's network namespace as ``eth<i>`` and carries the port id as its
+alias; it gets the port's MAC, the network MTU, the fixed IPs, the gateways
+and the subnet host routes. TX checksum offload is off on both ends: the
+userspace (netdev) datapath does not complete partial checksums.
 
-Privileged work goes through the narrow entrypoints of
-``novadocker.privsep.netdev`` and os-vif's own privsep daemon.
+Plugging is idempotent: what is already there (the pair joined into the
+sandbox, the OVS row of the port with a live interface) is kept, so a
+restart of nova-compute leaves running servers untouched; a new sandbox
+namespace is wired anew. Every OVS interface this driver plugs is marked
+with ``external_ids:nova-docker-host=<host>``, so orphans of one host are
+found without touching another host's.
+
+Privileged work is one round trip a port to ``novadocker.privsep.netdev``
+(bound to the sandbox container, see there) plus os-vif's own daemon.
 """
 
 import collections
 import contextlib
+import json
+import os
 import threading
 
 import netaddr
@@ -35,6 +45,7 @@ from nova.network import model as network_model
 from nova.network import os_vif_util
 import os_vif
 from os_vif import objects as osv_objects
+from oslo_concurrency import lockutils
 from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -44,6 +55,7 @@ import novadocker.conf
 from novadocker.privsep import netdev
 from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import netns
 
 CONF = novadocker.conf.CONF
 LOG = logging.getLogger(__name__)
@@ -54,6 +66,9 @@ SUPPORTED_VIF_TYPES = (
     'ovs with binding detail ovs_hybrid_plug=true (os-vif VIFBridge)',
 )
 DEFAULT_ROUTES = {4: '0.0.0.0/0', 6: '::/0'}
+OVS_HOST_KEY = 'nova-docker-host'
+LABEL_UUID = 'org.openstack.nova.instance-uuid'
+LABEL_HOST = 'org.openstack.nova.host'
 
 InterfaceConfig = collections.namedtuple(
     'InterfaceConfig', ['name', 'mac', 'mtu', 'addresses', 'routes'])
@@ -62,13 +77,22 @@ _init_lock = threading.Lock()
 _initialized = False
 
 
-def initialize():
-    """Load the os-vif plugins once; OVSDB is reached on its unix socket.
+def _os_vif_loaded():
+    try:
+        os_vif.host_info()
+    except os_vif.exception.LibraryNotInitialized:
+        return False
+    return True
 
-    ``[os_vif_ovs] ovsdb_connection`` defaults to the local unix socket
-    here, because os-vif's own default (tcp:127.0.0.1:6640) has no listener
-    unless a manager is configured; a value in nova.conf still wins. The
-    plugin reads it when it loads, so this runs before os_vif.initialize().
+
+def load():
+    """Load the os-vif plugins once.
+
+    Only when nova-docker is the first to load os-vif (an in-process
+    harness; a real nova-compute loads it in its main, before any driver)
+    does ``[os_vif_ovs] ovsdb_connection`` default to the local unix
+    socket: the plugin reads the option once, when it loads, so a default
+    set later would make this module and os-vif talk to different OVSDBs.
     """
     global _initialized
     with _init_lock:
@@ -76,10 +100,37 @@ def initialize():
             return
         CONF.register_opts(ovs_plugin.OvsPlugin.CONFIG_OPTS,
                            group='os_vif_ovs')
-        CONF.set_default('ovsdb_connection', DEFAULT_OVSDB_CONNECTION,
-                         group='os_vif_ovs')
+        if not _os_vif_loaded():
+            CONF.set_default('ovsdb_connection', DEFAULT_OVSDB_CONNECTION,
+                             group='os_vif_ovs')
         os_vif.initialize()
         _initialized = True
+
+
+def initialize():
+    """Load os-vif and check that its OVSDB connection answers.
+
+    Called at init_host. Never raises for OVSDB: an unanswered
+    ``[os_vif_ovs] ovsdb_connection`` is logged as an error naming the
+    option (every later plug fails with the same advice until it answers).
+    Returns True when OVSDB answered.
+    """
+    load()
+    connection = CONF.os_vif_ovs.ovsdb_connection
+    try:
+        _vsctl('get', 'Open_vSwitch', '.', 'ovs_version')
+    except exception.OvsUnreachable as e:
+        LOG.error('os-vif\'s OVS plugin uses [os_vif_ovs] ovsdb_connection = '
+                  '%(conn)s, which does not answer: %(err)s Set '
+                  '"[os_vif_ovs] ovsdb_connection = %(default)s" (or the '
+                  'address OVSDB listens on) in the nova-compute '
+                  'configuration file and restart nova-compute; a driver '
+                  'default comes too late, os-vif reads it before the '
+                  'driver loads. Servers are not wired until it answers.',
+                  {'conn': connection, 'err': e,
+                   'default': DEFAULT_OVSDB_CONNECTION})
+        return False
+    return True
 
 
 def guest_device_name(index):
@@ -87,12 +138,9 @@ def guest_device_name(index):
     return 'eth%d' % index
 
 
-def peer_device_name(vif):
-    """Host-side name of the namespace end before it moves into the sandbox.
-
-    Fourteen characters at most, like Nova's own ``tap<port id>`` names.
-    """
-    return ('nsp' + vif['id'])[:network_model.NIC_NAME_LEN]
+def host_device_name(port_id):
+    """The host end of a port's veth: ``tap`` + 11 characters of its id."""
+    return netdev.host_device_names(port_id)['tap']
 
 
 def _check_supported(vif):
@@ -177,7 +225,34 @@ def _to_osvif(vif):
         # No hypervisor adds the device to OVS for us, as libvirt would:
         # os-vif must create the port (with its external_ids) itself.
         obj.port_profile.create_port = True
+    # The privileged side derives the host device from the port id alone.
+    obj.vif_name = host_device_name(vif['id'])
     return obj
+
+
+def _vsctl(*args):
+    """Run ovs-vsctl on [os_vif_ovs] ovsdb_connection; its stdout.
+
+    Raises OvsUnreachable when OVSDB does not answer; ProcessExecutionError
+    for a command that ran and failed.
+    """
+    connection = CONF.os_vif_ovs.ovsdb_connection
+    try:
+        out, _err = processutils.execute(
+            'ovs-vsctl', '--timeout=5', '--db=%s' % connection, *args)
+    except processutils.ProcessExecutionError as e:
+        stderr = (e.stderr or '').strip()
+        if e.exit_code == 2 and args[:1] == ('br-exists',):
+            raise
+        if 'database connection failed' in stderr or e.exit_code in (
+                -14, 142) or 'timeout' in stderr.lower():
+            raise exception.OvsUnreachable(connection=connection,
+                                           reason=stderr or str(e)) from e
+        raise
+    except OSError as e:
+        raise exception.OvsUnreachable(connection=connection,
+                                       reason=str(e)) from e
+    return out
 
 
 def _check_bridge(bridge, port_id):
@@ -186,20 +261,60 @@ def _check_bridge(bridge, port_id):
     os-vif would wait ovs_vsctl_timeout seconds for a dead OVSDB, and would
     silently create a missing bridge that no agent manages.
     """
-    connection = CONF.os_vif_ovs.ovsdb_connection
     try:
-        processutils.execute('ovs-vsctl', '--timeout=5',
-                             '--db=%s' % connection, 'br-exists', bridge)
+        _vsctl('br-exists', bridge)
     except processutils.ProcessExecutionError as e:
         if e.exit_code == 2:
             raise exception.OvsBridgeMissing(
                 bridge=bridge, port_id=port_id) from e
         raise exception.OvsUnreachable(
-            connection=connection,
+            connection=CONF.os_vif_ovs.ovsdb_connection,
             reason=(e.stderr or str(e)).strip()) from e
-    except OSError as e:
-        raise exception.OvsUnreachable(connection=connection,
-                                       reason=str(e)) from e
+
+
+def _find_interfaces(*conditions):
+    """OVS Interface rows matching *conditions*: [{name, ofport, ...}]."""
+    table = json.loads(_vsctl(
+        '--format=json', '--columns=name,ofport,error,external_ids',
+        'find', 'Interface', *conditions))
+    rows = []
+    for name, ofport, error, ids in table['data']:
+        rows.append({'name': name,
+                     'ofport': ofport if isinstance(ofport, int) else -1,
+                     'error': error if isinstance(error, str) else None,
+                     'external_ids': dict(ids[1])})
+    return rows
+
+
+def _ovs_port_state(osvif, port_id):
+    """'ok', 'stale' (row without a working interface) or 'missing'."""
+    name = _ovs_device(osvif)
+    rows = _find_interfaces('name=%s' % name)
+    if not rows:
+        return 'missing'
+    row = rows[0]
+    if row['external_ids'].get('iface-id') == port_id and \
+            row['ofport'] > 0 and not row['error']:
+        return 'ok'
+    return 'stale'
+
+
+def _ovs_device(osvif):
+    """The device os-vif adds to OVS: the tap, or qvo for hybrid plugs."""
+    if isinstance(osvif, osv_objects.vif.VIFBridge):
+        return netdev.host_device_names(osvif.port_profile.interface_id)[
+            'qvo']
+    return osvif.vif_name
+
+
+def _mark(osvif, host):
+    _vsctl('set', 'Interface', _ovs_device(osvif),
+           'external_ids:%s=%s' % (OVS_HOST_KEY, host))
+
+
+def _del_ovs_port(osvif):
+    _vsctl('--if-exists', 'del-port', osvif.network.bridge,
+           _ovs_device(osvif))
 
 
 @contextlib.contextmanager
@@ -228,64 +343,96 @@ def _ovs_reachable(instance, vif, osvif):
     return True
 
 
-def _remove(instance, vif, osvif, quiet_about_ovs=False):
+def _host_of(instance):
+    return instance.host or CONF.host
+
+
+def _remove(instance, vif, osvif, sandbox_id=None):
     """Remove everything a plug of *vif* creates; tolerate what is gone."""
     info = os_vif_util.nova_to_osvif_instance(instance)
     try:
-        if quiet_about_ovs or _ovs_reachable(instance, vif, osvif):
+        if _ovs_reachable(instance, vif, osvif):
             os_vif.unplug(osvif, info)
     except Exception as e:
-        log = LOG.debug if quiet_about_ovs else LOG.warning
-        log('os-vif could not unplug port %(port)s: %(err)s',
-            {'port': vif['id'], 'err': e}, instance=instance)
-    devices = [osvif.vif_name, peer_device_name(vif)]
-    if isinstance(osvif, osv_objects.vif.VIFBridge):
-        devices.append(osvif.bridge_name)
-    for dev in devices:
-        try:
-            netdev.delete_device(dev)
-        except Exception as e:
-            LOG.warning('Could not delete device %(dev)s of port %(port)s: '
-                        '%(err)s', {'dev': dev, 'port': vif['id'], 'err': e},
-                        instance=instance)
+        LOG.warning('os-vif could not unplug port %(port)s: %(err)s',
+                    {'port': vif['id'], 'err': e}, instance=instance)
+    try:
+        if sandbox_id:
+            netdev.unwire_port(sandbox_id, _host_of(instance), vif['id'])
+        else:
+            netdev.remove_port_devices(vif['id'])
+    except Exception as e:
+        LOG.warning('Could not remove the devices of port %(port)s: '
+                    '%(err)s', {'port': vif['id'], 'err': e},
+                    instance=instance)
 
 
-def _wire(instance, vif, osvif, config, sandbox_pid):
-    host_dev, peer = osvif.vif_name, peer_device_name(vif)
+def _ensure(instance, vif, osvif, config, sandbox_id, preferred_name):
+    """Wire one port, keeping what is there. True if anything was made.
+
+    On failure the port is removed unless it was working before this call
+    (a kept port of a running server is never cut by a failed re-plug).
+    """
+    ovs = _ovs_port_state(osvif, vif['id'])
+    made = [False]
+    try:
+        _ensure_steps(instance, vif, osvif, config, sandbox_id,
+                      preferred_name, ovs, made)
+    except Exception:
+        with excutils.save_and_reraise_exception():
+            if made[0] or ovs != 'ok':
+                _remove(instance, vif, osvif, sandbox_id)
+    return made[0]
+
+
+def _ensure_steps(instance, vif, osvif, config, sandbox_id, preferred_name,
+                  ovs, made):
+    host = _host_of(instance)
+    hybrid = isinstance(osvif, osv_objects.vif.VIFBridge)
     info = os_vif_util.nova_to_osvif_instance(instance)
-    # A plug after the sandbox restarted finds the old OVS port (its
-    # device died with the old namespace): start from a clean slate.
-    _remove(instance, vif, osvif, quiet_about_ovs=True)
-    with _step(vif, 'creating veth pair %s/%s' % (host_dev, peer)):
-        netdev.create_veth_pair(host_dev, peer, config.mtu)
-    with _step(vif, 'plugging %s into bridge %s with os-vif' % (
-            host_dev, osvif.network.bridge)):
-        os_vif.plug(osvif, info)
-    if isinstance(osvif, osv_objects.vif.VIFBridge):
-        with _step(vif, 'adding %s to Linux bridge %s' % (
-                host_dev, osvif.bridge_name)):
-            netdev.add_to_bridge(host_dev, osvif.bridge_name)
-    with _step(vif, 'moving %s into the namespace of sandbox pid %s as %s'
-               % (peer, sandbox_pid, config.name)):
-        netdev.move_into_namespace(peer, sandbox_pid, config.name)
-    with _step(vif, 'configuring %s inside the sandbox' % config.name):
-        skipped = netdev.configure_interface(
-            sandbox_pid, config.name, config.mac, config.mtu,
-            [list(a) for a in config.addresses],
-            [list(r) for r in config.routes])
-    for dst, gateway in skipped:
+    if hybrid and ovs != 'ok':
+        # os-vif builds qbr and qvb/qvo first; the tap joins qbr below.
+        made[0] = True
+        with _step(vif, 'plugging qbr/qvo into bridge %s with os-vif'
+                   % osvif.network.bridge):
+            if ovs == 'stale':
+                _del_ovs_port(osvif)
+            os_vif.plug(osvif, info)
+    with _step(vif, 'wiring %s into sandbox %s' % (
+            osvif.vif_name, sandbox_id[:12])):
+        wired = netdev.wire_port(
+            sandbox_id, host, vif['id'], preferred_name, config.mac,
+            config.mtu, [list(a) for a in config.addresses],
+            [list(r) for r in config.routes], hybrid)
+    made[0] = made[0] or wired['created']
+    if not hybrid and (wired['created'] or ovs != 'ok'):
+        made[0] = True
+        with _step(vif, 'plugging %s into bridge %s with os-vif' % (
+                osvif.vif_name, osvif.network.bridge)):
+            if ovs != 'missing':
+                # The row of a device that died with an old namespace.
+                _del_ovs_port(osvif)
+            os_vif.plug(osvif, info)
+    with _step(vif, 'marking the OVS interface with its host'):
+        _mark(osvif, host)
+    for dst, gateway in wired['skipped_routes']:
         LOG.info('%(dev)s: route %(dst)s via %(gw)s not added, an earlier '
                  'interface holds the default route',
-                 {'dev': config.name, 'dst': dst, 'gw': gateway},
+                 {'dev': wired['name'], 'dst': dst, 'gw': gateway},
                  instance=instance)
-    LOG.info('Plugged port %(port)s as %(dev)s (host device %(host)s)',
-             {'port': vif['id'], 'dev': config.name, 'host': host_dev},
-             instance=instance)
+    if made[0]:
+        LOG.info('Plugged port %(port)s as %(dev)s (host device %(host)s)',
+                 {'port': vif['id'], 'dev': wired['name'],
+                  'host': osvif.vif_name}, instance=instance)
+    else:
+        LOG.debug('Port %(port)s is wired as %(dev)s: kept',
+                  {'port': vif['id'], 'dev': wired['name']},
+                  instance=instance)
 
 
 def _prepare(vifs_with_index):
     """Validate and convert VIFs; check OVS. Creates nothing."""
-    initialize()
+    load()
     mtu = CONF.os_vif_ovs.network_device_mtu
     prepared = [(vif, _to_osvif(vif), interface_config(vif, index, mtu))
                 for vif, index in vifs_with_index]
@@ -297,62 +444,143 @@ def _prepare(vifs_with_index):
     return prepared
 
 
-def _sandbox_pid(sandbox_id):
-    """The pid of the running sandbox container *sandbox_id*."""
-    with docker_client.docker_client(
-            'inspect sandbox %s' % sandbox_id) as client:
-        return client.api.inspect_container(sandbox_id)['State']['Pid']
+def _server_lock(instance):
+    """Serialize the wiring of one server within this service."""
+    return lockutils.lock('nova-docker-vifs-%s' % instance.uuid)
 
 
 def plug_vifs(instance, network_info, sandbox_id):
     """Wire every VIF into the sandbox container *sandbox_id* as eth0, ...
 
-    Also brings ``lo`` up. Called again after the sandbox restarted, it
-    replaces stale host devices and OVS ports. On failure everything this
-    call created is removed before the error propagates.
+    Idempotent: a port already wired into this sandbox, with its OVS row,
+    is kept as it is; only what is missing is made (a new sandbox gets all
+    of it). Also brings ``lo`` up. On failure what this call made is
+    removed before the error propagates; what it kept stays.
     """
     prepared = _prepare([(vif, i) for i, vif in enumerate(network_info)])
-    sandbox_pid = _sandbox_pid(sandbox_id)
-    started = []
-    try:
-        for vif, osvif, config in prepared:
-            started.append((vif, osvif))
-            _wire(instance, vif, osvif, config, sandbox_pid)
-        with _step({'id': '(loopback)'}, 'bringing lo up'):
-            netdev.set_loopback_up(sandbox_pid)
-    except Exception:
-        with excutils.save_and_reraise_exception():
-            for vif, osvif in reversed(started):
-                _remove(instance, vif, osvif)
+    with _server_lock(instance):
+        made = []
+        try:
+            for vif, osvif, config in prepared:
+                if _ensure(instance, vif, osvif, config, sandbox_id,
+                           config.name):
+                    made.append((vif, osvif))
+            if not prepared:
+                with _step({'id': '(loopback)'}, 'bringing lo up'):
+                    netdev.set_loopback_up(sandbox_id, _host_of(instance))
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                # The failing port cleaned up after itself (_ensure).
+                for vif, osvif in reversed(made):
+                    _remove(instance, vif, osvif, sandbox_id)
 
 
-def plug_vif(instance, vif, index, sandbox_id):
-    """Wire one more VIF (interface attach) into the sandbox as eth<index>."""
-    ((vif, osvif, config),) = _prepare([(vif, index)])
-    sandbox_pid = _sandbox_pid(sandbox_id)
-    try:
-        _wire(instance, vif, osvif, config, sandbox_pid)
-    except Exception:
-        with excutils.save_and_reraise_exception():
-            _remove(instance, vif, osvif)
+def plug_vif(instance, vif, sandbox_id):
+    """Attach one more VIF to the sandbox as the lowest free ethN.
+
+    With *sandbox_id* None (a stopped server) the VIF is only validated:
+    it is wired, with the others, at the next start.
+    """
+    ((vif, osvif, config),) = _prepare([(vif, 0)])
+    if sandbox_id is None:
+        return
+    with _server_lock(instance):
+        _ensure(instance, vif, osvif, config, sandbox_id, None)
 
 
 def unplug_vif(instance, vif, sandbox_id=None):
-    """Remove the OVS port, hybrid bridge and veth of one VIF."""
-    initialize()
+    """Remove the OVS port, hybrid bridge and veth of one VIF.
+
+    With *sandbox_id* the port's device inside that sandbox goes too;
+    other ports' devices are never touched.
+    """
+    load()
     try:
         osvif = _to_osvif(vif)
     except exception.UnsupportedVifType:
         LOG.debug('Port %s was never plugged: unsupported type', vif['id'],
                   instance=instance)
         return
-    _remove(instance, vif, osvif)
+    with _server_lock(instance):
+        _remove(instance, vif, osvif, sandbox_id)
 
 
 def unplug_vifs(instance, network_info, sandbox_id=None):
     """Remove the OVS ports, hybrid bridges and veths of all VIFs.
 
-    *sandbox_id* is the sandbox container, when it still exists.
+    *sandbox_id* is the sandbox container, when it still runs.
     """
     for vif in network_info or []:
         unplug_vif(instance, vif, sandbox_id)
+
+
+def _link_of_other_host(instance_uuid, host):
+    """Whether a container of another compute host has this instance."""
+    with docker_client.docker_client(
+            'list containers of %s' % instance_uuid) as client:
+        found = client.containers.list(
+            all=True, filters={'label': '%s=%s' % (LABEL_UUID,
+                                                   instance_uuid)})
+    return any(c.labels.get(LABEL_HOST) != host for c in found)
+
+
+def remove_orphans(host, live_instance_uuids):
+    """Remove this host's ports and namespace links of vanished servers.
+
+    An OVS interface marked ``nova-docker-host=<host>`` whose vm-uuid is not
+    in *live_instance_uuids* loses its OVS port and its host devices (only
+    those not wired into a live namespace: remove orphan containers first).
+    A namespace link ``nova-<uuid>`` of an instance not in the list is
+    removed unless a container of another host has that instance. Returns
+    {'ports': [...], 'links': [...]} of what was removed. Never raises for
+    one item: failures are logged.
+    """
+    live = set(live_instance_uuids)
+    removed = {'ports': [], 'links': []}
+    try:
+        rows = _find_interfaces('external_ids:%s=%s' % (OVS_HOST_KEY, host))
+    except Exception as e:
+        LOG.error('Cannot list the OVS ports of host %(host)s to remove '
+                  'orphans: %(err)s', {'host': host, 'err': e})
+        rows = []
+    for row in rows:
+        ids = row['external_ids']
+        if ids.get('vm-uuid') in live:
+            continue
+        try:
+            _vsctl('--if-exists', 'del-port', row['name'])
+            netdev.remove_port_devices(ids.get('iface-id'))
+            removed['ports'].append(row['name'])
+        except Exception as e:
+            LOG.error('Cannot remove orphan OVS port %(port)s of instance '
+                      '%(uuid)s: %(err)s; remove it with "ovs-vsctl '
+                      'del-port %(port)s"', {'port': row['name'],
+                                             'uuid': ids.get('vm-uuid'),
+                                             'err': e})
+    for name in _link_names():
+        uuid = name[len('nova-'):]
+        if uuid in live:
+            continue
+        try:
+            if _link_of_other_host(uuid, host):
+                continue
+            netns.remove_link(uuid)
+            removed['links'].append(name)
+        except Exception as e:
+            LOG.error('Cannot remove orphan namespace link %(name)s: '
+                      '%(err)s', {'name': name, 'err': e})
+    if removed['ports'] or removed['links']:
+        LOG.info('Removed orphans of host %(host)s: OVS ports %(ports)s, '
+                 'namespace links %(links)s',
+                 {'host': host, 'ports': removed['ports'],
+                  'links': removed['links']})
+    return removed
+
+
+def _link_names():
+    try:
+        entries = os.listdir(netns.NETNS_DIR)
+    except FileNotFoundError:
+        return []
+    return sorted(e for e in entries if e.startswith('nova-') and
+                  netns.is_instance_uuid(e[len('nova-'):]))
