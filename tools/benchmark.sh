@@ -19,7 +19,7 @@ set -o errexit -o nounset -o pipefail
 TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$TOP_DIR"
 VENV=${NOVA_DOCKER_VENV:-$TOP_DIR/.venv}
-RALLY_VENV=$TOP_DIR/.tox/benchmark-rally
+RALLY_VENV=${NDBENCH_RALLY_VENV:-$TOP_DIR/.tox/benchmark-rally}
 OUT=$TOP_DIR/benchmarks
 args=()
 with_rally=0

@@ -308,9 +308,10 @@ def _run_rally(rally, conn, ids, params, tmp):
              'user_domain_name': auth.get('user_domain_name', 'Default'),
              'project_domain_name': auth.get('project_domain_name',
                                              'Default')}
-    spec = {'openstack': {'auth_url': auth['auth_url'],
-                          'region_name': conn.config.get_region_name(),
-                          'users': [creds]}}
+    spec = {'existing@openstack': {
+        'auth_url': auth['auth_url'],
+        'region_name': conn.config.get_region_name() or '',
+        'users': [creds]}}
     with open(os.path.join(tmp, 'rally.conf'), 'w') as f:
         f.write('[database]\nconnection = sqlite:///%s/rally.sqlite\n' % tmp)
     base = [rally, '--config-file', os.path.join(tmp, 'rally.conf')]

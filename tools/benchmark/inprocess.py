@@ -34,6 +34,7 @@ from tests.functional import fixtures as nd_fixtures
 from nova.tests.functional.api import client as api_client  # noqa: I100
 import novadocker.conf
 from novadocker.conf import docker as docker_conf
+from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import driver as driver_module
 from tools.benchmark import common
 from tools.benchmark import probe
@@ -273,6 +274,9 @@ class DriverBench(_Case):
         window.close()
         first_spawn = sum(window.calls[('driver', 'spawn')])
         ensure = sum(window.calls[('images', 'ensure_image')])
+        first_detail = [
+            {'category': c, 'call': label, 'count': n, 'seconds': sec}
+            for c, label, n, sec in window.detail()[:12]]
         first_bytes = self.glance.bytes_served[image_id]
         engine_image = self.workload(first).attrs['Image']
         window = probe.open_window('cached boot')
@@ -305,6 +309,7 @@ class DriverBench(_Case):
             'first_boot_spawn_s': round(first_spawn, 3),
             'first_boot_ensure_image_s': round(ensure, 3),
             'first_boot_bytes_downloaded': first_bytes,
+            'first_boot_profile': first_detail,
             'docker_load': common.summary(loads),
             'first_boot_vs_docker_load_ratio': round(ensure / load_p50, 3),
             'cached_boot_api_s': round(cached_api, 3),
@@ -347,6 +352,7 @@ class DriverBench(_Case):
             entry = {'rss_mb': round(common.rss_mb(), 1),
                      'containers': container_memory(self.hosts)}
             entry['periodic'] = self.periodic()
+            entry['one_raw_list_call'] = self.raw_list_cost()
             entry['restart'] = self.restart_with_probe(a, b)
             out['per_count'][str(count)] = entry
             common.progress(
@@ -398,6 +404,20 @@ class DriverBench(_Case):
                 'driver_calls': _by_label(window, 'driver'),
             }
         return out
+
+    def raw_list_cost(self):
+        """What one raw list of this host's containers costs.
+
+        The price of serving every get_info of a power-state sync from one
+        engine call.
+        """
+        start = time.perf_counter()
+        with docker_client.docker_client('list') as client:
+            found = client.api.containers(
+                all=True, filters={'label': '%s=%s' % (
+                    base.LABEL_HOST, self.compute.host)})
+        return {'seconds': round(time.perf_counter() - start, 4),
+                'containers': len(found)}
 
     def restart_with_probe(self, a, b):
         """Restart nova-compute while a pings b; time both."""
@@ -501,7 +521,7 @@ def interruption(samples):
 
 
 def container_memory(hosts):
-    """Memory of this run's containers (cgroup) and their shims (RSS)."""
+    """Memory of this run's containers (cgroup) and their shims (PSS)."""
     ids = subprocess.run(
         ['docker', 'ps', '-q', '--no-trunc'] + sum(
             (['--filter', 'label=%s=%s' % (base.LABEL_HOST, h)]
@@ -529,9 +549,21 @@ def container_memory(hosts):
         except OSError:
             continue
         if any(cid in cmd for cid in wanted):
-            shim_kb += int(common.rss_mb(pid) * 1024)
+            shim_kb += _pss_kb(pid)
     return {'count': len(ids), 'cgroup_mb': round(cgroup_bytes / 1048576.0, 1),
-            'shim_rss_mb': round(shim_kb / 1024.0, 1)}
+            'shim_pss_mb': round(shim_kb / 1024.0, 1)}
+
+
+def _pss_kb(pid):
+    """Proportional set size of a process (shared pages divided)."""
+    try:
+        with open('/proc/%s/smaps_rollup' % pid) as f:
+            for line in f:
+                if line.startswith('Pss:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def spawn_profile(windows):
@@ -545,6 +577,12 @@ def spawn_profile(windows):
             per_label.setdefault((category, label), []).append(
                 (count, seconds))
     out = {'categories': {}, 'calls': []}
+    boundaries = ('engine API', 'privsep', 'OVSDB transaction', 'subprocess')
+    rest = [w.seconds - sum(e['seconds'] for c, e in w.totals().items()
+                            if c in boundaries) for w in windows]
+    out['outside_boundaries_s_p50'] = round(common.percentile(rest, 50), 4)
+    out['window_s_p50'] = round(common.percentile(
+        [w.seconds for w in windows], 50), 4)
     for category, entries in per_category.items():
         out['categories'][category] = {
             'count_p50': common.percentile([e['count'] for e in entries], 50),

@@ -77,9 +77,9 @@ def density(result, path):
         axes[0].plot(counts, [e['rss_mb'] for e in entries], 'o-',
                      label='in-process Nova (all services) RSS')
         axes[0].plot(counts, [e['containers']['cgroup_mb'] +
-                              e['containers']['shim_rss_mb']
+                              e['containers']['shim_pss_mb']
                               for e in entries], 's-',
-                     label='containers: cgroup memory + shim RSS')
+                     label='containers: cgroup memory + shim PSS')
         axes[0].set_ylabel('MB')
         axes[0].legend(fontsize=7)
         for task in ('update_available_resource', 'sync_power_states',

@@ -54,14 +54,16 @@ def _periodic_calls(density, count):
     entry = _get(density, 'per_count', str(count), 'periodic')
     if not entry:
         return None
-    return sum(task['engine_calls'] for task in entry.values())
+    return sum(task['engine_calls'] for task in entry.values()
+               if 'engine_calls' in task)
 
 
 def _periodic_seconds(density, count):
     entry = _get(density, 'per_count', str(count), 'periodic')
     if not entry:
         return None
-    return round(sum(task['seconds'] for task in entry.values()), 3)
+    return round(sum(task['seconds'] for task in entry.values()
+                     if 'engine_calls' in task), 3)
 
 
 def headline(raw):
@@ -286,7 +288,7 @@ def _density_table(result):
     if not density:
         return []
     lines = ['', '## Density, periodic tasks and restart', '',
-             '| servers | process RSS MB | containers MB (cgroup + shim) | '
+             '| servers | process RSS MB | containers MB (cgroup+shim PSS) | '
              'resource update s / calls | power sync s / calls | image '
              'cache s / calls | restart s | interruption s |',
              '|---|---|---|---|---|---|---|---|']
@@ -297,7 +299,7 @@ def _density_table(result):
                      '%s |' % (
                          count, e['rss_mb'],
                          round(e['containers']['cgroup_mb'] +
-                               e['containers']['shim_rss_mb'], 1),
+                               e['containers']['shim_pss_mb'], 1),
                          p['update_available_resource']['seconds'],
                          p['update_available_resource']['engine_calls'],
                          p['sync_power_states']['seconds'],
