@@ -27,6 +27,7 @@ import concurrent.futures
 import configparser
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -101,6 +102,7 @@ class _Cloud(object):
         self.ids = ids
         self.created = []
         self.rss_at_concurrent = None
+        self.posted_at = {}
 
     def create(self, networks=None, host=None):
         body = {'server': {
@@ -109,6 +111,7 @@ class _Cloud(object):
             'networks': networks or [{'uuid': self.ids['network']}]}}
         if host:
             body['server']['host'] = host
+        posted = time.time()
         resp = self.conn.compute.post(
             '/servers', json=body,
             headers={'OpenStack-API-Version': 'compute 2.74'})
@@ -118,6 +121,7 @@ class _Cloud(object):
             raise common.BenchmarkError(msg)
         server_id = resp.json()['server']['id']
         self.created.append(server_id)
+        self.posted_at[server_id] = posted
         return server_id
 
     def wait_active(self, server_id, timeout=300):
@@ -155,14 +159,18 @@ class _Cloud(object):
 
     def serial(self, runs, label='cloud', **kwargs):
         boots, deletes = [], []
+        first = len(self.posted_at)
         for i in range(runs):
             boot, delete = self.boot_and_delete(**kwargs)
             boots.append(boot)
             deletes.append(delete)
             common.progress('%s serial %d/%d: ACTIVE %.2f s, gone %.2f s',
                             label, i + 1, runs, boot, delete)
+        ids = list(self.posted_at)[first:]
         return {'boot': common.summary(boots),
-                'delete': common.summary(deletes)}
+                'delete': common.summary(deletes),
+                'timeline_from_compute_log': timeline(
+                    {i: self.posted_at[i] for i in ids})}
 
     def concurrent(self, width, **kwargs):
         def one(_):
@@ -191,6 +199,49 @@ class _Cloud(object):
                 self.delete(server_id)
             except Exception as e:
                 common.progress('could not delete %s: %s', server_id, e)
+
+
+_STAMP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ')
+_EVENTS = (('claimed', 'Claim successful'),
+           ('port_plugged', 'Plugged port'),
+           ('spawned', 'seconds to spawn the instance'),
+           ('built', 'seconds to build instance'))
+
+
+def timeline(posted):
+    """Where each boot went, from the cloud's nova-compute log (read).
+
+    Seconds after POST /servers at which the compute service logged the
+    claim, the driver's "Plugged port", the end of spawn and of the build;
+    medians over the servers given ({server id: time of POST}).
+    """
+    path = os.path.join(CLOUD_HOME, 'log', 'nova-compute.log')
+    if not posted or not os.path.exists(path):
+        return None
+    seen = {sid: {} for sid in posted}
+    with open(path, errors='replace') as f:
+        for line in f:
+            for sid in posted:
+                if sid in line:
+                    break
+            else:
+                continue
+            match = _STAMP.match(line)
+            if not match:
+                continue
+            stamp = time.mktime(time.strptime(match.group(1)[:19],
+                                              '%Y-%m-%d %H:%M:%S'))
+            stamp += float('0.' + match.group(1).split('.')[1])
+            for name, text in _EVENTS:
+                if text in line and name not in seen[sid]:
+                    seen[sid][name] = stamp - posted[sid]
+    out = {}
+    for name, _ in _EVENTS:
+        values = [v[name] for v in seen.values() if name in v]
+        if values:
+            out[name + '_after_post_s_p50'] = round(
+                common.percentile(values, 50), 3)
+    return out
 
 
 def _compute_rss():
@@ -241,9 +292,8 @@ def _fake_driver(conn, ids, params):
         out = bench.serial(params['cloud_runs'], label='fake driver',
                            networks='none', host=host)
         out['docker_no_network'] = bench.serial(
-            max(params['cloud_runs'] // 2, 3), label='docker (no port)',
-            networks='none')
-        for width in params['cloud_concurrency']:
+            params['rally_runs'], label='docker (no port)', networks='none')
+        for width in params['fake_concurrency']:
             out['concurrent%d' % width] = bench.concurrent(
                 width, networks='none', host=host)
         out['host'] = host
@@ -320,7 +370,7 @@ def _run_rally(rally, conn, ids, params, tmp):
     task = {'NovaServers.boot_and_delete_server': [{
         'args': {'flavor': {'name': FLAVOR}, 'image': {'name': IMAGE},
                  'nics': [{'net-id': ids['network']}]},
-        'runner': {'type': 'constant', 'times': params['cloud_runs'],
+        'runner': {'type': 'constant', 'times': params['rally_runs'],
                    'concurrency': 1},
         'sla': {'failure_rate': {'max': 0}}}]}
     with open(os.path.join(tmp, 'task.json'), 'w') as f:

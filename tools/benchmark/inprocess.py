@@ -117,7 +117,8 @@ class DriverBench(_Case):
 
     def test_benchmark(self):
         sections = self.params['sections']
-        for name in ('spawn', 'concurrent', 'power', 'images', 'density'):
+        for name in ('spawn', 'whatif', 'concurrent', 'power', 'images',
+                     'density'):
             if name not in sections:
                 self.results[name] = common.skipped(
                     'section not selected on the command line')
@@ -176,6 +177,52 @@ class DriverBench(_Case):
                 'driver_spawn_each': common.summary(spawns)}
             common.progress('in-process x%d concurrent boot: wall %.2f s',
                             width, wall)
+        return out
+
+    # -- what the recommended changes would save ---------------------------
+
+    def section_whatif(self):
+        """Time the single steps the recommendations remove or replace."""
+        import docker
+        reps = 20
+        url = CONF.docker.api_url
+
+        def client_call(version):
+            client = docker.DockerClient(base_url=url, version=version)
+            try:
+                client.api.inspect_image(nd_fixtures.BUSYBOX_IMAGE)
+            finally:
+                client.close()
+        out = {}
+        for name, version in (('client_auto_version', 'auto'),
+                              ('client_pinned_version', '1.41')):
+            samples = []
+            for _ in range(reps):
+                start = time.perf_counter()
+                client_call(version)
+                samples.append(time.perf_counter() - start)
+            out[name + '_s_p50'] = round(common.percentile(samples, 50), 4)
+        samples = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            subprocess.run(['ovs-vsctl', '--timeout=5', 'br-exists',
+                            common.BRIDGE], check=True)
+            samples.append(time.perf_counter() - start)
+        out['ovs_vsctl_br_exists_s_p50'] = round(
+            common.percentile(samples, 50), 4)
+        from ovsdbapp.backend.ovs_idl import connection
+        from ovsdbapp.schema.open_vswitch import impl_idl
+        idl = connection.OvsdbIdl.from_server(
+            CONF.os_vif_ovs.ovsdb_connection, 'Open_vSwitch')
+        api = impl_idl.OvsdbIdl(connection.Connection(idl, timeout=10))
+        samples = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            api.br_exists(common.BRIDGE).execute(check_error=True)
+            samples.append(time.perf_counter() - start)
+        out['ovsdb_native_br_exists_s_p50'] = round(
+            common.percentile(samples, 50), 4)
+        common.progress('what-if: %s', out)
         return out
 
     # -- power operations ------------------------------------------------
@@ -411,13 +458,16 @@ class DriverBench(_Case):
         The price of serving every get_info of a power-state sync from one
         engine call.
         """
-        start = time.perf_counter()
+        labels = {'label': '%s=%s' % (base.LABEL_HOST, self.compute.host)}
         with docker_client.docker_client('list') as client:
-            found = client.api.containers(
-                all=True, filters={'label': '%s=%s' % (
-                    base.LABEL_HOST, self.compute.host)})
-        return {'seconds': round(time.perf_counter() - start, 4),
-                'containers': len(found)}
+            start = time.perf_counter()
+            found = client.api.containers(all=True, filters=labels)
+            raw = time.perf_counter() - start
+            start = time.perf_counter()
+            client.containers.list(all=True, filters=labels)
+            sdk = time.perf_counter() - start
+        return {'seconds': round(raw, 4), 'containers': len(found),
+                'sdk_list_with_inspects_s': round(sdk, 4)}
 
     def restart_with_probe(self, a, b):
         """Restart nova-compute while a pings b; time both."""

@@ -24,8 +24,8 @@ import time
 
 from tools.benchmark import common
 
-SECTIONS = ('floor', 'spawn', 'concurrent', 'power', 'images', 'density',
-            'fake', 'cloud')
+SECTIONS = ('floor', 'spawn', 'whatif', 'concurrent', 'power', 'images',
+            'density', 'fake', 'cloud')
 
 
 def parse():
@@ -77,13 +77,16 @@ def params_for(args):
     quick = args.quick
     runs = args.runs or (5 if quick else 20)
     return {'sections': args.sections, 'runs': runs,
-            'concurrency': (3,) if quick else (10, 20),
+            'floor_concurrency': (3,) if quick else (10, 20),
+            'concurrency': (3,) if quick else (20,),
             'power_runs': 1 if quick else 3,
             'image_mb': 20 if quick else 100,
             'load_runs': 1 if quick else 3,
             'counts': (0, 5) if quick else (0, 25, 50, 100),
             'cloud_runs': 3 if quick else runs,
-            'cloud_concurrency': (3,) if quick else (10, 20)}
+            'rally_runs': 3 if quick else 5,
+            'cloud_concurrency': (3,) if quick else (10, 20),
+            'fake_concurrency': (3,) if quick else (20,)}
 
 
 def main():
@@ -99,7 +102,8 @@ def main():
     if 'floor' in args.sections:
         common.progress('== section: floor (%d runs)', params['runs'])
         try:
-            raw['floor'] = floor.run(params['runs'], params['concurrency'])
+            raw['floor'] = floor.run(params['runs'],
+                                     params['floor_concurrency'])
         except Exception as e:
             raw['floor'] = {'skipped': True, 'reason': 'failed: %r' % (e,)}
     else:
