@@ -130,6 +130,9 @@ class DriverBench(_Case):
                 common.progress('section %s FAILED: %r', name, e)
                 self.results[name] = {'skipped': True,
                                       'reason': 'failed: %r' % (e,)}
+            # Keep what is measured if the run is cut short.
+            self.params.get('checkpoint', lambda results: None)(
+                self.results)
 
     # -- driver spawn and its profile ------------------------------------
 

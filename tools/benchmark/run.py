@@ -99,6 +99,9 @@ def main():
         for k, v in params.items()}, 'quick': args.quick}
     common.progress('machine: %s', raw['machine'])
     from tools.benchmark import floor
+    from tools.benchmark import report
+    params['checkpoint'] = lambda results: common.save(
+        path, report.headline(dict(raw, inprocess=dict(results))))
     if 'floor' in args.sections:
         common.progress('== section: floor (%d runs)', params['runs'])
         try:
@@ -119,7 +122,6 @@ def main():
             raw['inprocess'] = common.skipped('no in-process section chosen')
     finally:
         floor.remove_bridge()
-    from tools.benchmark import report
     raw['cloud'] = common.skipped('not reached yet (the cloud runs last)')
     raw['machine']['load_average_at_end'] = os.getloadavg()
     common.save(path, report.headline(raw))
