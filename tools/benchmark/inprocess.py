@@ -57,6 +57,8 @@ class _Case(base.DockerFunctionalTestBase):
         # The project's defaults, not the harness's short test timeouts.
         defaults = {opt.name: opt.default for opt in docker_conf.docker_opts}
         self.flags(reboot_timeout=defaults['reboot_timeout'], group='docker')
+        # Density boots 100 servers: Nova's default quota is 10 instances.
+        self.flags(instances=-1, cores=-1, ram=-1, group='quota')
 
     def wait_status(self, server_id, status, timeout=300):
         deadline = time.monotonic() + timeout
@@ -304,11 +306,16 @@ class DriverBench(_Case):
 
     def _images(self, client, size_mb, tag, archive):
         name = '%s-big-%d' % (common.PREFIX, os.getpid())
-        subprocess.run(
+        made = subprocess.run(
             ['docker', 'run', '--name', name, '--label',
              '%s=image' % common.LABEL, nd_fixtures.BUSYBOX_IMAGE, 'sh', '-c',
              'dd if=/dev/urandom of=/payload bs=1M count=%d 2>/dev/null'
-             % size_mb], check=True, capture_output=True)
+             % size_mb], capture_output=True, text=True)
+        if made.returncode:
+            subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
+            msg = 'docker run of the %d MB image failed: %s' % (
+                size_mb, made.stderr.strip())
+            raise common.BenchmarkError(msg)
         subprocess.run(['docker', 'commit', name, tag], check=True,
                        capture_output=True)
         subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
