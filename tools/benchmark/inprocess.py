@@ -307,7 +307,7 @@ class DriverBench(_Case):
     def _images(self, client, size_mb, tag, archive):
         name = '%s-big-%d' % (common.PREFIX, os.getpid())
         made = subprocess.run(
-            ['docker', 'run', '--name', name, '--label',
+            ['docker', 'run', '--net=none', '--name', name, '--label',
              '%s=image' % common.LABEL, nd_fixtures.BUSYBOX_IMAGE, 'sh', '-c',
              'dd if=/dev/urandom of=/payload bs=1M count=%d 2>/dev/null'
              % size_mb], capture_output=True, text=True)
