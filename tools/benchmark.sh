@@ -1,0 +1,66 @@
+#!/bin/bash
+# The benchmark (issue 15): measures in ONE run, so ratios hold on a noisy
+# machine, and writes benchmarks/latest.json, benchmarks/latest.md and PNG
+# plots. Sections: the raw floor, the driver's spawn and its profile,
+# power operations, images, density/periodic tasks/restart, Nova's fake
+# driver in-process, and the real cloud (when one is up: it never starts
+# or stops one). A section that cannot run says why, and the JSON records
+# null with the reason. A script that prints figures, not a test.
+#
+# Usage: tools/benchmark.sh [--quick] [--sections floor,spawn,...]
+#                           [--runs N] [--out DIR] [--with-rally]
+#   --quick       few runs, small counts (a few minutes), to iterate
+#   --with-rally  install rally-openstack into .tox/benchmark-rally first
+# Needs root and a host prepared by tools/bootstrap-host.sh. The full
+# run takes about 20 minutes on 2 cores.
+
+set -o errexit -o nounset -o pipefail
+
+TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$TOP_DIR"
+VENV=${NOVA_DOCKER_VENV:-$TOP_DIR/.venv}
+RALLY_VENV=${NDBENCH_RALLY_VENV:-$TOP_DIR/.tox/benchmark-rally}
+OUT=$TOP_DIR/benchmarks
+args=()
+with_rally=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --with-rally) with_rally=1 ;;
+        --out) OUT=$2; args+=("$1" "$2"); shift ;;
+        *) args+=("$1") ;;
+    esac
+    shift
+done
+
+say() { printf '[bench] %s\n' "$*"; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root: the floor and the driver wire networking"
+[ -x "$VENV/bin/python" ] || die "no $VENV: run tools/bootstrap-host.sh first"
+if ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then
+    say "installing matplotlib into $VENV (for the plots)"
+    "$VENV/bin/pip" install -q matplotlib >/dev/null
+fi
+if [ "$with_rally" -eq 1 ] && [ ! -x "$RALLY_VENV/bin/rally" ]; then
+    say "installing rally-openstack into $RALLY_VENV"
+    python3 -m venv "$RALLY_VENV"
+    "$RALLY_VENV/bin/pip" install -q rally-openstack >/dev/null
+fi
+export NDBENCH_RALLY_VENV=$RALLY_VENV
+
+mkdir -p "$OUT"
+LOG=$(mktemp -d /tmp/ndbench-log.XXXXXX)
+say "Nova's own log goes to $LOG/stderr.log"
+# Progress lines start with [bench; Nova's logging goes to the log file.
+# The tree under test comes first on the path, as in the functional tests.
+rc=0
+PYTHONPATH=$TOP_DIR "$VENV/bin/python" -m tools.benchmark.run \
+    ${args[@]+"${args[@]}"} 2>"$LOG/stderr.log" \
+    | tee "$LOG/stdout.log" | grep --line-buffered '^\[bench' || rc=$?
+if [ ! -s "$OUT/latest.json" ] || [ "$rc" -ne 0 ]; then
+    tail -n 30 "$LOG/stderr.log" >&2
+    die "the benchmark failed (rc $rc); logs: $LOG"
+fi
+PYTHONPATH=$TOP_DIR "$VENV/bin/python" -m tools.benchmark.report "$OUT/latest.json"
+PYTHONPATH=$TOP_DIR "$VENV/bin/python" -m tools.benchmark.plots "$OUT/latest.json"
+say "done: $OUT/latest.json, $OUT/latest.md, $OUT/*.png"

@@ -1,0 +1,338 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Headline figures, targets and the Markdown table from the raw results.
+
+Usage: python -m tools.benchmark.report benchmarks/latest.json
+(writes benchmarks/latest.md next to it; run.py calls headline()).
+"""
+
+import os
+import sys
+
+from tools.benchmark import common
+
+# Russell 2014, nova-docker through Rally (see README "Benchmarks").
+RUSSELL = {'boot_s': 3.529, 'soft_reboot_s': 2.578, 'snapshot_s': 36.89,
+           'delete_s': 3.568, 'per_idle_server_mb': 49}
+
+
+def _get(data, *keys):
+    for key in keys:
+        if not isinstance(data, dict) or data.get('skipped'):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _reason(data, *keys):
+    for key in keys:
+        if not isinstance(data, dict):
+            return 'not measured'
+        if data.get('skipped'):
+            return data.get('reason')
+        data = data.get(key)
+    return None if data is not None else 'not measured'
+
+
+def _ratio(a, b):
+    if a is None or not b:
+        return None
+    return round(a / b, 3)
+
+
+def _periodic_calls(density, count):
+    entry = _get(density, 'per_count', str(count), 'periodic')
+    if not entry:
+        return None
+    return sum(task['engine_calls'] for task in entry.values()
+               if 'engine_calls' in task)
+
+
+def _periodic_seconds(density, count):
+    entry = _get(density, 'per_count', str(count), 'periodic')
+    if not entry:
+        return None
+    return round(sum(task['seconds'] for task in entry.values()
+                     if 'engine_calls' in task), 3)
+
+
+def headline(raw):
+    """Add the headline keys (issue 15, acceptance 3) and the targets."""
+    floor, inproc, cloud = raw.get('floor'), raw.get('inprocess'), \
+        raw.get('cloud')
+    spawn = _get(inproc, 'spawn')
+    density = _get(inproc, 'density')
+    images = _get(inproc, 'images')
+    counts = sorted(int(c) for c in (_get(density, 'per_count') or {}))
+    # The acceptance keys name 100 servers, measured or not.
+    top = counts[-1] if counts else 100
+    h = {
+        'floor_spawn_p50_s': _get(floor, 'serial', 'p50_s'),
+        'floor_spawn_p95_s': _get(floor, 'serial', 'p95_s'),
+        'driver_spawn_p50_s': _get(spawn, 'driver_spawn', 'p50_s'),
+        'driver_spawn_p95_s': _get(spawn, 'driver_spawn', 'p95_s'),
+        'inprocess_api_boot_p50_s': _get(spawn, 'api_boot_inprocess',
+                                         'p50_s'),
+        'api_boot_p50_s': _get(cloud, 'serial', 'boot', 'p50_s'),
+        'api_boot_p95_s': _get(cloud, 'serial', 'boot', 'p95_s'),
+        'api_delete_p50_s': _get(cloud, 'serial', 'delete', 'p50_s'),
+        'api_boot_concurrent10_wall_s': _get(cloud, 'concurrent10',
+                                             'boot_wall_s'),
+        'api_boot_concurrent20_wall_s': _get(cloud, 'concurrent20',
+                                             'boot_wall_s'),
+        'floor_concurrent20_wall_s': _get(floor, 'concurrent20', 'wall_s'),
+        'inprocess_concurrent20_wall_s': _get(
+            inproc, 'concurrent', 'concurrent20', 'boot_wall_s'),
+        'fake_driver_api_boot_p50_s': _get(cloud, 'fake_driver', 'boot',
+                                           'p50_s'),
+        'fake_driver_inprocess_api_boot_p50_s': _get(
+            inproc, 'fake_driver', 'api_boot_inprocess', 'p50_s'),
+        'periodic_api_calls_at_0': _periodic_calls(density, 0),
+        'periodic_api_calls_at_%s' % top: _periodic_calls(density, top),
+        'periodic_seconds_at_0': _periodic_seconds(density, 0),
+        'periodic_seconds_at_%s' % top: _periodic_seconds(density, top),
+        'compute_rss_mb_at_0': _get(density, 'per_count', '0', 'rss_mb'),
+        'compute_rss_mb_at_%s' % top: _get(density, 'per_count', str(top),
+                                           'rss_mb'),
+        'restart_s_at_0': _get(density, 'per_count', '0', 'restart',
+                               'seconds'),
+        'restart_s_at_%s' % top: _get(density, 'per_count', str(top),
+                                      'restart', 'seconds'),
+        'restart_interruption_s_at_%s' % top: _get(
+            density, 'per_count', str(top), 'restart', 'interruption_s'),
+        'first_boot_vs_docker_load_ratio': _get(
+            images, 'first_boot_vs_docker_load_ratio'),
+        'cached_boot_bytes_downloaded': _get(images,
+                                             'cached_boot_bytes_downloaded'),
+        'soft_reboot_sigterm_p50_s': _get(inproc, 'power',
+                                          'soft_reboot_sigterm', 'api',
+                                          'p50_s'),
+        'snapshot_s': _get(images, 'snapshot', 'api_s'),
+    }
+    h['spawn_ratio'] = _ratio(h['driver_spawn_p50_s'],
+                              h['floor_spawn_p50_s'])
+    h['concurrent20_ratio'] = _ratio(
+        h['api_boot_concurrent20_wall_s'] or
+        h['inprocess_concurrent20_wall_s'], h['floor_concurrent20_wall_s'])
+    if top is not None and top != 100:
+        # --quick: the acceptance keys name 100 servers; say what ran.
+        for key in ('periodic_api_calls_at_100', 'compute_rss_mb_at_100',
+                    'restart_s_at_100'):
+            h.setdefault(key, None)
+    reasons = {}
+    sources = {
+        'api_boot_p50_s': _reason(cloud, 'serial', 'boot'),
+        'api_boot_p95_s': _reason(cloud, 'serial', 'boot'),
+        'api_delete_p50_s': _reason(cloud, 'serial', 'delete'),
+        'api_boot_concurrent10_wall_s': _reason(cloud, 'concurrent10'),
+        'api_boot_concurrent20_wall_s': _reason(cloud, 'concurrent20'),
+        'fake_driver_api_boot_p50_s': _reason(cloud, 'fake_driver'),
+        'floor_spawn_p50_s': _reason(floor, 'serial'),
+        'driver_spawn_p50_s': _reason(inproc, 'spawn'),
+    }
+    for key, value in h.items():
+        if value is None:
+            reasons[key] = sources.get(key) or (
+                'not measured in this run (quick run, or its section '
+                'failed or was not selected: see the section entries)')
+    result = dict(raw)
+    result.update(h)
+    result['null_reasons'] = reasons
+    result['targets'] = targets(h, top)
+    return result
+
+
+def targets(h, top):
+    """Issue 15's targets, each met, missed or not measured."""
+    def verdict(value, limit, text):
+        if value is None or limit is None:
+            return {'target': text, 'met': None, 'value': value,
+                    'limit': limit}
+        return {'target': text, 'met': value <= limit,
+                'value': round(value, 3), 'limit': round(limit, 3)}
+    floor = h['floor_spawn_p50_s']
+    fake = h['fake_driver_api_boot_p50_s']
+    out = {
+        'spawn': verdict(h['spawn_ratio'], 1.3,
+                         'driver spawn p50 <= 1.3 x floor'),
+        'api_boot': verdict(h['api_boot_p50_s'], 1.5,
+                            'serial API-to-ACTIVE p50 <= 1.5 s'),
+        'api_boot_vs_fake': verdict(
+            h['api_boot_p50_s'],
+            (fake + floor) * 1.15 if fake and floor else None,
+            'serial API-to-ACTIVE p50 <= (fake-driver boot + floor) x 1.15'),
+        'concurrent20': verdict(h['concurrent20_ratio'], 1.5,
+                                '20 concurrent boots <= 1.5 x 20 '
+                                'concurrent floors'),
+        'first_boot': verdict(h['first_boot_vs_docker_load_ratio'], 1.1,
+                              'first boot <= 1.1 x docker load'),
+        'soft_reboot': verdict(h['soft_reboot_sigterm_p50_s'], 1.0,
+                               'soft reboot (SIGTERM honoured) < 1 s'),
+    }
+    p0, ptop = h['periodic_seconds_at_0'], h.get('periodic_seconds_at_%s'
+                                                 % top)
+    c0, ctop = h['periodic_api_calls_at_0'], h.get('periodic_api_calls_at_%s'
+                                                   % top)
+    out['periodic_time'] = verdict(_ratio(ptop, p0), 2.0,
+                                   'periodic work at %s servers <= 2 x at 0'
+                                   % top)
+    out['periodic_calls'] = {
+        'target': 'constant engine calls per period (0 vs %s servers)' % top,
+        'met': None if c0 is None or ctop is None else c0 == ctop,
+        'value': ctop, 'limit': c0}
+    return out
+
+
+def _fmt(value, unit=''):
+    if value is None:
+        return 'n/a'
+    if isinstance(value, float):
+        return '%.3g%s' % (value, unit)
+    return '%s%s' % (value, unit)
+
+
+def markdown(result):
+    """The Markdown table of latest.md (and the README)."""
+    m = result.get('machine', {})
+    lines = [
+        '# nova-docker benchmark%s' % (' (quick run)' if result.get('quick')
+                                       else ''),
+        '',
+        'Run %s UTC at commit %s on %s CPUs (%s), %s GiB, docker %s, %s; '
+        'load average %s at start, %s at end.' % (
+            m.get('date_utc'), m.get('commit'), m.get('cpus'),
+            m.get('cpu_model'), m.get('memory_gib'), m.get('docker'),
+            m.get('ovs'),
+            ' '.join('%.1f' % x for x in m.get('load_average_at_start', [])),
+            ' '.join('%.1f' % x for x in m.get('load_average_at_end', []))),
+        '',
+        '| Figure | Value | Russell 2014 |',
+        '|---|---|---|',
+    ]
+
+    def row(name, key, unit=' s', russell=''):
+        lines.append('| %s | %s | %s |' % (name, _fmt(result.get(key), unit),
+                                           russell))
+    row('floor spawn p50 (raw steps by hand)', 'floor_spawn_p50_s',
+        russell='docker CLI 0.17 s')
+    row('floor spawn p95', 'floor_spawn_p95_s')
+    row('driver spawn p50 (cached image, 1 port)', 'driver_spawn_p50_s')
+    row('driver spawn p95', 'driver_spawn_p95_s')
+    row('driver spawn / floor', 'spawn_ratio', unit='x')
+    row('in-process API to ACTIVE p50', 'inprocess_api_boot_p50_s')
+    row('in-process fake-driver API to ACTIVE p50',
+        'fake_driver_inprocess_api_boot_p50_s')
+    row('cloud API POST /servers to ACTIVE p50', 'api_boot_p50_s',
+        russell='3.53 s')
+    row('cloud API to ACTIVE p95', 'api_boot_p95_s')
+    row('cloud delete to gone p50', 'api_delete_p50_s', russell='3.57 s')
+    row('cloud fake-driver API to ACTIVE p50', 'fake_driver_api_boot_p50_s')
+    row('cloud 10 concurrent boots, wall', 'api_boot_concurrent10_wall_s')
+    row('cloud 20 concurrent boots, wall', 'api_boot_concurrent20_wall_s')
+    row('in-process 20 concurrent boots, wall',
+        'inprocess_concurrent20_wall_s')
+    row('20 concurrent floors, wall', 'floor_concurrent20_wall_s')
+    row('soft reboot, image honouring SIGTERM, p50',
+        'soft_reboot_sigterm_p50_s', russell='2.58 s')
+    row('snapshot of a 100 MB image', 'snapshot_s', russell='36.9 s')
+    row('first boot / docker load', 'first_boot_vs_docker_load_ratio',
+        unit='x')
+    row('cached boot bytes downloaded', 'cached_boot_bytes_downloaded',
+        unit=' B')
+    for key in sorted(k for k in result if k.startswith((
+            'periodic_', 'compute_rss_', 'restart_'))):
+        unit = ' MB' if 'rss' in key else (
+            '' if 'calls' in key else ' s')
+        row(key.replace('_', ' '), key, unit=unit,
+            russell='49 MB/server' if key.startswith('compute_rss') else '')
+    lines += ['', '## Targets (issue 15)', '', '| Target | Value | Limit | '
+              'Met |', '|---|---|---|---|']
+    for t in result.get('targets', {}).values():
+        met = {True: 'yes', False: 'NO', None: 'not measured'}[t['met']]
+        lines.append('| %s | %s | %s | %s |' % (
+            t['target'], _fmt(t['value']), _fmt(t['limit']), met))
+    lines += _power_table(result) + _density_table(result) + \
+        _profile_table(result)
+    if result.get('null_reasons'):
+        lines += ['', '## Not measured, and why', '']
+        for key, why in sorted(result['null_reasons'].items()):
+            lines.append('- `%s`: %s' % (key, why))
+    return '\n'.join(lines) + '\n'
+
+
+def _power_table(result):
+    power = _get(result, 'inprocess', 'power')
+    if not power:
+        return []
+    lines = ['', '## Power operations (in-process API, p50)', '',
+             '| Operation | API to state | in the driver |', '|---|---|---|']
+    for name, entry in power.items():
+        if isinstance(entry, dict) and 'api' in entry:
+            lines.append('| %s | %s | %s |' % (
+                name.replace('_', ' '), _fmt(entry['api']['p50_s'], ' s'),
+                _fmt(entry['driver']['p50_s'], ' s')))
+    return lines
+
+
+def _density_table(result):
+    density = _get(result, 'inprocess', 'density', 'per_count')
+    if not density:
+        return []
+    lines = ['', '## Density, periodic tasks and restart', '',
+             '| servers | process RSS MB | containers MB (cgroup+shim PSS) | '
+             'resource update s / calls | power sync s / calls | image '
+             'cache s / calls | restart s | interruption s |',
+             '|---|---|---|---|---|---|---|---|']
+    for count in sorted(density, key=int):
+        e = density[count]
+        p = e['periodic']
+        lines.append('| %s | %s | %s | %s / %s | %s / %s | %s / %s | %s | '
+                     '%s |' % (
+                         count, e['rss_mb'],
+                         round(e['containers']['cgroup_mb'] +
+                               e['containers']['shim_pss_mb'], 1),
+                         p['update_available_resource']['seconds'],
+                         p['update_available_resource']['engine_calls'],
+                         p['sync_power_states']['seconds'],
+                         p['sync_power_states']['engine_calls'],
+                         p['image_cache']['seconds'],
+                         p['image_cache']['engine_calls'],
+                         e['restart']['seconds'],
+                         _fmt(e['restart']['interruption_s'])))
+    return lines
+
+
+def _profile_table(result):
+    profile = _get(result, 'inprocess', 'spawn', 'profile')
+    if not profile:
+        return []
+    lines = ['', '## Where a cached boot goes (per boot, mean)', '',
+             '| Boundary | Call | Count | Seconds |', '|---|---|---|---|']
+    for row in profile['calls'][:25]:
+        lines.append('| %s | %s | %s | %s |' % (
+            row['category'], row['call'].replace('|', '/'),
+            row['count_per_boot'], row['seconds_per_boot']))
+    return lines
+
+
+def main():
+    path = sys.argv[1]
+    result = common.load(path)
+    out = os.path.join(os.path.dirname(path), 'latest.md')
+    with open(out, 'w') as f:
+        f.write(markdown(result))
+    common.progress('wrote %s', out)
+
+
+if __name__ == '__main__':
+    main()
