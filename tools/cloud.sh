@@ -5,14 +5,17 @@
 # bridge of its own) and Heat from PyPI, in their own virtualenv, started by
 # this script (no systemd) and configured as a deployment guide would.
 #
-# Usage: tools/cloud.sh up|down|status       (as root, after bootstrap-host)
+# Usage: tools/cloud.sh up|down [--purge]|status   (as root, after bootstrap-host)
 #
 #   up      installs what is missing, writes the configuration, starts every
 #           service not already running, creates the cloud's objects; ends
 #           with "cloud ready". A second run starts nothing new.
-#   down    stops every process up started (by recorded pid), removes the
-#           servers' containers, namespace links, this cloud's OVS bridges
-#           and the OVS manager row the agent added.
+#   down    deletes the servers (through the API while it answers), stops
+#           every process up started (by recorded pid), removes what is left
+#           of the servers' containers and namespace links, this cloud's OVS
+#           bridges and the OVS manager row the agent added. With --purge it
+#           also removes the databases, configuration and logs (not the
+#           virtualenv), so the next up starts from nothing.
 #   status  each service with pid, port and health; exit 1 if one is down.
 #
 # Environment: NOVA_DOCKER_CLOUD_HOME (default /opt/nova-docker-cloud),
@@ -57,11 +60,19 @@ SERVICES=(
     "heat-api|8004|http" "heat-engine||-" "nova-compute||-"
 )
 
+# A pid file holds "PID STARTTIME": a pid reused by another process after a
+# reboot or a kill does not pass for the service.
+start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+
 pid_of() {
-    local pid
-    pid=$(cat "$RUN/$1.pid" 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+    local pid started
+    read -r pid started <"$RUN/$1.pid" 2>/dev/null || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    [ -z "${started:-}" ] || [ "$(start_time "$pid")" = "$started" ] || return 1
+    echo "$pid"
 }
+
+record_pid() { echo "$2 $(start_time "$2")" >"$RUN/$1.pid"; }
 
 port_holder() {
     ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*))' | head -n 1
@@ -99,7 +110,7 @@ start() {
     fi
     PATH=$VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-    echo $! >"$RUN/$name.pid"
+    record_pid "$name" $!
     STARTED+=("$name")
     say "started $name (pid $!, log $LOGS/$name.log)"
 }
@@ -466,11 +477,11 @@ start_rabbitmq() {
 rabbitmqctl() { HOME=/root /usr/lib/rabbitmq/bin/rabbitmqctl -n ndc-rabbit@localhost "$@"; }
 
 init_infra() {
-    local db
+    local db pid
     wait_healthy mysql rabbitmq memcached
     # epmd daemonizes itself; record it when it was this run that started it.
     if [ -z "${EPMD_BEFORE:-}" ] && [ ! -s "$RUN/epmd.pid" ]; then
-        pgrep -x epmd >"$RUN/epmd.pid" || true
+        pid=$(pgrep -o -x epmd) && record_pid epmd "$pid"
     fi
     for db in keystone glance placement nova neutron heat; do
         mysql --socket="$RUN/mysql/mysqld.sock" -u root <<EOF
@@ -694,14 +705,19 @@ cmd_up() {
     STARTED=()
     read_cloud_settings
     say "stage: packages"; install_debs
-    say "stage: virtualenv"; install_venv
+    # pip is the slow part: the infrastructure starts meanwhile.
+    say "stage: virtualenv (in the background)"
+    install_venv >"$RUN/install-venv.out" 2>&1 &
+    local venv_job=$!
     PASSWORD=$(password)
     say "stage: bridges"; ensure_bridges
-    say "stage: configuration"; write_configs
     say "stage: mariadb, rabbitmq, memcached"
     start_mysql; start_rabbitmq
     start memcached /usr/bin/memcached -u memcache -l 127.0.0.1 -p 11211 -m 128
     init_infra
+    wait "$venv_job" || { cat "$RUN/install-venv.out" >&2; die "installing the virtualenv failed"; }
+    cat "$RUN/install-venv.out"
+    say "stage: configuration"; write_configs
     say "stage: database schemas"; sync_databases
     say "stage: keystone"; start_keystone
     provision identity
@@ -755,6 +771,13 @@ remove_server_leftovers() {
 cmd_down() {
     local i name m
     [ "$(id -u)" -eq 0 ] || die "run as root"
+    # Servers first, through the API, so Nova, Neutron and the driver
+    # unwire them as in normal operation; what is left is removed below.
+    if pid_of nova-compute >/dev/null && healthy nova-api 8774 http; then
+        PASSWORD=$(password)
+        read_cloud_settings
+        provision delete-servers || say "could not delete every server through the API"
+    fi
     # nova-compute first, so nothing recreates what is removed below.
     stop_pid nova-compute
     remove_server_leftovers
@@ -777,6 +800,11 @@ cmd_down() {
             say "removed OVS bridge $name"
         fi
     done
+    if [ "${1:-}" = --purge ]; then
+        # The venv stays: it is the slow part and holds no state.
+        rm -rf "$DATA" "$ETC" "$RUN" "$LOGS"
+        say "removed $DATA, $ETC, $RUN and $LOGS"
+    fi
     say "cloud down"
 }
 
@@ -808,7 +836,7 @@ cmd_status() {
 
 case "${1:-}" in
     up) cmd_up ;;
-    down) cmd_down ;;
+    down) cmd_down "${2:-}" ;;
     status) cmd_status ;;
     *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@ Every step finds before it creates, so a second run changes nothing.
                           Heat's stack domain, the demo project and user
   provision.py resources  flavor, image, aggregate, network and subnet, and
                           the Neutron port of the host's gateway address
+  provision.py delete-servers   every server of the compute host, waited for
   provision.py status     compute services and network agents, with state
 
 Settings come from the environment (NDC_*), written by tools/cloud.sh.
@@ -215,6 +216,20 @@ def resources():
               open(ENV['NDC_RESOURCES_FILE'], 'w'), indent=1)
 
 
+def delete_servers():
+    """Delete every server of the cloud's compute host, and wait."""
+    conn = admin()
+    host = ENV['NDC_COMPUTE_HOST']
+    servers = [s for s in conn.compute.servers(all_projects=True)
+               if s.compute_host in (host, None)]
+    for server in servers:
+        conn.compute.delete_server(server, ignore_missing=True)
+    for server in servers:
+        conn.compute.wait_for_delete(server, wait=120)
+    if servers:
+        say('deleted %d servers' % len(servers))
+
+
 def status():
     conn = admin()
     bad = 0
@@ -230,4 +245,5 @@ def status():
 
 if __name__ == '__main__':
     sys.exit({'identity': identity, 'resources': resources,
+              'delete-servers': delete_servers,
               'status': status}[sys.argv[1]]())
