@@ -27,12 +27,17 @@ from heat.engine import properties
 from heat.engine import resource
 from heat.engine.resources import stack_resource
 from heat.engine import support
+from oslo_config import cfg
 from oslo_log import log as logging
 
+from heat_plugins import odl_conf
 from heat_plugins import odl_member_stack
 from heat_plugins import odl_readiness
 
 LOG = logging.getLogger(__name__)
+
+# Heat gives resource plugins no start-up hook: register on load.
+odl_conf.register_opts(cfg.CONF)
 
 MAX_MEMBERS = 7
 
@@ -48,6 +53,14 @@ def _host(ip):
 
 
 class ClusterChangeRefused(exception.HeatException):
+    msg_fmt = _('%(message)s')
+
+
+class ReadinessPollRefused(exception.HeatException):
+    msg_fmt = _('%(message)s')
+
+
+class ClusterNotReady(exception.HeatException):
     msg_fmt = _('%(message)s')
 
 
@@ -76,23 +89,28 @@ class OdlCluster(stack_resource.StackResource):
         IMAGE, FLAVOR, NETWORK, SUBNET, SIZE, AVAILABILITY_ZONE, FIXED_IPS,
         SECURITY_GROUPS, RESTCONF_PORT, OVSDB_PORT, OPENFLOW_PORT,
         AKKA_PORT, AKKA_RPC_PORT, USERNAME, PASSWORD, FEATURES,
-        READINESS_TIMEOUT, ANTI_AFFINITY,
+        READINESS_TIMEOUT, SERVER_GROUP_POLICY, READINESS,
     ) = (
         'image', 'flavor', 'network', 'subnet', 'size', 'availability_zone',
         'fixed_ips', 'security_groups', 'restconf_port', 'ovsdb_port',
         'openflow_port', 'akka_port', 'akka_rpc_port', 'username',
-        'password', 'features', 'readiness_timeout', 'anti_affinity',
+        'password', 'features', 'readiness_timeout', 'server_group_policy',
+        'readiness',
     )
+
+    READINESS_MODES = (SIGNAL, POLL) = ('signal', 'poll')
+    SERVER_GROUP_POLICIES = ('anti-affinity', 'soft-anti-affinity',
+                             'affinity', 'soft-affinity', 'none')
 
     # Changing these only changes how the resource talks to the cluster.
     IN_PLACE = (IMAGE, READINESS_TIMEOUT, USERNAME, PASSWORD)
 
     ATTRIBUTES = (
-        MEMBER_IPS, OVS_MANAGERS, ODL_OVS_MANAGERS, CONTROLLERS,
+        MEMBERS, MEMBER_IPS, OVS_MANAGERS, ODL_OVS_MANAGERS, CONTROLLERS,
         RESTCONF_URLS, LEADER, SERVER_IDS,
     ) = (
-        'member_ips', 'ovs_managers', 'odl_ovs_managers', 'controllers',
-        'restconf_urls', 'leader', 'server_ids',
+        'members', 'member_ips', 'ovs_managers', 'odl_ovs_managers',
+        'controllers', 'restconf_urls', 'leader', 'server_ids',
     )
 
     # Every property is update_allowed: Heat would otherwise replace the
@@ -153,12 +171,13 @@ class OdlCluster(stack_resource.StackResource):
                                       'releases).'), 2551),
         USERNAME: properties.Schema(
             properties.Schema.STRING,
-            _('RESTCONF user for the readiness probes.'),
+            _('RESTCONF user for the readiness probes (poll mode).'),
             default='admin', update_allowed=True),
         PASSWORD: properties.Schema(
             properties.Schema.STRING,
-            _('RESTCONF password for the readiness probes. Never passed to '
-              'the members; pass it as a hidden template parameter.'),
+            _('RESTCONF password for the readiness probes (poll mode). '
+              'Never passed to the members; pass it as a hidden template '
+              'parameter.'),
             default='admin', update_allowed=True),
         FEATURES: properties.Schema(
             properties.Schema.LIST,
@@ -174,14 +193,31 @@ class OdlCluster(stack_resource.StackResource):
               'member to answer RESTCONF and see all members Up.'),
             default=600, update_allowed=True,
             constraints=[constraints.Range(1, 7200)]),
-        ANTI_AFFINITY: properties.Schema(
-            properties.Schema.BOOLEAN,
-            _('Put members on different hosts (an anti-affinity server '
-              'group). Default: true when size > 1.'),
-            update_allowed=True),
+        SERVER_GROUP_POLICY: properties.Schema(
+            properties.Schema.STRING,
+            _('Nova server group policy of the members when there is more '
+              'than one. anti-affinity (production: one member a host) '
+              'fails on a cloud with fewer hosts than members; '
+              'soft-anti-affinity spreads them when it can, so it works on '
+              'one host. none: no server group.'),
+            default='anti-affinity', update_allowed=True,
+            constraints=[constraints.AllowedValues(SERVER_GROUP_POLICIES)]),
+        READINESS: properties.Schema(
+            properties.Schema.STRING,
+            _('How readiness is learnt. signal: each member checks itself '
+              'and POSTs to heat-api (a wait condition handle); heat-engine '
+              'sends nothing to the members. poll: heat-engine probes the '
+              'members, only where the operator allows it (heat.conf '
+              '[odl_cluster] readiness_poll_networks).'),
+            default=SIGNAL, update_allowed=True,
+            constraints=[constraints.AllowedValues(READINESS_MODES)]),
     }
 
     attributes_schema = {
+        MEMBERS: attributes.Schema(
+            _('One map a member, in member order: name (member-<n>), ip, '
+              'server_id, ovs_manager (tcp:<ip>:<ovsdb port>).'),
+            type=attributes.Schema.LIST),
         MEMBER_IPS: attributes.Schema(
             _('Member addresses, in member order.'),
             type=attributes.Schema.LIST),
@@ -227,6 +263,13 @@ class OdlCluster(stack_resource.StackResource):
                 'leave %(prop)s out to let Neutron choose.') % {
                     'prop': self.FIXED_IPS, 'count': len(fixed_ips),
                     'size': size})
+        for ip in fixed_ips or []:
+            problem = odl_readiness.refusal_for_address(ip)
+            # Not an address at all: the ip_addr constraint below says so.
+            if problem and odl_readiness.is_ip_address(ip):
+                raise self._invalid(self.FIXED_IPS, _(
+                    '%(problem)s; a member needs an address of its own on '
+                    'the member network.') % {'problem': problem})
         if fixed_ips and len(set(fixed_ips)) != len(fixed_ips):
             raise self._invalid(self.FIXED_IPS, _(
                 'an address is listed twice; every member needs its own '
@@ -242,9 +285,9 @@ class OdlCluster(stack_resource.StackResource):
 
     def _spec(self, props):
         size = props[self.SIZE]
-        anti_affinity = props[self.ANTI_AFFINITY]
-        if anti_affinity is None:
-            anti_affinity = True
+        policy = props[self.SERVER_GROUP_POLICY]
+        if policy == 'none' or size < 2:
+            policy = None
         return {
             'size': size,
             'image': props[self.IMAGE],
@@ -255,7 +298,9 @@ class OdlCluster(stack_resource.StackResource):
             'security_groups': props[self.SECURITY_GROUPS],
             'availability_zone': props[self.AVAILABILITY_ZONE],
             'features': props[self.FEATURES],
-            'anti_affinity': bool(anti_affinity) and size > 1,
+            'server_group_policy': policy,
+            'signal': props[self.READINESS] == self.SIGNAL,
+            'readiness_timeout': props[self.READINESS_TIMEOUT],
             'ports': {'akka': props[self.AKKA_PORT],
                       'akka_rpc': props[self.AKKA_RPC_PORT],
                       'restconf': props[self.RESTCONF_PORT],
@@ -270,32 +315,103 @@ class OdlCluster(stack_resource.StackResource):
         return {}
 
     def handle_create(self):
+        if self.properties[self.READINESS] == self.POLL:
+            # Refuse before anything is booted.
+            self._allowed_poll_networks(self.properties)
         self.create_with_template(self.child_template(), {})
-        return {'poller': None}
+        return {'waiter': None}
 
     def check_create_complete(self, cookie=None):
-        if cookie['poller'] is None:
+        if cookie['waiter'] is None:
             if not super(OdlCluster, self).check_create_complete():
                 return False
-            cookie['poller'] = self._make_poller(self.properties)
-        return self._poll_ready(cookie['poller'])
+            cookie['waiter'] = self._make_waiter(self.properties)
+        return self._wait_ready(cookie['waiter'])
 
-    def _make_poller(self, props):
-        self._outputs = None
-        ips = self._member_ips()
-        members = [(odl_member_stack.member_name(i), ip)
-                   for i, ip in enumerate(ips, start=1)]
+    def _members(self):
+        return [(odl_member_stack.member_name(i), ip)
+                for i, ip in enumerate(self._member_ips(), start=1)]
+
+    def _make_waiter(self, props):
+        """A SignalWaiter or, in poll mode, a checked ReadinessPoller."""
+        if props[self.READINESS] == self.SIGNAL:
+            return odl_readiness.SignalWaiter(
+                self._members(), self._signals, props[self.READINESS_TIMEOUT])
+        allowed = self._allowed_poll_networks(props)
+        networks = self.get_output(
+            odl_member_stack.OUTPUT_MEMBER_NETWORKS) or []
+        refused = []
+        for (name, ip), network in zip(self._members(), networks):
+            problem = odl_readiness.refusal_for_address(ip)
+            if network not in allowed:
+                problem = _('its port is on network %s, not one listed in '
+                            '[odl_cluster] readiness_poll_networks') % network
+            if problem:
+                refused.append('%s %s: %s' % (name, ip, problem))
+        if refused:
+            raise ReadinessPollRefused(message=_(
+                'readiness: poll refused, heat-engine will not probe '
+                '%(refused)s. Use readiness: signal.') % {
+                    'refused': '; '.join(refused)})
         return odl_readiness.ReadinessPoller(
-            members, props[self.RESTCONF_PORT], props[self.USERNAME],
+            self._members(), props[self.RESTCONF_PORT], props[self.USERNAME],
             props[self.PASSWORD], props[self.READINESS_TIMEOUT])
 
-    def _poll_ready(self, poller):
-        if poller.poll():
-            self.data_set('leader', poller.leader or '')
+    def _allowed_poll_networks(self, props):
+        """IDs of the networks heat-engine may probe; refuse if not ours."""
+        listed = cfg.CONF.odl_cluster.readiness_poll_networks
+        if not listed:
+            raise ReadinessPollRefused(message=_(
+                'readiness: poll is disabled on this cloud: heat-engine '
+                'probes members only on networks the operator lists in '
+                'heat.conf [odl_cluster] readiness_poll_networks. Use '
+                'readiness: signal (the members report to heat-api).'))
+        neutron = self.client_plugin('neutron')
+        allowed = set()
+        for entry in listed:
+            try:
+                allowed.add(neutron.find_resourceid_by_name_or_id(
+                    'network', entry))
+            except Exception as err:
+                LOG.warning('[odl_cluster] readiness_poll_networks: '
+                            '%(entry)s not found: %(err)s',
+                            {'entry': entry, 'err': err})
+        network = neutron.find_resourceid_by_name_or_id(
+            'network', props[self.NETWORK])
+        if network not in allowed:
+            raise ReadinessPollRefused(message=_(
+                'readiness: poll refused: network %(net)s is not one '
+                'heat-engine may probe (heat.conf [odl_cluster] '
+                'readiness_poll_networks). Use readiness: signal.') % {
+                    'net': props[self.NETWORK]})
+        return allowed
+
+    def _signals(self):
+        handle = self.nested()[odl_member_stack.READY_HANDLE]
+        return handle.metadata_get(refresh=True)
+
+    def _forget_signal(self, name):
+        """Drop member ``name``'s signal, before it is rebuilt."""
+        handle = self.nested()[odl_member_stack.READY_HANDLE]
+        handle.metadata_set(None, merge_metadata=lambda _new, latest: {
+            key: value for key, value in (latest or {}).items()
+            if key != name})
+
+    def _wait_ready(self, waiter):
+        try:
+            ready = waiter.poll()
+        except (odl_readiness.ClusterNotReady,
+                odl_readiness.MemberFailed) as err:
+            raise ClusterNotReady(message=str(err)) from err
+        if ready:
+            self.data_set('leader', waiter.leader or '')
             LOG.info('OpenDaylight cluster %(name)s ready, leader %(leader)s',
-                     {'name': self.name, 'leader': poller.leader})
+                     {'name': self.name, 'leader': waiter.leader})
             return True
-        wait = poller.seconds_to_next_probe()
+        if isinstance(waiter, odl_readiness.SignalWaiter):
+            wait = waiter.seconds_to_next_poll()
+        else:
+            wait = waiter.seconds_to_next_probe()
         if wait >= 2:
             # Heat polls about once a second: skip the polls until then.
             raise resource.PollDelay(int(wait))
@@ -339,8 +455,8 @@ class OdlCluster(stack_resource.StackResource):
                                         'image': new_image})
         steps = odl_member_stack.rolling_image_steps(
             self._spec(new_props), old_image, new_image)
-        return {'steps': steps, 'props': new_props, 'poller': None,
-                'nested_pending': False}
+        return {'steps': steps, 'props': new_props, 'waiter': None,
+                'nested_pending': False, 'member': 0}
 
     def check_update_complete(self, cookie=None):
         if cookie is None:
@@ -349,14 +465,19 @@ class OdlCluster(stack_resource.StackResource):
             if not super(OdlCluster, self).check_update_complete():
                 return False
             cookie['nested_pending'] = False
-            cookie['poller'] = self._make_poller(cookie['props'])
-        if cookie['poller'] is not None:
-            if not self._poll_ready(cookie['poller']):
+            cookie['waiter'] = self._make_waiter(cookie['props'])
+        if cookie['waiter'] is not None:
+            if not self._wait_ready(cookie['waiter']):
                 return False
-            cookie['poller'] = None
+            cookie['waiter'] = None
         if not cookie['steps']:
             return True
         # One member rebuilt per step; the cluster is whole again first.
+        cookie['member'] += 1
+        if cookie['props'][self.READINESS] == self.SIGNAL:
+            # Its next signal must come from the rebuilt member.
+            self._forget_signal(odl_member_stack.member_name(
+                cookie['member']))
         self.update_with_template(cookie['steps'].pop(0), {})
         cookie['nested_pending'] = True
         return False
@@ -375,6 +496,13 @@ class OdlCluster(stack_resource.StackResource):
         props = self.properties
         if name == self.MEMBER_IPS:
             return ips
+        if name == self.MEMBERS:
+            ids = self.get_output(odl_member_stack.OUTPUT_SERVER_IDS) or []
+            return [{'name': odl_member_stack.member_name(i), 'ip': ip,
+                     'server_id': ids[i - 1] if i <= len(ids) else None,
+                     'ovs_manager': 'tcp:%s:%d' % (
+                         _host(ip), props[self.OVSDB_PORT])}
+                    for i, ip in enumerate(ips, start=1)]
         if name == self.ODL_OVS_MANAGERS:
             return ','.join(ips)
         if name == self.OVS_MANAGERS:

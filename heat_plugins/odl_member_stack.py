@@ -13,11 +13,14 @@
 """The nested stack of an OpenDaylight cluster, as a HOT template dict.
 
 One ``OS::Neutron::Port`` and one ``OS::Nova::Server`` per member, plus an
-anti-affinity ``OS::Nova::ServerGroup`` when asked for. Every member learns
-its role and the whole member list from instance metadata, which the
-nova-docker driver hands to the container as environment variables; the
-keys are therefore valid environment names (the driver refuses others) and
-the values strings. ``odl-cluster-entrypoint.sh`` reads the same names.
+``OS::Nova::ServerGroup`` with the chosen policy when asked for, and, when
+the members signal their readiness, one ``OS::Heat::WaitConditionHandle``.
+Every member learns its role, the whole member list and, in signal mode,
+where to signal from instance metadata, which the nova-docker driver hands
+to the container as environment variables; the keys are therefore valid
+environment names (the driver refuses others) and the values strings.
+``odl-cluster-entrypoint.sh`` and ``odl-ready-signal.sh`` read the same
+names.
 
 Pure functions, no Heat imports: loaded by Heat as
 ``heat.engine.plugins.odl_member_stack`` and has no resource mapping.
@@ -35,9 +38,15 @@ ENV_RESTCONF_PORT = 'ODL_RESTCONF_PORT'
 ENV_OVSDB_PORT = 'ODL_OVSDB_PORT'
 ENV_OPENFLOW_PORT = 'ODL_OPENFLOW_PORT'
 ENV_KARAF_FEATURES = 'ODL_KARAF_FEATURES'  # extra featuresBoot, commas
+# Signal mode only: where and with what the member reports it is ready.
+ENV_SIGNAL_URL = 'ODL_READY_SIGNAL_URL'    # heat-api signal URL of READY
+ENV_SIGNAL_TOKEN = 'ODL_READY_SIGNAL_TOKEN'  # Keystone token for it
+ENV_READY_TIMEOUT = 'ODL_READY_TIMEOUT'    # seconds the member keeps trying
 
 SERVER_GROUP = 'server_group'
+READY_HANDLE = 'ready_handle'
 OUTPUT_MEMBER_IPS = 'member_ips'
+OUTPUT_MEMBER_NETWORKS = 'member_networks'
 OUTPUT_SERVER_IDS = 'server_ids'
 
 
@@ -77,7 +86,7 @@ def _port(index, spec):
 def _metadata(index, spec):
     ports = spec['ports']
     all_ips = [_ip_of(i) for i in range(1, spec['size'] + 1)]
-    return {
+    meta = {
         ENV_MEMBER_NAME: member_name(index),
         ENV_MEMBER_INDEX: str(index),
         ENV_MEMBER_IP: _ip_of(index),
@@ -90,6 +99,11 @@ def _metadata(index, spec):
         ENV_OPENFLOW_PORT: str(ports['openflow']),
         ENV_KARAF_FEATURES: ','.join(spec.get('features') or []),
     }
+    if spec.get('signal'):
+        meta[ENV_SIGNAL_URL] = {'get_attr': [READY_HANDLE, 'endpoint']}
+        meta[ENV_SIGNAL_TOKEN] = {'get_attr': [READY_HANDLE, 'token']}
+        meta[ENV_READY_TIMEOUT] = str(spec['readiness_timeout'])
+    return meta
 
 
 def _server(index, spec, image):
@@ -106,7 +120,7 @@ def _server(index, spec, image):
         # its address and therefore every member's seed list stay valid.
         'image_update_policy': 'REBUILD',
     }
-    if spec.get('anti_affinity'):
+    if spec.get('server_group_policy'):
         props['scheduler_hints'] = {'group': {'get_resource': SERVER_GROUP}}
     return {'type': 'OS::Nova::Server', 'properties': props}
 
@@ -117,16 +131,24 @@ def build(spec, images=None):
     ``spec`` keys: size, image, flavor, network, subnet (optional),
     fixed_ips (optional, one per member), security_groups (optional),
     availability_zone, ports (dict: akka, akka_rpc, restconf, ovsdb,
-    openflow), features (list), anti_affinity (bool).
+    openflow), features (list), server_group_policy (a Nova policy, or
+    None for no server group), signal (bool: members signal readiness to
+    a wait condition handle), readiness_timeout (seconds).
     ``images`` optionally overrides the image per member index (1-based):
     a rolling image update builds one template per step with it.
     """
     images = images or {}
     resources = {}
-    if spec.get('anti_affinity'):
+    if spec.get('server_group_policy'):
         resources[SERVER_GROUP] = {
             'type': 'OS::Nova::ServerGroup',
-            'properties': {'policies': ['anti-affinity']}}
+            'properties': {'policies': [spec['server_group_policy']]}}
+    if spec.get('signal'):
+        # Token signals: the member POSTs to heat-api with the handle's
+        # stack-user token; nothing goes from heat-engine to the members.
+        resources[READY_HANDLE] = {
+            'type': 'OS::Heat::WaitConditionHandle',
+            'properties': {'signal_transport': 'TOKEN_SIGNAL'}}
     for index in range(1, spec['size'] + 1):
         resources[port_resource(index)] = _port(index, spec)
         resources[server_resource(index)] = _server(
@@ -138,6 +160,9 @@ def build(spec, images=None):
         'resources': resources,
         'outputs': {
             OUTPUT_MEMBER_IPS: {'value': [_ip_of(i) for i in count]},
+            OUTPUT_MEMBER_NETWORKS: {'value': [
+                {'get_attr': [port_resource(i), 'network_id']}
+                for i in count]},
             OUTPUT_SERVER_IDS: {'value': [
                 {'get_resource': server_resource(i)} for i in count]},
         },

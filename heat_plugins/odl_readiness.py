@@ -10,25 +10,35 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Is an OpenDaylight cluster ready? Probes and a backoff poller.
+"""Is an OpenDaylight cluster ready? Member signals, or bounded probes.
 
 A member is ready when its RESTCONF readiness URL answers 2xx with basic
 auth and its Jolokia ``akka:type=Cluster`` view says it is Up and sees every
-member of the cluster, none unreachable. ``ReadinessPoller`` probes all
-members with exponential backoff until they are all ready or the deadline
-passes; it never probes twice within its current interval, so it is cheap to
-call from Heat's ``check_*_complete`` loop.
+member of the cluster, none unreachable.
+
+By default the members check this themselves and signal Heat
+(``SignalWaiter`` reads the signals a wait condition handle stored). In
+polling mode, for clouds where heat-engine reaches the member networks,
+``ReadinessPoller`` probes every member with exponential backoff until they
+are all ready or the deadline passes. Those probes go to tenant-controlled
+servers, so they are bounded: only the member's own address (never a
+loopback, link-local, multicast or unspecified one) and the declared
+RESTCONF port, no proxy, no redirect followed, at most ``MAX_BODY`` bytes
+read and ``REQUEST_TIMEOUT`` seconds spent per request, whatever the server
+does.
 
 Pure Python (standard library only), no Heat imports: this module is loaded
 by Heat as ``heat.engine.plugins.odl_readiness`` and has no resource mapping.
 """
 
 import base64
+import http.client
+import ipaddress
 import json
 import re
+import socket
+import threading
 import time
-import urllib.error
-import urllib.request
 
 RESTCONF_READY_PATH = ('/restconf/operational/network-topology:'
                        'network-topology/topology/netvirt:1')
@@ -36,8 +46,10 @@ JOLOKIA_CLUSTER_PATH = '/jolokia/read/akka:type=Cluster'
 
 #: Longest pause between two probe rounds, in seconds.
 MAX_INTERVAL = 15.0
-#: Longest single HTTP request, in seconds.
+#: Longest single HTTP request, start to last byte, in seconds.
 REQUEST_TIMEOUT = 5.0
+#: Largest answer body read from a member, in bytes.
+MAX_BODY = 65536
 
 _AKKA_ADDRESS = re.compile(r'@(?:\[([^\]]+)\]|([^:/,\s\[]+)):(\d+)')
 
@@ -83,20 +95,128 @@ def akka_address_ips(text):
             for m in _AKKA_ADDRESS.finditer(text or '')]
 
 
-def _get(url, username, password, timeout):
-    """GET ``url`` with basic auth; return (status, body) or raise OSError."""
-    token = base64.b64encode(('%s:%s' % (username, password)).encode())
-    request = urllib.request.Request(
-        url, headers={'Authorization': 'Basic ' + token.decode(),
-                      'Accept': 'application/json'})
-    # A new opener each time: the shared one freezes the proxy settings of
-    # the first call.
-    opener = urllib.request.build_opener()
+class ProbeRefused(Exception):
+    """A probe target or answer heat-engine will not deal with."""
+
+
+def is_ip_address(text):
+    """True when ``text`` is an IPv4 or IPv6 address."""
     try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, b''
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def refusal_for_address(ip):
+    """Return why heat-engine must never probe ``ip``, or None."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return '%r is not an IP address' % (ip,)
+    if addr.is_loopback:
+        return '%s is a loopback address' % ip
+    if addr.is_link_local:
+        return ('%s is a link-local address (metadata services live '
+                'there)' % ip)
+    if addr.is_multicast or addr.is_unspecified:
+        return '%s is a multicast or unspecified address' % ip
+    if getattr(addr, 'ipv4_mapped', None):
+        return '%s is an IPv4-mapped address' % ip
+    return None
+
+
+def _socket_to(ip, port, timeout):
+    """Open the TCP connection of one probe (tests route it elsewhere)."""
+    return socket.create_connection((ip, port), timeout)
+
+
+class _MemberConnection(http.client.HTTPConnection):
+    """HTTP to one member address: no proxy, no name resolution."""
+
+    def connect(self):
+        self.sock = _socket_to(self.host, self.port, self.timeout)
+        # http.client drops self.sock when the answer says "close"; the
+        # watchdog still needs it.
+        self.probe_sock = self.sock
+
+
+def _shutdown(conn, fired):
+    fired.set()
+    sock = getattr(conn, 'probe_sock', None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _read_body(response):
+    length = response.getheader('Content-Length')
+    if length and length.strip().isdigit() and int(length) > MAX_BODY:
+        raise ProbeRefused('answer of %s bytes refused (more than %d)'
+                           % (length.strip(), MAX_BODY))
+    body = response.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise ProbeRefused('answer longer than %d bytes refused' % MAX_BODY)
+    if response.length:
+        raise ProbeRefused('answer shorter than its Content-Length')
+    return body
+
+
+def _get(ip, port, path, username, password, timeout):
+    """GET ``path`` from ``ip``:``port`` with basic auth, bounded.
+
+    Returns (status, body); raises OSError when the member cannot be
+    reached or is too slow, ProbeRefused for a redirect or a body over
+    ``MAX_BODY``. The request goes to that address and port only: no
+    proxy, no redirect followed, and the whole exchange is cut off after
+    ``timeout`` seconds however slowly the server trickles bytes.
+    """
+    problem = refusal_for_address(ip)
+    if problem:
+        raise ProbeRefused(problem)
+    token = base64.b64encode(('%s:%s' % (username, password)).encode())
+    conn = _MemberConnection(ip, port, timeout=timeout)
+    fired = threading.Event()
+    watchdog = threading.Timer(timeout, _shutdown, [conn, fired])
+    watchdog.daemon = True
+    watchdog.start()
+    response = None
+    try:
+        conn.request('GET', path, headers={
+            'Authorization': 'Basic ' + token.decode(),
+            'Accept': 'application/json'})
+        response = conn.getresponse()
+        if 300 <= response.status < 400:
+            raise ProbeRefused(
+                'HTTP %d redirect to %s refused (readiness probes follow '
+                'no redirect)' % (response.status, _printable(
+                    response.getheader('Location') or 'nowhere')))
+        body = _read_body(response) if response.status < 300 else b''
+        if fired.is_set():
+            raise socket.timeout('cut off')
+        return response.status, body
+    except (OSError, http.client.HTTPException, ProbeRefused) as err:
+        if fired.is_set():
+            raise socket.timeout('no complete answer within %.1f s'
+                                 % timeout) from err
+        if isinstance(err, (OSError, ProbeRefused)):
+            raise
+        raise ProbeRefused('malformed HTTP answer (%s)'
+                           % type(err).__name__) from err
+    finally:
+        watchdog.cancel()
+        # The response holds the socket open: close both, or a trickling
+        # server never learns we left.
+        if response is not None:
+            response.close()
+        conn.close()
+
+
+def _printable(text, limit=100):
+    text = ''.join(c if c.isprintable() else '?' for c in text)
+    return text if len(text) <= limit else text[:limit] + '...'
 
 
 class MemberStatus(object):
@@ -143,15 +263,19 @@ def probe_member(name, ip, member_ips, port, username, password,
         return MemberStatus(name, ip, False, reason)
 
     try:
-        status, _body = _get(restconf_url(ip, port), username, password,
-                             timeout)
+        status, _body = _get(ip, port, RESTCONF_READY_PATH, username,
+                             password, timeout)
+    except ProbeRefused as err:
+        return not_ready('RESTCONF probe refused: %s' % err)
     except OSError as err:
         return not_ready('RESTCONF not reachable (%s)' % _reason(err))
     if not 200 <= status < 300:
         return not_ready(_http_reason(status, 'RESTCONF'))
     try:
-        status, body = _get(jolokia_url(ip, port), username, password,
-                            timeout)
+        status, body = _get(ip, port, JOLOKIA_CLUSTER_PATH, username,
+                            password, timeout)
+    except ProbeRefused as err:
+        return not_ready('Jolokia probe refused: %s' % err)
     except OSError as err:
         return not_ready('Jolokia not reachable (%s)' % _reason(err))
     if not 200 <= status < 300:
@@ -160,7 +284,9 @@ def probe_member(name, ip, member_ips, port, username, password,
         answer = json.loads(body.decode('utf-8'))
     except ValueError:
         return not_ready('Jolokia answered something that is not JSON')
-    view = answer.get('value') if isinstance(answer, dict) else None
+    if not isinstance(answer, dict):
+        return not_ready('Jolokia answered JSON that is not an object')
+    view = answer.get('value')
     if answer.get('status', 200) != 200 or not isinstance(view, dict):
         return not_ready('Jolokia has no akka:type=Cluster view yet (%s)'
                          % answer.get('error', 'status %s'
@@ -168,7 +294,8 @@ def probe_member(name, ip, member_ips, port, username, password,
     problem = _cluster_view_problem(view, member_ips)
     if problem:
         return not_ready(problem)
-    leaders = akka_address_ips(str(view.get('Leader') or ''))
+    leaders = [leader for leader in akka_address_ips(
+        str(view.get('Leader') or '')) if leader in member_ips]
     return MemberStatus(name, ip, True, leader=leaders[0] if leaders else None)
 
 
@@ -230,3 +357,72 @@ class ReadinessPoller(object):
     def seconds_to_next_probe(self):
         """Seconds until ``poll()`` will probe again (0 if due now)."""
         return max(0.0, self.next_probe - self._clock())
+
+
+class SignalWaiter(object):
+    """Wait for every member's readiness signal, stored by a handle.
+
+    ``members`` is a list of (name, ip); ``read_signals()`` returns the
+    handle's signals, ``{id: {'status': 'SUCCESS'|'FAILURE', 'reason': ...,
+    'data': ...}}``, where each member signals with its name as ``id`` and
+    the Akka leader it sees as ``data``. ``poll()`` returns True once every
+    member signalled SUCCESS, raises ``MemberFailed`` as soon as one
+    signals FAILURE and ``ClusterNotReady`` naming the members that never
+    signalled once ``timeout`` seconds have passed. Signals with other ids
+    are ignored (they are not members of this cluster).
+    """
+
+    #: Seconds between two reads of the handle's signals.
+    INTERVAL = 2.0
+
+    def __init__(self, members, read_signals, timeout, clock=time.monotonic):
+        self.members = list(members)
+        self.read_signals = read_signals
+        self.timeout = float(timeout)
+        self._clock = clock
+        self.deadline = clock() + self.timeout
+        self.leader = None
+
+    def poll(self):
+        """Read the signals once; see the class docstring."""
+        signals = self.read_signals() or {}
+        ips = [ip for _name, ip in self.members]
+        waiting = []
+        leaders = []
+        for name, ip in self.members:
+            signal = signals.get(name)
+            if not isinstance(signal, dict):
+                waiting.append('%s %s' % (name, ip))
+                continue
+            if signal.get('status') == 'FAILURE':
+                raise MemberFailed(name, ip, signal.get('reason'))
+            leader = signal.get('data')
+            if leader in ips:
+                leaders.append(leader)
+        if not waiting:
+            self.leader = leaders[0] if leaders else None
+            return True
+        if self._clock() >= self.deadline:
+            raise ClusterNotReady(self.timeout, [
+                '%s never signalled' % member for member in waiting] + [
+                'each member signals heat-api once its RESTCONF answers and '
+                'its Akka cluster view lists every member Up: check the '
+                'silent members\' console logs and that they reach '
+                'heat-api'])
+        return False
+
+    def seconds_to_next_poll(self):
+        """Seconds Heat may wait before calling ``poll()`` again."""
+        return max(0.0, min(self.INTERVAL, self.deadline - self._clock()))
+
+
+class MemberFailed(Exception):
+    """A member signalled that it cannot become ready."""
+
+    msg_fmt = ('OpenDaylight cluster member %(name)s %(ip)s signalled '
+               'FAILURE: %(reason)s')
+
+    def __init__(self, name, ip, reason):
+        super().__init__(self.msg_fmt % {
+            'name': name, 'ip': ip,
+            'reason': _printable(str(reason or 'no reason given'), 300)})

@@ -23,6 +23,10 @@
 #   ODL_AKKA_PORT      odl-cluster-data port (default 2550)
 #   ODL_AKKA_RPC_PORT  odl-cluster-rpc port (default 2551)
 #   ODL_KARAF_FEATURES optional comma-separated extra features to boot
+#   ODL_READY_SIGNAL_URL, ODL_READY_SIGNAL_TOKEN
+#                      set in signal mode: odl-ready-signal.sh (next to this
+#                      script) is started in the background to tell Heat
+#                      when this member is ready
 #   ODL_HOME           Karaf directory (default /opt/opendaylight)
 #
 # POSIX sh and awk only: runs under busybox.
@@ -261,6 +265,16 @@ if [ -n "${ODL_KARAF_FEATURES:-}" ]; then
     [ -f "$FEATURES_CFG" ] || die "ODL_KARAF_FEATURES is set but $FEATURES_CFG does not exist"
     rewrite add_features "$FEATURES_CFG"
     say "featuresBoot += $ODL_KARAF_FEATURES"
+fi
+
+if [ -n "${ODL_READY_SIGNAL_URL:-}" ]; then
+    signaller=${ODL_READY_SIGNAL_SCRIPT:-$(dirname "$0")/odl-ready-signal.sh}
+    if [ -x "$signaller" ]; then
+        "$signaller" &
+        say "readiness will be signalled to heat-api by $signaller"
+    else
+        say "WARNING: ODL_READY_SIGNAL_URL is set but $signaller is missing: this member will never report ready; install odl-ready-signal.sh next to this script"
+    fi
 fi
 
 if [ "$#" -eq 0 ]; then

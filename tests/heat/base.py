@@ -37,6 +37,8 @@ parameters:
   username: {type: string, default: admin}
   password: {type: string, default: admin, hidden: true}
   timeout: {type: number, default: 3}
+  readiness: {type: string, default: poll}
+  policy: {type: string, default: anti-affinity}
 resources:
   cluster:
     type: OS::ODL::Cluster
@@ -49,8 +51,11 @@ resources:
       username: {get_param: username}
       password: {get_param: password}
       readiness_timeout: {get_param: timeout}
+      readiness: {get_param: readiness}
+      server_group_policy: {get_param: policy}
       features: [odl-netvirt-openstack]
 outputs:
+  members: {value: {get_attr: [cluster, members]}}
   member_ips: {value: {get_attr: [cluster, member_ips]}}
   ovs_managers: {value: {get_attr: [cluster, ovs_managers]}}
   odl_ovs_managers: {value: {get_attr: [cluster, odl_ovs_managers]}}
@@ -71,13 +76,18 @@ class OdlClusterTestCase(common.HeatTestCase):
         super(OdlClusterTestCase, self).setUp()
         # Legacy (non-convergence) engine: stacks run in this thread.
         cfg.CONF.set_override('convergence_engine', False)
+        # Polling mode (these tests' default) only where the operator
+        # allows it; the signal mode tests set readiness=signal.
+        cfg.CONF.set_override('readiness_poll_networks',
+                              [fake_openstack.NETWORK_NAME],
+                              group='odl_cluster')
         resource._register_class('OS::ODL::Cluster', odl_cluster.OdlCluster)
         self.cloud = fake_openstack.FakeCloud()
         self.cloud.install(self)
         self.engine = in_process_engine.install(self)
         self.odl = fake_odl.FakeOdlCluster(MEMBER_IPS)
-        # The probes go to the members' (10.0.0.x) addresses through this
-        # proxy, which answers for them.
+        # The probes' connections to the members' (10.0.0.x) addresses
+        # reach this server, which answers for them.
         fake_odl.serve(self, self.odl)
         self.patchobject(scheduler.TaskRunner, '_sleep',
                          side_effect=lambda wait: time.sleep(

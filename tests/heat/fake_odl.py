@@ -13,16 +13,16 @@
 """A real HTTP server on 127.0.0.1 that answers like OpenDaylight members.
 
 It serves the RESTCONF readiness URL (with basic auth) and the Jolokia
-``akka:type=Cluster`` view for any number of members. Requests reach it
-directly (``http://127.0.0.1:<port>/...``: the member whose address is
-127.0.0.1) or as an HTTP proxy (``GET http://10.0.0.12:8181/...``): the
-tests set ``http_proxy`` so that the unmodified probe code, which builds
-URLs from the members' Neutron addresses, talks to this server.
+``akka:type=Cluster`` view for any number of members, telling them apart
+by the request's Host header. ``serve`` routes the probes' TCP connections
+(``odl_readiness._socket_to``, the one seam: address checks, HTTP, bounds
+stay the real code) from the members' addresses to this server, and
+records every address and port a probe tried to reach.
 
 Each member has a mode: 'ready' (answers as a healthy member), 'never'
 (RESTCONF 404 and Akka status Joining forever), 'ready_after' (like never
-until ``ready_at`` on the monotonic clock), or a fixed credentials pair
-that makes every other pair get 401.
+until ``ready_at`` on the monotonic clock), or one of the HOSTILE modes, a
+member answering as a tenant attacking heat-engine would.
 """
 
 import base64
@@ -30,13 +30,24 @@ import http.server
 import json
 import threading
 import time
-import urllib.parse
 
 import fixtures
+
+from heat_plugins import odl_readiness
 
 RESTCONF_PATH = ('/restconf/operational/network-topology:network-topology/'
                  'topology/netvirt:1')
 JOLOKIA_PATH = '/jolokia/read/akka:type=Cluster'
+
+#: Where the hostile redirects point: the metadata service, a control-plane
+#: host with the probe's credentials, the member's own SSH port.
+REDIRECTS = {
+    'redirect_metadata': (302, 'http://169.254.169.254/latest/meta-data/'),
+    'redirect_creds': (307, 'http://admin:admin@192.0.2.10:35357/v3/'),
+    'redirect_port': (301, 'http://%(host)s:22/'),
+}
+HOSTILE = tuple(REDIRECTS) + ('huge', 'huge_stream', 'slow_body',
+                              'slow_headers', 'not_json')
 
 
 def akka_address(ip, port=2550):
@@ -54,6 +65,7 @@ class FakeOdlCluster(object):
         self.ready_at = {}
         self.leader = self.member_ips[0] if self.member_ips else None
         self.requests = []  # (monotonic time, host, path, status)
+        self.connections = []  # (ip, port) every probe connected to
         self._lock = threading.Lock()
 
     def record(self, host, path, status):
@@ -108,15 +120,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         cluster = self.server.cluster
-        if self.path.startswith('http://'):
-            # Proxy form: the member is the host of the absolute URL.
-            url = urllib.parse.urlsplit(self.path)
-            host, path = url.hostname, url.path
-        else:
-            host, path = self.server.server_address[0], self.path
-        status, body = cluster.answer(host, path,
+        host = (self.headers.get('Host') or '').rsplit(':', 1)[0]
+        mode = cluster.modes.get(host)
+        if mode in HOSTILE:
+            cluster.record(host, self.path, mode)
+            return self._hostile(mode, host)
+        status, body = cluster.answer(host, self.path,
                                       self.headers.get('Authorization'))
-        cluster.record(host, path, status)
+        cluster.record(host, self.path, status)
         data = json.dumps(body).encode() if body is not None else b''
         self.send_response(status)
         if status == 401:
@@ -125,6 +136,50 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _hostile(self, mode, host):
+        try:
+            if mode in REDIRECTS:
+                status, location = REDIRECTS[mode]
+                self.send_response(status)
+                self.send_header('Location', location % {'host': host})
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+            elif mode == 'huge':
+                self._stream(10 * 1024 * 1024, length=True)
+            elif mode == 'huge_stream':
+                self._stream(10 * 1024 * 1024, length=False)
+            elif mode == 'not_json':
+                self.send_response(200)
+                self.send_header('Content-Length', '5')
+                self.end_headers()
+                self.wfile.write(b'<html')
+            elif mode == 'slow_body':
+                self.send_response(200)
+                self.send_header('Content-Length', '100')
+                self.end_headers()
+                self._trickle(b'x' * 100)
+            elif mode == 'slow_headers':
+                self.wfile.write(b'HTTP/1.1 200 OK\r\n')
+                self._trickle(b'X-Slow: ' + b'y' * 100)
+        except OSError:
+            pass  # the probe hung up on us, as it should
+
+    def _stream(self, size, length):
+        self.send_response(200)
+        if length:
+            self.send_header('Content-Length', str(size))
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        chunk = b'{' * 65536
+        for _ in range(size // len(chunk)):
+            self.wfile.write(chunk)
+
+    def _trickle(self, data):
+        for byte in data:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(0.2)
 
     def log_message(self, fmt, *args):
         pass
@@ -158,16 +213,21 @@ class FakeOdlServer(object):
 
 
 def serve(test, cluster):
-    """Serve *cluster* for *test*: members' addresses reach it as a proxy.
+    """Serve *cluster* for *test*; probes to any address reach it.
 
-    Starts the server, stops it when the test ends, and points http_proxy
-    at it (with no proxy exceptions) for the duration of the test.
+    Starts the server, stops it when the test ends, and routes every probe
+    connection (to whatever address and port) to it for the duration of
+    the test, recording the address and port in ``cluster.connections``.
     """
     server = FakeOdlServer(cluster)
     server.start()
     test.addCleanup(server.stop)
-    for var in ('no_proxy', 'NO_PROXY', 'HTTP_PROXY'):
-        test.useFixture(fixtures.EnvironmentVariable(var))
-    test.useFixture(fixtures.EnvironmentVariable('http_proxy',
-                                                 server.proxy_url))
+
+    def route(ip, port, timeout):
+        cluster.connections.append((ip, port))
+        return odl_readiness.socket.create_connection(
+            ('127.0.0.1', server.port), timeout)
+
+    test.useFixture(fixtures.MonkeyPatch(
+        'heat_plugins.odl_readiness._socket_to', route))
     return server

@@ -14,13 +14,12 @@
 
 import time
 
-import fixtures
 import testtools
 
 from heat_plugins import odl_readiness
 from tests.heat import fake_odl
 
-LOCAL = '127.0.0.1'
+MEMBER = '10.0.0.11'
 
 
 def poll_until_done(poller, limit=30):
@@ -34,37 +33,34 @@ def poll_until_done(poller, limit=30):
 
 
 class DirectProbeTest(testtools.TestCase):
-    """One member at 127.0.0.1, reached directly (no proxy)."""
+    """One member, its probes routed to the fake server."""
 
     def setUp(self):
         super(DirectProbeTest, self).setUp()
-        for var in ('http_proxy', 'HTTP_PROXY'):
-            self.useFixture(fixtures.EnvironmentVariable(var))
-        self.cluster = fake_odl.FakeOdlCluster([LOCAL])
-        self.server = fake_odl.FakeOdlServer(self.cluster)
-        self.server.start()
-        self.addCleanup(self.server.stop)
+        self.cluster = fake_odl.FakeOdlCluster([MEMBER])
+        self.server = fake_odl.serve(self, self.cluster)
 
     def poller(self, timeout=2.0, password='admin'):
         return odl_readiness.ReadinessPoller(
-            [('member-1', LOCAL)], self.server.port, 'admin', password,
-            timeout)
+            [('member-1', MEMBER)], 8181, 'admin', password, timeout)
 
     def test_ready_member(self):
         poller = self.poller()
         self.assertTrue(poller.poll())
-        self.assertEqual(LOCAL, poller.leader)
+        self.assertEqual(MEMBER, poller.leader)
         self.assertEqual(1, poller.probes)
+        # Only the member's own address and declared port, directly.
+        self.assertEqual({(MEMBER, 8181)}, set(self.cluster.connections))
 
     def test_member_ready_after_a_while(self):
-        self.cluster.modes[LOCAL] = 'ready_after'
-        self.cluster.ready_at[LOCAL] = time.monotonic() + 0.5
+        self.cluster.modes[MEMBER] = 'ready_after'
+        self.cluster.ready_at[MEMBER] = time.monotonic() + 0.5
         poller = self.poller(timeout=5)
         self.assertTrue(poll_until_done(poller))
         self.assertGreater(poller.probes, 1)
 
     def test_never_ready_times_out_with_backoff(self):
-        self.cluster.modes[LOCAL] = 'never'
+        self.cluster.modes[MEMBER] = 'never'
         poller = self.poller(timeout=2.5)
         start = time.monotonic()
         error = self.assertRaises(odl_readiness.ClusterNotReady,
@@ -74,8 +70,8 @@ class DirectProbeTest(testtools.TestCase):
         self.assertLess(elapsed, 5)
         self.assertEqual(
             'OpenDaylight cluster not ready after 2.5 s: member-1 '
-            '127.0.0.1: HTTP 404 from RESTCONF', str(error))
-        times = self.cluster.restconf_times(LOCAL)
+            '10.0.0.11: HTTP 404 from RESTCONF', str(error))
+        times = self.cluster.restconf_times(MEMBER)
         # Called every 10 ms, it probed only at growing intervals:
         # 0, 0.25, 0.75, 1.75, then at the deadline.
         self.assertLessEqual(len(times), 6, times)
@@ -87,7 +83,7 @@ class DirectProbeTest(testtools.TestCase):
         poller = self.poller(timeout=1, password='wrong')
         error = self.assertRaises(odl_readiness.ClusterNotReady,
                                   poll_until_done, poller)
-        self.assertIn('member-1 127.0.0.1: HTTP 401 from RESTCONF, check '
+        self.assertIn('member-1 10.0.0.11: HTTP 401 from RESTCONF, check '
                       'credentials', str(error))
 
     def test_nothing_listening(self):
@@ -96,12 +92,12 @@ class DirectProbeTest(testtools.TestCase):
         poller = self.poller(timeout=0.5)
         error = self.assertRaises(odl_readiness.ClusterNotReady,
                                   poll_until_done, poller)
-        self.assertIn('member-1 127.0.0.1: RESTCONF not reachable',
+        self.assertIn('member-1 10.0.0.11: RESTCONF not reachable',
                       str(error))
 
 
 class ClusterViewTest(testtools.TestCase):
-    """Three members behind the fake server acting as their HTTP proxy."""
+    """Three members answered by one fake server."""
 
     IPS = ['10.0.0.11', '10.0.0.12', '10.0.0.13']
 

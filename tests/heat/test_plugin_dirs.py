@@ -29,7 +29,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                      'plugin_dir_probe.py')
-MODULES = ('odl_cluster.py', 'odl_member_stack.py', 'odl_readiness.py')
+MODULES = ('odl_cluster.py', 'odl_conf.py', 'odl_member_stack.py',
+           'odl_readiness.py')
 TEMPLATES = ('odl-cluster.yaml', 'docker-server.yaml', 'odl-env.yaml')
 
 
@@ -72,9 +73,14 @@ class PluginDirsTest(testtools.TestCase):
         cluster = result['templates']['odl-cluster.yaml']
         self.assertNotIn('error', cluster)
         self.assertEqual(
-            {'image', 'flavor', 'network', 'size', 'availability_zone',
+            {'image', 'flavor', 'network', 'cluster_size',
+             'server_group_policy', 'availability_zone', 'readiness',
              'odl_username', 'odl_password', 'readiness_timeout'},
             set(cluster['Parameters']))
+        self.assertEqual('anti-affinity', cluster['Parameters'][
+            'server_group_policy']['Default'])
+        self.assertEqual('signal',
+                         cluster['Parameters']['readiness']['Default'])
         self.assertEqual('true',
                          cluster['Parameters']['odl_password']['NoEcho'])
         self.assertEqual(
