@@ -40,11 +40,15 @@ SCRIPT = ('trap "exit 0" TERM; eval "$ND_INIT"; '
 WEB_INIT = ('mkdir -p /tmp/www && echo "ND-HELLO $ND_TAG" >/tmp/www/index.html'
             ' && httpd -p %d -h /tmp/www' % HTTP_PORT)
 
-PROBE_LOOP = ('for t in $ND_PEERS; do p=no; ping -c1 -W1 $t >/dev/null 2>&1 '
-              '&& p=ok; r=$(timeout 3 wget -q -O- http://$t:%d/ 2>&1); '
-              'echo "ND-PROBE $(date +%%s) $t ping=$p http=$r"; done; '
-              'echo "ND-IFS $(date +%%s) $(ls /sys/class/net | tr "\\n" " ")"'
-              % HTTP_PORT)
+# A peer that is not on a network of the server (its route goes through
+# a gateway) is not probed at all: the prober never sends traffic past the
+# host, which would route it on to networks that are not the test's.
+PROBE_PEER = ('if ip route get $t | grep -q " via "; then r=no-route; p=no; '
+              'else p=no; ping -c1 -W1 $t >/dev/null 2>&1 && p=ok; '
+              'r=$(timeout 3 wget -q -O- http://$t:%d/ 2>&1); fi; '
+              'echo "ND-PROBE $(date +%%s) $t ping=$p http=$r"' % HTTP_PORT)
+PROBE_LOOP = ('for t in $ND_PEERS; do eval "$ND_PROBE"; done; '
+              'echo "ND-IFS $(date +%s) $(ls /sys/class/net | tr "\\n" " ")"')
 
 SNAPSHOT_FILE = '/root/nd-snapshot-file'
 WRITE_FILE_INIT = 'echo "$ND_TAG" >%s && sync' % SNAPSHOT_FILE
@@ -61,7 +65,7 @@ def web_metadata(tag):
 
 def probe_metadata(peers):
     return {'ND_SCRIPT': SCRIPT, 'ND_LOOP': PROBE_LOOP,
-            'ND_PEERS': ' '.join(peers)}
+            'ND_PROBE': PROBE_PEER, 'ND_PEERS': ' '.join(peers)}
 
 
 def writer_metadata(tag):

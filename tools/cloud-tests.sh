@@ -44,15 +44,16 @@ case "$WHAT" in plugin|upstream|all) ;; *) die "usage: $0 [plugin|upstream|all]"
 install_tempest() {
     local log=$VENV/pip.log
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    if ! "$VENV/bin/pip" show tempest 2>/dev/null | grep -qx "Version: $TEMPEST_VERSION"; then
-        "$VENV/bin/pip" install -q "tempest==$TEMPEST_VERSION" >"$log" 2>&1 \
+    if ! "$VENV/bin/pip" show tempest 2>/dev/null | grep -x "Version: $TEMPEST_VERSION" >/dev/null; then
+        # wheel: the bundle is then built without an isolated build env.
+        "$VENV/bin/pip" install -q "tempest==$TEMPEST_VERSION" wheel >"$log" 2>&1 \
             || { tail -n 20 "$log" >&2; die "pip install tempest failed (log: $log)"; }
         say "installed tempest $TEMPEST_VERSION into $VENV"
     fi
     # Only the plugin is used here; Nova and the driver stay in the cloud.
-    "$VENV/bin/pip" install -q --no-deps --force-reinstall "$TOP_DIR" >"$log" 2>&1 \
+    "$VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$TOP_DIR" >"$log" 2>&1 \
         || { tail -n 20 "$log" >&2; die "pip install of the bundle failed (log: $log)"; }
-    "$VENV/bin/tempest" list-plugins | grep -q nova_docker_tempest_plugin \
+    "$VENV/bin/tempest" list-plugins | grep nova_docker_tempest_plugin >/dev/null \
         || die "tempest list-plugins does not show the nova-docker plugin"
     say "nova-docker tempest plugin installed ($("$VENV/bin/pip" show tempest | grep ^Version))"
 }
@@ -92,9 +93,15 @@ write_config() {
     local facts odl_file
     facts=$(cloud_facts) || die "cannot read the cloud's settings (is it up? tools/cloud.sh status)"
     fact() { sed -n "s/^$1=//p" <<<"$facts"; }
+    # A fresh workspace each run, registered in a file of this venv (not
+    # in ~/.tempest).
+    "$VENV/bin/tempest" workspace remove --workspace-path "$VENV/workspace.yaml" \
+        --name nova-docker >/dev/null 2>&1 || true
     rm -rf "$WORKSPACE"
-    mkdir -p "$WORKSPACE"
-    (cd "$VENV" && "$VENV/bin/tempest" init "$WORKSPACE" >/dev/null)
+    "$VENV/bin/tempest" init --workspace-path "$VENV/workspace.yaml" \
+        --name nova-docker "$WORKSPACE" >/dev/null \
+        || die "tempest init $WORKSPACE failed"
+    mkdir -p "$WORKSPACE/etc"
     odl_file=$(odl_image_file)
     sed -e "s|@AUTH_URL@|$(fact auth_url)|" \
         -e "s|@ADMIN_PASSWORD@|$(fact admin_password)|" \
