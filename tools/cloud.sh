@@ -62,11 +62,12 @@ SERVICES=(
 
 # A pid file holds "PID STARTTIME": a pid reused by another process after a
 # reboot or a kill does not pass for the service.
-start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+# (Field 22 of stat, counted after the command name, which may hold spaces.)
+start_time() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }
 
 pid_of() {
     local pid started
-    read -r pid started <"$RUN/$1.pid" 2>/dev/null || return 1
+    read -r pid started 2>/dev/null <"$RUN/$1.pid" || return 1
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
     [ -z "${started:-}" ] || [ "$(start_time "$pid")" = "$started" ] || return 1
     echo "$pid"
@@ -599,18 +600,16 @@ ensure_bridges() {
 }
 
 start_network_agent() {
-    local before after m
-    before=$(ovs_managers)
+    # The agent's OVSDB monitor adds the manager "p<ovsdb_connection>" when
+    # it is missing: when this run starts the agent and the row is not there,
+    # the row is this cloud's, and down removes it (and no other).
+    if ! pid_of neutron-openvswitch-agent >/dev/null \
+            && ! ovs_managers | grep -qxF "p$OVSDB"; then
+        echo "p$OVSDB" >"$RUN/ovs-managers-added"
+    fi
     start neutron-openvswitch-agent "$VENV/bin/neutron-openvswitch-agent" \
         --config-file "$ETC/neutron/neutron.conf" --config-file "$ETC/neutron/openvswitch_agent.ini"
     wait_healthy neutron-openvswitch-agent
-    # The agent adds a manager row for its OVSDB connection when missing:
-    # record it so that down removes that row and no other.
-    sleep 3
-    after=$(ovs_managers)
-    for m in $after; do
-        grep -qxF "$m" <<<"$before" || echo "$m" >>"$RUN/ovs-managers-added"
-    done
 }
 
 start_compute() {
@@ -741,20 +740,29 @@ cmd_up() {
     say "cloud ready (clouds nova-docker-admin and nova-docker-demo in $CLOUDS_YAML)"
 }
 
-stop_pid() {
-    # stop_pid NAME: the recorded process and its session.
-    local name=$1 pid i
-    pid=$(pid_of "$name") || { rm -f "$RUN/$name.pid"; return 0; }
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+# stop_pids NAME...: TERM the recorded processes and their sessions
+# together, KILL what is left after 15 s.
+stop_pids() {
+    local name pid pids=() names=() i alive
+    for name in "$@"; do
+        if pid=$(pid_of "$name"); then
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid"); names+=("$name")
+        fi
+        rm -f "$RUN/$name.pid"
+    done
     for i in $(seq 1 30); do
-        kill -0 "$pid" 2>/dev/null || break
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" -eq 0 ] && break
         sleep 0.5
     done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    # A worker that ignored its group's TERM still carries the session id.
-    pkill -KILL -s "$pid" 2>/dev/null || true
-    rm -f "$RUN/$name.pid"
-    say "stopped $name (pid $pid)"
+    for pid in "${pids[@]}"; do
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        # A worker that left its process group still carries the session id.
+        pkill -KILL -s "$pid" 2>/dev/null || true
+    done
+    [ ${#names[@]} -eq 0 ] || say "stopped ${names[*]}"
 }
 
 remove_server_leftovers() {
@@ -779,13 +787,16 @@ cmd_down() {
         provision delete-servers || say "could not delete every server through the API"
     fi
     # nova-compute first, so nothing recreates what is removed below.
-    stop_pid nova-compute
+    stop_pids nova-compute
     remove_server_leftovers
-    for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
-        name=${SERVICES[$i]%%|*}
-        stop_pid "$name"
+    # The OpenStack services together, then what they use.
+    local services=()
+    for ((i = ${#SERVICES[@]} - 1; i >= 3; i--)); do
+        services+=("${SERVICES[$i]%%|*}")
     done
-    stop_pid epmd
+    stop_pids "${services[@]}"
+    stop_pids memcached rabbitmq mysql
+    stop_pids epmd
     if [ -s "$RUN/ovs-managers-added" ]; then
         while read -r m; do
             ovs-vsctl --timeout=10 -- --if-exists remove Open_vSwitch . manager_options \

@@ -18,6 +18,8 @@ COMPUTE_HOST=nova-docker-cloud
 mode=${1:?usage: $0 before|pids|after DIR}
 dir=${2:?usage: $0 before|pids|after DIR}
 
+# Field 22 of stat, counted after the command name (which may hold spaces).
+start_time() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }
 bridges() { ovs-vsctl --timeout=10 list-br | sort; }
 interfaces() { ovs-vsctl --timeout=10 --bare --columns=name list Interface | grep . | sort; }
 managers() { ovs-vsctl --timeout=10 --bare --columns=target list Manager | grep . | sort || true; }
@@ -42,7 +44,7 @@ record_pids() {
     for f in "$CLOUD_HOME"/run/*.pid; do
         read -r sid _ <"$f" || continue
         for pid in $(ps -e -o pid= -o sid= | awk -v s="$sid" '$2 == s {print $1}'); do
-            echo "$pid $(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null) $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)"
+            echo "$pid $(start_time "$pid") $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)"
         done >>"$dir/pids"
     done
     [ -s "$dir/pids" ] || { echo "no process of the cloud found under $CLOUD_HOME/run" >&2; exit 1; }
@@ -67,7 +69,7 @@ new_since() {
 compare() {
     local alive="" pid started rest
     while read -r pid started rest; do
-        [ "$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)" = "$started" ] \
+        [ "$(start_time "$pid")" = "$started" ] \
             && alive+="$pid ($rest)"$'\n'
     done <"$dir/pids"
     check "no process up started is alive" "$alive"
