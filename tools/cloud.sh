@@ -174,9 +174,10 @@ bundle_hash() {
 install_venv() {
     local stamp=$VENV/.services reqs
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    reqs=$(sha256sum <"$TOP_DIR/tools/cloud/requirements.txt" | cut -d' ' -f1)
+    reqs=$(cat "$TOP_DIR/tools/cloud/requirements.txt" "$TOP_DIR/requirements.txt" | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$reqs" ]; then
         "$VENV/bin/pip" install -q -r "$TOP_DIR/tools/cloud/requirements.txt" \
+            -r "$TOP_DIR/requirements.txt" \
             >"$LOGS/pip.log" 2>&1 || { tail -n 20 "$LOGS/pip.log" >&2; die "pip install of the services failed"; }
         echo "$reqs" >"$stamp"
         say "installed the services into $VENV"
@@ -186,8 +187,9 @@ install_venv() {
     stamp=$VENV/.nova-docker
     if [ "$(cat "$stamp" 2>/dev/null)" != "$(bundle_hash)" ]; then
         # Not editable: nova/virt/docker must be a real file inside Nova.
-        (cd "$TOP_DIR" && "$VENV/bin/pip" install -q --force-reinstall --no-deps . \
-            && "$VENV/bin/pip" install -q .) >>"$LOGS/pip.log" 2>&1 \
+        # Its requirements came with the services above: one build only.
+        (cd "$TOP_DIR" && "$VENV/bin/pip" install -q --force-reinstall --no-deps .) \
+            >>"$LOGS/pip.log" 2>&1 \
             || { tail -n 20 "$LOGS/pip.log" >&2; die "pip install of nova-docker failed"; }
         bundle_hash >"$stamp"
         say "installed nova-docker (non-editable) from $TOP_DIR"
