@@ -14,6 +14,7 @@
 there."""
 
 from tempest.lib.common.utils import data_utils
+from tempest.lib.common.utils import test_utils
 from tempest.lib import decorators
 
 from nova_docker_tempest_plugin.tests.scenario import base
@@ -37,7 +38,8 @@ class SnapshotTest(base.NovaDockerScenarioTest):
         if not snapshot_id:
             # Before microversion 2.45 the id is only in the Location.
             snapshot_id = resp.response['location'].rsplit('/', 1)[1]
-        self.addCleanup(self.images_client.delete_image, snapshot_id)
+        self.addCleanup(test_utils.call_and_ignore_notfound_exc,
+                        self.images_client.delete_image, snapshot_id)
         snapshot = self.wait_for_image(snapshot_id)
         self.assertEqual('docker', snapshot['container_format'])
         self.assertGreater(snapshot['size'], 0)
