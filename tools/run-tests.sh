@@ -1,6 +1,10 @@
 #!/bin/bash
 # The README's test command: prepare the host, then run style checks, unit
-# tests and functional tests (real dockerd, OVS, rootwrap, in-process Nova).
+# tests and functional tests (real dockerd, OVS, rootwrap, in-process Nova),
+# then the real single-node cloud: tools/cloud.sh up from empty databases,
+# the scenarios against it (tools/cloud-tests.sh; until it exists, the smoke
+# test tests/cloud/smoke.sh), tools/cloud.sh down, and the test that down
+# left nothing behind (tests/cloud/check-leftovers.sh).
 # The last lines are the test runner's summary. A skipped functional test
 # fails the run: a skip is not a pass.
 #
@@ -47,10 +51,43 @@ run_env genconfig
 run_env py3
 run_env functional
 
+# step NAME COMMAND...: a timed step of the cloud suite, logged for totals.
+step() {
+    local name=$1 rc=0 t0
+    shift
+    t0=$(date +%s)
+    "$@" 2>&1 | tee -a "$LOGS/cloud.log" || rc=$?
+    echo "== $name: $(($(date +%s) - t0)) s, exit $rc" | tee -a "$LOGS/cloud.log"
+    [ "$rc" -eq 0 ] || status=1
+    return "$rc"
+}
+
+run_cloud() {
+    : >"$LOGS/cloud.log"
+    # From nothing: a previous session's cloud (or what it left) goes first.
+    step "cloud down --purge" tools/cloud.sh down --purge || return 0
+    tests/cloud/check-leftovers.sh before "$LOGS/leftovers"
+    if step "cloud up" tools/cloud.sh up \
+            && step "cloud status" tools/cloud.sh status \
+            && tests/cloud/check-leftovers.sh pids "$LOGS/leftovers"; then
+        if [ -x tools/cloud-tests.sh ]; then
+            step "cloud scenarios" tools/cloud-tests.sh || true
+        else
+            step "cloud smoke test" tests/cloud/smoke.sh || true
+        fi
+    fi
+    step "cloud down" tools/cloud.sh down || true
+    step "leftover check" tests/cloud/check-leftovers.sh after "$LOGS/leftovers" || true
+    passed[cloud]=$(sum_of Passed "$LOGS/cloud.log")
+    failed[cloud]=$(sum_of Failed "$LOGS/cloud.log")
+    skipped[cloud]=$(sum_of Skipped "$LOGS/cloud.log")
+}
+run_cloud
+
 total_p=0 total_f=0 total_s=0
 echo
 echo "== nova-docker test summary =="
-for env in py3 functional; do
+for env in py3 functional cloud; do
     p=${passed[$env]:-0} f=${failed[$env]:-0} s=${skipped[$env]:-0}
     printf '%-11s %s passed, %s failed, %s skipped\n' "$env:" "$p" "$f" "$s"
     total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))

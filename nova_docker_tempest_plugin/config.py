@@ -1,0 +1,85 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The [nova_docker] options of the tempest plugin."""
+
+from oslo_config import cfg
+
+nova_docker_group = cfg.OptGroup(
+    name='nova_docker',
+    title='nova-docker scenario tests',
+    help='What the nova-docker scenarios boot, and how they may look at the '
+         'compute host.')
+
+NovaDockerGroup = [
+    cfg.StrOpt('image_ref',
+               default='nova-docker-busybox',
+               help='Name or id of a Glance image with container_format '
+                    'docker holding a busybox (the "docker save" archive '
+                    'of nova-docker/busybox). The scenarios copy its data '
+                    'into images of their own, whose os_command_line runs '
+                    'the script each server is given in its metadata.'),
+    cfg.StrOpt('flavor_ref',
+               default='docker.small',
+               help='Name or id of the flavor the scenarios boot.'),
+    cfg.StrOpt('availability_zone',
+               default='docker',
+               help='Availability zone of the docker compute hosts.'),
+    cfg.StrOpt('network_name',
+               default='private',
+               help='Network the servers are booted on. Its IPv4 subnet '
+                    'must be reachable from the host running tempest (the '
+                    'single-node cloud puts the gateway address on the '
+                    'host) for the host-side ping and HTTP checks.'),
+    cfg.IntOpt('probe_timeout',
+               default=90,
+               help='Seconds to wait for a server to report a successful '
+                    'ping and HTTP fetch of its peer in its console log.'),
+    cfg.BoolOpt('host_checks',
+                default=False,
+                help='Tempest runs as root on the (single) docker compute '
+                     'host: check from there that a failed or deleted '
+                     'server left no container, OVS port or namespace '
+                     'link, and connect OVS to the ODL stand-in members '
+                     '(adding and removing Manager rows of its own only). '
+                     'The ODL scenario needs it.'),
+    cfg.StrOpt('odl_image_ref',
+               default='',
+               help='Name or id of a Glance image of the ODL stand-in '
+                    '(tools/build-odl-standin-image.sh). Empty: the '
+                    'scenario uploads odl_image_file itself.'),
+    cfg.StrOpt('odl_image_file',
+               default='',
+               help='A "docker save" archive of the ODL stand-in image, '
+                    'uploaded (and deleted afterwards) when odl_image_ref '
+                    'is empty. With neither, the ODL scenario is skipped.'),
+    cfg.StrOpt('odl_template',
+               default='',
+               help='Path of odl-cluster.yaml. Empty: the template the '
+                    'bundle installs under <prefix>/share/nova-docker/heat, '
+                    'else heat_plugins/templates of a source checkout.'),
+    cfg.IntOpt('odl_cluster_size',
+               default=3,
+               help='Members of the ODL stand-in cluster.'),
+    cfg.StrOpt('odl_server_group_policy',
+               default='soft-anti-affinity',
+               help='Server group policy of the cluster members '
+                    '(soft-anti-affinity lets a one-host cloud hold them).'),
+    cfg.IntOpt('stack_timeout',
+               default=600,
+               help='Seconds to wait for the ODL stack to be created or '
+                    'deleted.'),
+]
+
+
+def list_opts():
+    return [(nova_docker_group.name, NovaDockerGroup)]

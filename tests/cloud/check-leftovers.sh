@@ -1,0 +1,92 @@
+#!/bin/bash
+# Test that "tools/cloud.sh down" leaves nothing that "up" created: no
+# process, container, OVS bridge, port or manager, veth or other link,
+# namespace link. Run by tools/run-tests.sh around the cloud's life:
+#
+#   check-leftovers.sh before DIR   before up: what the host has
+#   check-leftovers.sh pids DIR     after up: the processes up started
+#   check-leftovers.sh after DIR    after down: compare, one line per check
+#
+# Prints "PASS <check>" or "FAIL <check>: <what is left>" and the totals as
+# " - Passed: N" / " - Failed: N" (the test summary adds them up); exits 1
+# when something is left.
+
+set -o errexit -o nounset -o pipefail
+
+CLOUD_HOME=${NOVA_DOCKER_CLOUD_HOME:-/opt/nova-docker-cloud}
+COMPUTE_HOST=nova-docker-cloud
+mode=${1:?usage: $0 before|pids|after DIR}
+dir=${2:?usage: $0 before|pids|after DIR}
+
+# Field 22 of stat, counted after the command name (which may hold spaces).
+start_time() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }
+bridges() { ovs-vsctl --timeout=10 list-br | sort; }
+interfaces() { ovs-vsctl --timeout=10 --bare --columns=name list Interface | grep . | sort; }
+managers() { ovs-vsctl --timeout=10 --bare --columns=target list Manager | grep . | sort || true; }
+links() { ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort; }
+netns_links() { find /var/run/netns -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort || true; }
+containers() { docker ps -aq --filter "label=org.openstack.nova.host=$COMPUTE_HOST" | sort; }
+
+snapshot() {
+    mkdir -p "$dir"
+    bridges >"$dir/bridges"
+    interfaces >"$dir/interfaces"
+    managers >"$dir/managers"
+    links >"$dir/links"
+    netns_links >"$dir/netns"
+}
+
+record_pids() {
+    # Every process of the sessions up started (a service and its workers,
+    # privsep daemons, agents' helpers), with its start time.
+    local f pid sid
+    : >"$dir/pids"
+    for f in "$CLOUD_HOME"/run/*.pid; do
+        read -r sid _ <"$f" || continue
+        for pid in $(ps -e -o pid= -o sid= | awk -v s="$sid" '$2 == s {print $1}'); do
+            echo "$pid $(start_time "$pid") $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)"
+        done >>"$dir/pids"
+    done
+    [ -s "$dir/pids" ] || { echo "no process of the cloud found under $CLOUD_HOME/run" >&2; exit 1; }
+    echo "recorded $(wc -l <"$dir/pids") processes of the cloud"
+}
+
+passed=0 failed=0
+check() {
+    # check NAME LEFTOVERS: passes when LEFTOVERS is empty.
+    if [ -z "$2" ]; then
+        echo "PASS $1"; passed=$((passed + 1))
+    else
+        echo "FAIL $1: $(echo "$2" | tr '\n' ' ')"; failed=$((failed + 1))
+    fi
+}
+
+new_since() {
+    # Lines of the current state (stdin) absent from the snapshot FILE.
+    comm -13 "$1" - || true
+}
+
+compare() {
+    local alive="" pid started rest
+    while read -r pid started rest; do
+        [ "$(start_time "$pid")" = "$started" ] \
+            && alive+="$pid ($rest)"$'\n'
+    done <"$dir/pids"
+    check "no process up started is alive" "$alive"
+    check "no container of $COMPUTE_HOST" "$(containers)"
+    check "no new OVS bridge" "$(bridges | new_since "$dir/bridges")"
+    check "no new OVS interface" "$(interfaces | new_since "$dir/interfaces")"
+    check "no new OVS manager" "$(managers | new_since "$dir/managers")"
+    check "no new veth, tap or other link" "$(links | new_since "$dir/links")"
+    check "no new namespace link" "$(netns_links | new_since "$dir/netns")"
+    echo " - Passed: $passed"
+    echo " - Failed: $failed"
+    [ "$failed" -eq 0 ]
+}
+
+case "$mode" in
+    before) snapshot ;;
+    pids) record_pids ;;
+    after) compare ;;
+    *) echo "usage: $0 before|pids|after DIR" >&2; exit 2 ;;
+esac

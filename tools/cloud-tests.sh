@@ -1,0 +1,200 @@
+#!/bin/bash
+# Tempest against the running single-node cloud (tools/cloud.sh up): the
+# nova-docker plugin's scenarios, then upstream tempest's compute API subset
+# minus etc/tempest/upstream-exclude.txt.
+#
+# Installs tempest (PyPI) and this bundle (for its plugin) into a virtualenv
+# of its own, writes tempest.conf from /etc/openstack/clouds.yaml and what
+# the cloud holds, builds and saves the ODL stand-in image for the Heat
+# scenario, and prints passed/failed/skipped counts and each scenario's
+# time. Exits non-zero when a plugin scenario fails or is skipped, or an
+# upstream test that is not excluded fails. Upstream skips (features the
+# cloud lacks, per tempest.conf) are reported, never counted as passes.
+#
+# Usage: tools/cloud-tests.sh [plugin|upstream|all]   (as root; default all)
+# Environment: NOVA_DOCKER_TEMPEST_VENV (default <repo>/.tox/tempest),
+# NOVA_DOCKER_CLOUD_HOME (default /opt/nova-docker-cloud),
+# NOVA_DOCKER_UPSTREAM_CONCURRENCY (default 2).
+
+set -o errexit -o nounset -o pipefail
+
+TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${NOVA_DOCKER_TEMPEST_VENV:-$TOP_DIR/.tox/tempest}
+CLOUD_HOME=${NOVA_DOCKER_CLOUD_HOME:-/opt/nova-docker-cloud}
+CLOUD_PY=$CLOUD_HOME/venv/bin/python
+CONCURRENCY=${NOVA_DOCKER_UPSTREAM_CONCURRENCY:-2}
+WHAT=${1:-all}
+TEMPEST_VERSION=47.0.0
+WORKSPACE=$VENV/workspace
+EXCLUDE=$TOP_DIR/etc/tempest/upstream-exclude.txt
+# The upstream groups run; see the README ("## Tempest") for what is left
+# out and why.
+UPSTREAM_REGEX='^tempest\.api\.compute\.(servers|flavors|images|keypairs|limits|test_extensions|test_versions|test_quotas)\.?'
+ODL_TAG=nova-docker/odl-standin:latest
+
+START=$(date +%s)
+say() { printf '[cloud-tests %4ds] %s\n' "$(($(date +%s) - START))" "$*"; }
+die() { printf '[cloud-tests %4ds] ERROR: %s\n' "$(($(date +%s) - START))" "$*" >&2; exit 1; }
+
+case "$WHAT" in plugin|upstream|all) ;; *) die "usage: $0 [plugin|upstream|all]" ;; esac
+[ "$(id -u)" -eq 0 ] || die "run as root: the scenarios look at containers and OVS on this host"
+[ -x "$CLOUD_PY" ] || die "no cloud virtualenv at $CLOUD_HOME/venv: run tools/cloud.sh up"
+[ -r /etc/openstack/clouds.yaml ] || die "no /etc/openstack/clouds.yaml: run tools/cloud.sh up"
+
+install_tempest() {
+    local log=$VENV/pip.log
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    if ! "$VENV/bin/pip" show tempest 2>/dev/null | grep -x "Version: $TEMPEST_VERSION" >/dev/null; then
+        # wheel: the bundle is then built without an isolated build env.
+        "$VENV/bin/pip" install -q "tempest==$TEMPEST_VERSION" wheel >"$log" 2>&1 \
+            || { tail -n 20 "$log" >&2; die "pip install tempest failed (log: $log)"; }
+        say "installed tempest $TEMPEST_VERSION into $VENV"
+    fi
+    # Only the plugin is used here; Nova and the driver stay in the cloud.
+    "$VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$TOP_DIR" >"$log" 2>&1 \
+        || { tail -n 20 "$log" >&2; die "pip install of the bundle failed (log: $log)"; }
+    "$VENV/bin/tempest" list-plugins | grep nova_docker_tempest_plugin >/dev/null \
+        || die "tempest list-plugins does not show the nova-docker plugin"
+    say "nova-docker tempest plugin installed ($("$VENV/bin/pip" show tempest | grep ^Version))"
+}
+
+odl_image_file() {
+    local file=$WORKSPACE/odl-standin.tar
+    if [ ! -x "$TOP_DIR/tools/build-odl-standin-image.sh" ]; then
+        say "no tools/build-odl-standin-image.sh: the ODL scenario will be skipped (and fail this run)" >&2
+        return
+    fi
+    bash "$TOP_DIR/tools/build-odl-standin-image.sh" "$ODL_TAG" >&2
+    docker save "$ODL_TAG" >"$file"
+    echo "$file"
+}
+
+# Facts from the running cloud, as admin, with the cloud's own SDK. The
+# network private belongs to the demo project; tempest's per-test projects
+# boot on it, so it is shared (idempotent).
+cloud_facts() {
+    "$CLOUD_PY" - <<'EOF'
+import openstack
+conn = openstack.connect(cloud='nova-docker-admin')
+auth = conn.config.config['auth']
+net = conn.network.find_network('private', ignore_missing=False)
+if not net.is_shared:
+    conn.network.update_network(net, is_shared=True)
+image = conn.image.find_image('nova-docker-busybox', ignore_missing=False)
+flavor = conn.compute.find_flavor('docker.small', ignore_missing=False)
+for key, value in (('auth_url', auth['auth_url']),
+                   ('admin_password', auth['password']),
+                   ('image_id', image.id), ('flavor_id', flavor.id)):
+    print('%s=%s' % (key, value))
+EOF
+}
+
+write_config() {
+    local facts odl_file
+    facts=$(cloud_facts) || die "cannot read the cloud's settings (is it up? tools/cloud.sh status)"
+    fact() { sed -n "s/^$1=//p" <<<"$facts"; }
+    # A fresh workspace each run, registered in a file of this venv (not
+    # in ~/.tempest).
+    "$VENV/bin/tempest" workspace remove --workspace-path "$VENV/workspace.yaml" \
+        --name nova-docker >/dev/null 2>&1 || true
+    rm -rf "$WORKSPACE"
+    "$VENV/bin/tempest" init --workspace-path "$VENV/workspace.yaml" \
+        --name nova-docker "$WORKSPACE" >/dev/null \
+        || die "tempest init $WORKSPACE failed"
+    mkdir -p "$WORKSPACE/etc"
+    odl_file=$(odl_image_file)
+    sed -e "s|@AUTH_URL@|$(fact auth_url)|" \
+        -e "s|@ADMIN_PASSWORD@|$(fact admin_password)|" \
+        -e "s|@IMAGE_ID@|$(fact image_id)|" \
+        -e "s|@FLAVOR_ID@|$(fact flavor_id)|" \
+        -e "s|@ODL_IMAGE_FILE@|$odl_file|" \
+        -e "s|@LOG_DIR@|$WORKSPACE|" \
+        "$TOP_DIR/etc/tempest/tempest.conf.in" >"$WORKSPACE/etc/tempest.conf"
+    chmod 600 "$WORKSPACE/etc/tempest.conf"
+    say "wrote $WORKSPACE/etc/tempest.conf"
+}
+
+# run_tempest NAME ARGS...: one tempest run; its output kept in NAME.log.
+run_tempest() {
+    local name=$1 rc=0
+    shift
+    (cd "$WORKSPACE" && "$VENV/bin/tempest" run "$@") >"$WORKSPACE/$name.log" 2>&1 || rc=$?
+    return "$rc"
+}
+
+# count LOG KIND: the number tempest's summary gives for Passed/Failed/Skipped.
+count() {
+    { grep -oP "^ - $2: \\K[0-9]+" "$1" || true; } | awk '{n += $1} END {print n + 0}'
+}
+
+plugin_failed=0
+plugin_summary=()
+run_plugin() {
+    local classes cls t0 secs rc log
+    classes=$(cd "$WORKSPACE" && "$VENV/bin/tempest" run --list-tests \
+        --regex '^nova_docker_tempest_plugin\.' 2>/dev/null \
+        | sed -n 's/^\(nova_docker_tempest_plugin\.[^[]*\)\.test_[^.]*\[.*$/\1/p' | sort -u)
+    [ -n "$classes" ] || die "tempest lists no nova-docker scenario"
+    for cls in $classes; do
+        t0=$(date +%s) rc=0
+        log=plugin-${cls##*.}
+        run_tempest "$log" --serial --regex "^${cls//./\\.}\\." || rc=$?
+        secs=$(($(date +%s) - t0))
+        log=$WORKSPACE/$log.log
+        # One line per test, with tempest's own time of the test body.
+        grep -oP "^\{\d+\} \K${cls//./\\.}\.\S+ \[[0-9.]+s\] \.\.\. \S+" "$log" \
+            | sed -e "s/^${cls//./\\.}\.//" -e 's/\[id-[^]]*\]//' \
+            | while read -r line; do say "  $line"; done || true
+        grep -P "^\{\d+\} ${cls//./\\.}\.\S+ \.\.\. SKIPPED" "$log" \
+            | while read -r line; do say "  $line"; done || true
+        local p f s
+        p=$(count "$log" Passed) f=$(count "$log" Failed) s=$(count "$log" Skipped)
+        plugin_summary+=("$(printf '%-22s %3ds  %s passed, %s failed, %s skipped' \
+            "${cls##*.}" "$secs" "$p" "$f" "$s")")
+        say "${cls##*.}: ${secs}s, $p passed, $f failed, $s skipped"
+        if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ] || [ "$s" -ne 0 ] || [ "$p" -eq 0 ]; then
+            plugin_failed=1
+            grep -B2 -A40 -m3 -E '^(FAIL|ERROR|Traceback)|^\{[0-9]+\} .*(FAILED|SKIPPED)' "$log" | tail -n 80 >&2 || true
+            say "${cls##*.} did not pass; full output: $log" >&2
+        fi
+    done
+}
+
+# How many tests of the upstream groups the exclusion list removes.
+excluded_count() {
+    local listed
+    listed=$(cd "$WORKSPACE" && "$VENV/bin/tempest" run --list-tests --regex "$UPSTREAM_REGEX" 2>/dev/null)
+    { grep -E -f <(grep -v -e '^#' -e '^$' "$EXCLUDE") <<<"$listed" || true; } | grep -c . || true
+}
+
+upstream_failed=0 upstream_line=''
+run_upstream() {
+    local t0 rc=0 log=$WORKSPACE/upstream.log p f s e
+    t0=$(date +%s)
+    run_tempest upstream --concurrency "$CONCURRENCY" --regex "$UPSTREAM_REGEX" \
+        --exclude-list "$EXCLUDE" || rc=$?
+    p=$(count "$log" Passed) f=$(count "$log" Failed) s=$(count "$log" Skipped)
+    e=$(excluded_count)
+    upstream_line=$(printf 'upstream %3ds  %s passed, %s failed, %s skipped, %s excluded' \
+        "$(($(date +%s) - t0))" "$p" "$f" "$s" "$e")
+    say "$upstream_line"
+    grep -P '^\{\d+\} \S+ .*\.\.\. FAILED' "$log" | while read -r line; do say "  $line"; done || true
+    if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ] || [ "$p" -eq 0 ]; then
+        upstream_failed=1
+        say "upstream tests failed; full output: $log" >&2
+    fi
+}
+
+install_tempest
+write_config
+case "$WHAT" in plugin|all) run_plugin ;; esac
+case "$WHAT" in upstream|all) run_upstream ;; esac
+
+echo
+echo "== nova-docker tempest summary ($(($(date +%s) - START)) s) =="
+for line in "${plugin_summary[@]}"; do echo "$line"; done
+[ -z "$upstream_line" ] || echo "$upstream_line"
+status=0
+[ "$plugin_failed" -eq 0 ] || { echo "a plugin scenario failed or was skipped" >&2; status=1; }
+[ "$upstream_failed" -eq 0 ] || { echo "an upstream test that is not excluded failed" >&2; status=1; }
+exit "$status"

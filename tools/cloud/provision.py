@@ -1,0 +1,249 @@
+"""Create what the single-node cloud needs through its own APIs.
+
+Run by tools/cloud.sh with the cloud's virtualenv. One process does every
+call (the openstack CLI would spend seconds starting up for each of them).
+Every step finds before it creates, so a second run changes nothing.
+
+  provision.py identity   service project and users, roles, endpoints,
+                          Heat's stack domain, the demo project and user
+  provision.py resources  flavor, image, aggregate, network and subnet, and
+                          the Neutron port of the host's gateway address
+  provision.py delete-servers   every server of the compute host, waited for
+  provision.py status     compute services and network agents, with state
+
+Settings come from the environment (NDC_*), written by tools/cloud.sh.
+"""
+
+import json
+import os
+import sys
+import time
+
+import openstack
+
+ENV = os.environ
+SERVICES = {
+    # name: (type, port, path after host:port)
+    'keystone': ('identity', 5000, '/v3'),
+    'glance': ('image', 9292, ''),
+    'placement': ('placement', 8778, ''),
+    'nova': ('compute', 8774, '/v2.1'),
+    'neutron': ('network', 9696, ''),
+    'heat': ('orchestration', 8004, '/v1/%(tenant_id)s'),
+}
+SERVICE_USERS = ('glance', 'placement', 'nova', 'neutron', 'heat')
+
+
+def say(msg):
+    print('[provision] %s' % msg, flush=True)
+
+
+def admin():
+    return openstack.connect(
+        auth_url=ENV['NDC_AUTH_URL'], username='admin',
+        password=ENV['NDC_PASSWORD'], project_name='admin',
+        user_domain_id='default', project_domain_id='default',
+        region_name='RegionOne', identity_interface='public')
+
+
+def find_or_create(finder, creator, name, **attrs):
+    found = finder(name, ignore_missing=True)
+    if found is not None:
+        return found
+    say('created %s' % name)
+    return creator(name=name, **attrs)
+
+
+def ensure_role_grant(conn, role, user, project=None, domain=None):
+    if project is not None:
+        if not conn.identity.validate_user_has_project_role(
+                project, user, role):
+            conn.identity.assign_project_role_to_user(project, user, role)
+    else:
+        if not conn.identity.validate_user_has_domain_role(
+                domain, user, role):
+            conn.identity.assign_domain_role_to_user(domain, user, role)
+
+
+def ensure_user(conn, name, password, domain_id, project=None):
+    user = conn.identity.find_user(name, domain_id=domain_id,
+                                   ignore_missing=True)
+    if user is None:
+        user = conn.identity.create_user(
+            name=name, password=password, domain_id=domain_id,
+            default_project_id=project.id if project else None)
+        say('created user %s' % name)
+    else:
+        conn.identity.update_user(user, password=password)
+    return user
+
+
+def ensure_endpoints(conn, name, stype, port, path):
+    service = conn.identity.find_service(name, ignore_missing=True)
+    if service is None:
+        service = conn.identity.create_service(name=name, type=stype)
+        say('created service %s' % name)
+    url = 'http://%s:%d%s' % (ENV['NDC_HOST_IP'], port, path)
+    have = {e.interface: e for e in
+            conn.identity.endpoints(service_id=service.id)}
+    for interface in ('public', 'internal', 'admin'):
+        if interface in have:
+            if have[interface].url != url:
+                conn.identity.update_endpoint(have[interface], url=url)
+            continue
+        conn.identity.create_endpoint(service_id=service.id, url=url,
+                                      interface=interface,
+                                      region_id='RegionOne')
+
+
+def identity():
+    conn = admin()
+    ident = conn.identity
+    roles = {r: find_or_create(ident.find_role, ident.create_role, r)
+             for r in ('admin', 'member', 'reader', 'service',
+                       'heat_stack_user', 'heat_stack_owner')}
+    service = find_or_create(ident.find_project, ident.create_project,
+                             'service', domain_id='default')
+    for name in SERVICE_USERS:
+        user = ensure_user(conn, name, ENV['NDC_PASSWORD'], 'default')
+        # Nova sends service tokens: the receiving services check the role.
+        for role in ('admin', 'service'):
+            ensure_role_grant(conn, roles[role], user, project=service)
+    for name, (stype, port, path) in SERVICES.items():
+        ensure_endpoints(conn, name, stype, port, path)
+    heat_domain = ident.find_domain('heat', ignore_missing=True)
+    if heat_domain is None:
+        heat_domain = ident.create_domain(
+            name='heat', description='Owns the users Heat creates for stacks')
+        say('created domain heat')
+    domain_admin = ensure_user(conn, 'heat_domain_admin',
+                               ENV['NDC_PASSWORD'], heat_domain.id)
+    ensure_role_grant(conn, roles['admin'], domain_admin, domain=heat_domain)
+    demo = find_or_create(ident.find_project, ident.create_project, 'demo',
+                          domain_id='default')
+    demo_user = ensure_user(conn, 'demo', ENV['NDC_PASSWORD'], 'default',
+                            project=demo)
+    for role in ('member', 'heat_stack_owner'):
+        ensure_role_grant(conn, roles[role], demo_user, project=demo)
+    with open(ENV['NDC_HEAT_DOMAIN_FILE'], 'w') as out:
+        out.write(heat_domain.id + '\n')
+
+
+def wait_for(what, check, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(2)
+    sys.exit('[provision] ERROR: %s did not happen in %d s' % (what, timeout))
+
+
+def ensure_image(conn):
+    image = conn.image.find_image(ENV['NDC_IMAGE_NAME'], ignore_missing=True)
+    if image is not None and image.status == 'active':
+        return image
+    if image is not None:
+        conn.image.delete_image(image)
+    with open(ENV['NDC_IMAGE_FILE'], 'rb') as data:
+        image = conn.image.create_image(
+            name=ENV['NDC_IMAGE_NAME'], container_format='docker',
+            disk_format='raw', visibility='public', data=data,
+            validate_checksum=False, use_import=False)
+    say('uploaded image %s (%s)' % (ENV['NDC_IMAGE_NAME'], image.id))
+    return image
+
+
+def ensure_network(conn, demo):
+    net = conn.network.find_network('private', project_id=demo.id)
+    if net is None:
+        net = conn.network.create_network(name='private',
+                                          project_id=demo.id)
+        say('created network private')
+    subnet = conn.network.find_subnet('private-subnet', network_id=net.id)
+    if subnet is None:
+        subnet = conn.network.create_subnet(
+            name='private-subnet', network_id=net.id, project_id=demo.id,
+            ip_version=4, cidr=ENV['NDC_CIDR'], gateway_ip=ENV['NDC_HOST_IP'],
+            # The driver configures addresses itself: no DHCP agent needed.
+            enable_dhcp=False)
+        say('created subnet private-subnet %s' % ENV['NDC_CIDR'])
+    port = conn.network.find_port('nova-docker-host-gateway',
+                                  network_id=net.id)
+    if port is None:
+        port = conn.network.create_port(
+            name='nova-docker-host-gateway', network_id=net.id,
+            device_owner='nova-docker:host-gateway',
+            device_id=ENV['NDC_COMPUTE_HOST'],
+            binding_host_id=ENV['NDC_COMPUTE_HOST'],
+            port_security_enabled=False,
+            fixed_ips=[{'subnet_id': subnet.id,
+                        'ip_address': ENV['NDC_HOST_IP']}])
+        say('created port nova-docker-host-gateway')
+    return net, subnet, port
+
+
+def resources():
+    conn = admin()
+    host = ENV['NDC_COMPUTE_HOST']
+    wait_for('nova-compute %s up' % host, lambda: [
+        s for s in conn.compute.services(binary='nova-compute', host=host)
+        if s.state == 'up'])
+    flavor = conn.compute.find_flavor('docker.small', ignore_missing=True)
+    if flavor is None:
+        conn.compute.create_flavor(name='docker.small', vcpus=1, ram=256,
+                                   disk=1, is_public=True)
+        say('created flavor docker.small')
+    agg = conn.compute.find_aggregate(ENV['NDC_AGGREGATE'],
+                                      ignore_missing=True)
+    if agg is None:
+        agg = conn.compute.create_aggregate(
+            name=ENV['NDC_AGGREGATE'],
+            availability_zone=ENV['NDC_ZONE'])
+        say('created aggregate %s (zone %s)' % (agg.name, ENV['NDC_ZONE']))
+    if host not in (agg.hosts or []):
+        conn.compute.add_host_to_aggregate(agg, host)
+    demo = conn.identity.find_project('demo')
+    image = ensure_image(conn)
+    net, subnet, port = ensure_network(conn, demo)
+    wait_for('an alive Open vSwitch agent on %s' % host, lambda: [
+        a for a in conn.network.agents(host=host,
+                                       binary='neutron-openvswitch-agent')
+        if a.is_alive])
+    json.dump({'network_id': net.id, 'subnet_id': subnet.id,
+               'gateway_port_id': port.id, 'gateway_mac': port.mac_address,
+               'image_id': image.id},
+              open(ENV['NDC_RESOURCES_FILE'], 'w'), indent=1)
+
+
+def delete_servers():
+    """Delete every server of the cloud's compute host, and wait."""
+    conn = admin()
+    host = ENV['NDC_COMPUTE_HOST']
+    servers = [s for s in conn.compute.servers(all_projects=True)
+               if s.compute_host in (host, None)]
+    for server in servers:
+        conn.compute.delete_server(server, ignore_missing=True)
+    for server in servers:
+        conn.compute.wait_for_delete(server, wait=120)
+    if servers:
+        say('deleted %d servers' % len(servers))
+
+
+def status():
+    conn = admin()
+    bad = 0
+    for svc in conn.compute.services():
+        print('%-28s %-18s %s' % (svc.binary, svc.host, svc.state))
+        bad += svc.state != 'up'
+    for agent in conn.network.agents():
+        alive = 'up' if agent.is_alive else 'down'
+        print('%-28s %-18s %s' % (agent.binary, agent.host, alive))
+        bad += not agent.is_alive
+    return 1 if bad else 0
+
+
+if __name__ == '__main__':
+    sys.exit({'identity': identity, 'resources': resources,
+              'delete-servers': delete_servers,
+              'status': status}[sys.argv[1]]())
