@@ -44,7 +44,8 @@ WEB_INIT = ('mkdir -p /tmp/www && echo "ND-HELLO $ND_TAG" >/tmp/www/index.html'
 # a gateway) is not probed at all: the prober never sends traffic past the
 # host, which would route it on to networks that are not the test's.
 PROBE_PEER = ('if ip route get $t | grep -q " via "; then r=no-route; p=no; '
-              'else p=no; ping -c1 -W1 $t >/dev/null 2>&1 && p=ok; '
+              'else p=no; o=$(ping -c1 -W1 $t 2>&1) && p=ok; '
+              'case $o in *"permission denied"*) p=denied;; esac; '
               'r=$(timeout 3 wget -q -O- http://$t:%d/ 2>&1); fi; '
               'echo "ND-PROBE $(date +%%s) $t ping=$p http=$r"' % HTTP_PORT)
 PROBE_LOOP = ('for t in $ND_PEERS; do eval "$ND_PROBE"; done; '
@@ -92,11 +93,15 @@ def boots(console):
 
 
 def probes(console, peer, since):
-    """(time, ping ok, http body) of the probes of *peer* after *since*."""
+    """(time, ping, http body) of the probes of *peer* after *since*.
+
+    ping is 'ok', 'no', or 'denied': the driver drops NET_RAW by default
+    ([docker] cap_keep), and busybox ping cannot work without it.
+    """
     found = []
     for m in map(_PROBE.match, _lines(console)):
         if m and m.group(2) == peer and int(m.group(1)) > since:
-            found.append((int(m.group(1)), m.group(3) == 'ok',
+            found.append((int(m.group(1)), m.group(3),
                           m.group(4).strip()))
     return found
 

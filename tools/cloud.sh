@@ -22,6 +22,9 @@
 # NOVA_DOCKER_CLOUD_CIDR (default 10.20.0.0/24; the host holds its .1).
 
 set -o errexit -o nounset -o pipefail
+# The script acts as the cloud's admin with the credentials it wrote; an
+# OS_CLOUD (or OS_*) a caller exported, e.g. the demo user, must not leak in.
+unset OS_CLOUD OS_AUTH_URL OS_USERNAME OS_PASSWORD OS_PROJECT_NAME OS_TOKEN
 
 TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLOUD_HOME=${NOVA_DOCKER_CLOUD_HOME:-/opt/nova-docker-cloud}
