@@ -193,6 +193,8 @@ class SnapshotUploadFailed(DockerDriverError):
     msg_fmt = ('Uploading snapshot %(image_id)s of the container to Glance '
                'failed after %(size)d bytes: %(reason)s. Nothing of the '
                'snapshot was kept on the host.')
+
+
 # -- containers and driver
 
 class SandboxMissing(DockerDriverError):
