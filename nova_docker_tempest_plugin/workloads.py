@@ -44,8 +44,8 @@ WEB_INIT = ('mkdir -p /tmp/www && echo "ND-HELLO $ND_TAG" >/tmp/www/index.html'
 # a gateway) is not probed at all: the prober never sends traffic past the
 # host, which would route it on to networks that are not the test's.
 PROBE_PEER = ('if ip route get $t | grep -q " via "; then r=no-route; p=no; '
-              'else p=no; o=$(ping -c1 -W1 $t 2>&1) && p=ok; '
-              'case $o in *"permission denied"*) p=denied;; esac; '
+              'else p=no; o=$(ping -c1 -W1 $t 2>&1)&&p=ok; '
+              'case $o in *denied*) p=denied;; esac; '
               'r=$(timeout 3 wget -q -O- http://$t:%d/ 2>&1); fi; '
               'echo "ND-PROBE $(date +%%s) $t ping=$p http=$r"' % HTTP_PORT)
 PROBE_LOOP = ('for t in $ND_PEERS; do eval "$ND_PROBE"; done; '
