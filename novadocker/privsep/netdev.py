@@ -42,6 +42,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 from pyroute2 import IPRoute
 from pyroute2.netlink import exceptions as netlink_exceptions
@@ -65,6 +66,8 @@ _CONTAINER_ID_RE = re.compile(r'^[0-9a-f]{64}\Z')
 _GUEST_DEV_RE = re.compile(r'^eth[0-9]{1,4}\Z')
 _MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z')
 _MAX_GUEST_DEVICES = 10000
+# Seconds a plug waits for a killed sandbox's namespace to go away.
+_DYING_NAMESPACE_WAIT = 10.0
 
 # One port at a time: the choice of a free ethN and the checks of what
 # exists must not interleave with another request on the same sandbox.
@@ -337,8 +340,27 @@ def _free_name(ns, preferred):
     raise Refused(msg)
 
 
+def _outlive_dying_namespace(ipr, tap, nsfd):
+    """The tap, or None once the namespace its peer was in has gone.
+
+    A sandbox killed just before (a host boot, an engine restart) leaves a
+    namespace the kernel tears down asynchronously, taking the veth with
+    it: give that a few seconds before calling the namespace a live one.
+    """
+    name = tap.get_attr('IFLA_IFNAME')
+    deadline = time.monotonic() + _DYING_NAMESPACE_WAIT
+    while tap is not None and _peer_place(ipr, tap, nsfd) == 'other':
+        if time.monotonic() > deadline:
+            return tap
+        time.sleep(0.2)
+        tap = _link(ipr, ifname=name)
+    return tap
+
+
 def _clear_half_made(ipr, ns, nsfd, tap, port_id):
     """Remove what an interrupted plug of *port_id* left in this sandbox."""
+    if tap is not None and _peer_place(ipr, tap, nsfd) == 'other':
+        tap = _outlive_dying_namespace(ipr, tap, nsfd)
     if tap is not None:
         if _peer_place(ipr, tap, nsfd) == 'other':
             msg = ('port %s is wired into another namespace (host '

@@ -67,7 +67,7 @@ class HardeningTestCase(base.DockerFunctionalTestBase):
         tag = 'nd-guest-test/greedy:%s' % uuidutils.generate_uuid()[:8]
         client = self.docker()
         client.images.build(fileobj=io.BytesIO(GREEDY_DOCKERFILE), tag=tag,
-                            rm=True, forcerm=True)
+                            rm=True, forcerm=True, network_mode='none')
         self.addCleanup(client.images.remove, tag, force=True)
         return self.glance.add_image(nd_fixtures.docker_save(tag), 'greedy',
                                      **GREEDY_PROPERTIES)

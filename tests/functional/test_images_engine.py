@@ -217,7 +217,7 @@ class ImagesEngineTestCase(testtools.TestCase):
                           % (BASE_IMAGE, content, n))
             self.docker.images.build(
                 fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True,
-                forcerm=True)
+                forcerm=True, network_mode='none')
             tags.append(tag)
         data = subprocess.run(['docker', 'save'] + tags, check=True,
                               capture_output=True).stdout
@@ -234,7 +234,7 @@ class ImagesEngineTestCase(testtools.TestCase):
     def run_cat(self, tag, path='/id.txt'):
         name = '%s-run-%s' % (self.prefix, uuid.uuid4().hex[:6])
         out = self.docker.containers.run(tag, ['cat', path], name=name,
-                                         remove=True)
+                                         remove=True, network_mode='none')
         return out.decode().strip()
 
     def engine_state(self):
@@ -464,7 +464,8 @@ class ImagesEngineTestCase(testtools.TestCase):
     def _running_container(self, tag, command):
         name = '%s-ctr-%s' % (self.prefix, uuid.uuid4().hex[:6])
         container = self.docker.containers.run(tag, ['sh', '-c', command],
-                                               name=name, detach=True)
+                                               name=name, detach=True,
+                                               network_mode='none')
         return container
 
     def _instance(self, image_ref=None):
@@ -591,6 +592,7 @@ class ImagesEngineTestCase(testtools.TestCase):
         container = self.docker.containers.run(
             base_tag, ['sh', '-c', 'echo kept > /kept.txt; exec sleep 600'],
             name=name, detach=True, environment={'DB_PASSWORD': secret},
+            network_mode='none',
             labels={'org.openstack.nova.uuid': str(uuid.uuid4()),
                     'org.openstack.nova.role': 'workload'})
         self._wait_for_file(container, '/kept.txt')
