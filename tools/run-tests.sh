@@ -8,10 +8,10 @@
 # The last lines are the test runner's summary. A skipped functional test
 # fails the run: a skip is not a pass.
 #
-# The cloud suite runs only with NOVA_DOCKER_CLOUD_TESTS=1 for now: its
-# scenarios have not yet passed end to end (README, "Tempest"), and with it
-# the run does not fit CI's time budget yet. Without it the run says so
-# and its summary has no cloud line; it never counts the suite as passed.
+# NOVA_DOCKER_CLOUD_TESTS=0 leaves the cloud suite out (the summary says
+# so; it is never counted as passed). The suite runs the plugin's
+# scenarios; upstream tempest's compute subset only with
+# NOVA_DOCKER_UPSTREAM_TEMPEST=1 (not yet run to the end: README, Tempest).
 #
 # Usage: tools/run-tests.sh            (as root, from anywhere)
 
@@ -76,7 +76,9 @@ run_cloud() {
             && step "cloud status" tools/cloud.sh status \
             && tests/cloud/check-leftovers.sh pids "$LOGS/leftovers"; then
         if [ -x tools/cloud-tests.sh ]; then
-            step "cloud scenarios" tools/cloud-tests.sh || true
+            local what=plugin
+            [ "${NOVA_DOCKER_UPSTREAM_TEMPEST:-0}" = 1 ] && what=all
+            step "cloud scenarios" tools/cloud-tests.sh "$what" || true
         else
             step "cloud smoke test" tests/cloud/smoke.sh || true
         fi
@@ -88,7 +90,7 @@ run_cloud() {
     skipped[cloud]=$(sum_of Skipped "$LOGS/cloud.log")
 }
 suites=(py3 functional)
-if [ "${NOVA_DOCKER_CLOUD_TESTS:-0}" = 1 ]; then
+if [ "${NOVA_DOCKER_CLOUD_TESTS:-1}" = 1 ]; then
     run_cloud
     suites+=(cloud)
 fi
@@ -109,8 +111,8 @@ if [ "${skipped[functional]:-0}" -ne 0 ]; then
     echo "functional tests were skipped: a skip is not a pass" >&2
     status=1
 fi
-if [ "${NOVA_DOCKER_CLOUD_TESTS:-0}" != 1 ]; then
-    echo "cloud:      not run (NOVA_DOCKER_CLOUD_TESTS=1 runs it; README, Tempest)"
+if [ "${NOVA_DOCKER_CLOUD_TESTS:-1}" != 1 ]; then
+    echo "cloud:      not run (NOVA_DOCKER_CLOUD_TESTS=0)"
 fi
 [ "$status" -eq 0 ] || total_f=$((total_f > 0 ? total_f : 1))
 echo "${total_p} passed, ${total_f} failed, ${total_s} skipped"
