@@ -67,6 +67,11 @@ step() {
     return "$rc"
 }
 
+cloud_sum() {
+    { grep -oP "^\S+\s+[0-9]+s\s+(?:[0-9]+ \w+, )*\K[0-9]+(?= $1)" "$2" \
+        || true; } | awk '{n += $1} END {print n + 0}'
+}
+
 run_cloud() {
     : >"$LOGS/cloud.log"
     # From nothing: a previous session's cloud (or what it left) goes first.
@@ -85,9 +90,11 @@ run_cloud() {
     fi
     step "cloud down" tools/cloud.sh down || true
     step "leftover check" tests/cloud/check-leftovers.sh after "$LOGS/leftovers" || true
-    passed[cloud]=$(sum_of Passed "$LOGS/cloud.log")
-    failed[cloud]=$(sum_of Failed "$LOGS/cloud.log")
-    skipped[cloud]=$(sum_of Skipped "$LOGS/cloud.log")
+    # tools/cloud-tests.sh ends with a line per test class:
+    # "<Class>  <seconds>s  N passed, N failed, N skipped".
+    passed[cloud]=$(cloud_sum passed "$LOGS/cloud.log")
+    failed[cloud]=$(cloud_sum failed "$LOGS/cloud.log")
+    skipped[cloud]=$(cloud_sum skipped "$LOGS/cloud.log")
 }
 suites=(py3 functional)
 if [ "${NOVA_DOCKER_CLOUD_TESTS:-1}" = 1 ]; then
