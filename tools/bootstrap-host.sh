@@ -17,7 +17,7 @@ BRIDGE=${NOVA_DOCKER_BRIDGE:-br-int}
 TEST_IMAGE=${NOVA_DOCKER_TEST_IMAGE:-nova-docker/busybox:latest}
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/nova-docker-dockerd.log}
 DEBS=(docker.io openvswitch-switch busybox-static iproute2 iputils-ping
-      procps git python3-venv shellcheck)
+      procps git python3-venv shellcheck libcap2-bin util-linux)
 
 changes=0
 PIP_LOG=/tmp/nova-docker-bootstrap-pip.log
