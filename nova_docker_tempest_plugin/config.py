@@ -74,6 +74,20 @@ NovaDockerGroup = [
                default='soft-anti-affinity',
                help='Server group policy of the cluster members '
                     '(soft-anti-affinity lets a one-host cloud hold them).'),
+    cfg.StrOpt('compute_restart_command',
+               default='',
+               help='A command that restarts the nova-compute of the docker '
+                    'host and returns once the new process finished '
+                    'init_host; with the argument --kill it must kill the '
+                    'service (SIGKILL) instead of stopping it. The '
+                    'single-node cloud has "tools/cloud.sh restart-compute". '
+                    'Empty: the restart scenarios are skipped. Needs '
+                    'host_checks.'),
+    cfg.IntOpt('concurrent_servers',
+               default=20,
+               help='Servers booted (and deleted) at once by the '
+                    'concurrency scenario; the test project\'s quota is '
+                    'raised to hold them.'),
     cfg.IntOpt('stack_timeout',
                default=600,
                help='Seconds to wait for the ODL stack to be created or '

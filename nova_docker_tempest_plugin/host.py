@@ -97,3 +97,43 @@ def remove_manager(manager_uuid):
     """Remove exactly the row add_manager made (OVS drops the row)."""
     _run('ovs-vsctl', 'remove', 'Open_vSwitch', '.', 'manager_options',
          manager_uuid)
+
+
+def ofports_of(instance_uuid):
+    """{OVS interface: ofport} of this instance's interfaces."""
+    return {name: _run('ovs-vsctl', 'get', 'Interface', name, 'ofport')
+            for name in ovs_interfaces_of(instance_uuid)}
+
+
+def namespace_ifindex(instance_uuid, device='eth0'):
+    """ifindex of *device* inside the server's namespace (via its link)."""
+    return _run('ip', 'netns', 'exec', 'nova-%s' % instance_uuid,
+                'cat', '/sys/class/net/%s/ifindex' % device)
+
+
+def container_starts(instance_uuid):
+    """{container id: the engine's StartedAt} of the server's containers."""
+    found = {}
+    for name in containers_of(instance_uuid):
+        cid, started = _run('docker', 'inspect', '-f',
+                            '{{.Id}} {{.State.StartedAt}}', name).split()
+        found[cid] = started
+    return found
+
+
+def wiring_of(instance_uuid):
+    """What a restart of nova-compute must leave exactly as it was."""
+    return {'ofports': ofports_of(instance_uuid),
+            'eth0 ifindex': namespace_ifindex(instance_uuid),
+            'containers': container_starts(instance_uuid)}
+
+
+def restart_compute(command, kill=False):
+    """Run [nova_docker] compute_restart_command (with --kill to crash)."""
+    cmd = command.split() + (['--kill'] if kill else [])
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    if result.returncode != 0:
+        raise RuntimeError('%s failed (%d):\n%s%s' % (
+            ' '.join(cmd), result.returncode, result.stdout[-2000:],
+            result.stderr[-2000:]))
+    return result.stdout

@@ -40,6 +40,11 @@ SCRIPT = ('trap "exit 0" TERM; eval "$ND_INIT"; '
 WEB_INIT = ('mkdir -p /tmp/www && echo "ND-HELLO $ND_TAG" >/tmp/www/index.html'
             ' && httpd -p %d -h /tmp/www' % HTTP_PORT)
 
+# A TCP echo service next to the web server, for a connection a test keeps
+# open across an operation (busybox nc: -ll keeps listening, -e per client).
+ECHO_PORT = 7000
+ECHO_WEB_INIT = WEB_INIT + ' && { nc -ll -p %d -e cat & }' % ECHO_PORT
+
 # A peer that is not on a network of the server (its route goes through
 # a gateway) is not probed at all: the prober never sends traffic past the
 # host, which would route it on to networks that are not the test's.
@@ -62,6 +67,10 @@ _IFS = re.compile(r'^ND-IFS (\d+) (.*)$')
 
 def web_metadata(tag):
     return {'ND_SCRIPT': SCRIPT, 'ND_INIT': WEB_INIT, 'ND_TAG': tag}
+
+
+def echo_web_metadata(tag):
+    return {'ND_SCRIPT': SCRIPT, 'ND_INIT': ECHO_WEB_INIT, 'ND_TAG': tag}
 
 
 def probe_metadata(peers):

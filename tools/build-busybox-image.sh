@@ -10,24 +10,17 @@ set -o errexit -o nounset -o pipefail
 
 image=$1
 busybox=${BUSYBOX:-/bin/busybox}
+# shellcheck source=tools/lib/busybox-rootfs.sh
+source "$(dirname "$0")/lib/busybox-rootfs.sh"
 
 if docker image inspect "$image" >/dev/null 2>&1; then
     echo "present $image"
     exit 0
 fi
-[ -x "$busybox" ] || { echo "no $busybox: install busybox-static" >&2; exit 1; }
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" \
-         "$root/dev" "$root/root"
-cp "$busybox" "$root/bin/busybox"
-for applet in $("$root/bin/busybox" --list); do
-    # The list names busybox itself; a link there would replace the binary.
-    [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\n' >"$root/etc/group"
+busybox_rootfs "$root" "$busybox"
 tar -C "$root" -c . | docker import \
     -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$image" >/dev/null
 echo "built $image"

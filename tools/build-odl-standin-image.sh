@@ -17,11 +17,14 @@ tag=${1:-nova-docker/odl-standin:latest}
 busybox=${BUSYBOX:-/bin/busybox}
 here=$(cd "$(dirname "$0")/.." && pwd)
 src=$here/heat_plugins/odl_image
+# shellcheck source=tools/lib/busybox-rootfs.sh
+source "$here/tools/lib/busybox-rootfs.sh"
 
 sources=("$src/odl-cluster-entrypoint.sh" "$src/odl-ready-signal.sh"
          "$src/standin/karaf-standin" "$src/standin/ovsdb-echo"
          "$src/standin/akka.conf" "$src/standin/module-shards.conf"
-         "$src/standin/org.apache.karaf.features.cfg" "$0")
+         "$src/standin/org.apache.karaf.features.cfg" "$0"
+         "$here/tools/lib/busybox-rootfs.sh")
 digest=$(cat "${sources[@]}" | sha256sum | cut -c1-16)
 label=nova-docker.odl-standin.sources
 
@@ -30,21 +33,14 @@ if [ "$(docker image inspect --format "{{index .Config.Labels \"$label\"}}" \
     echo "present $tag"
     exit 0
 fi
-[ -x "$busybox" ] || { echo "no $busybox: install busybox-static" >&2; exit 1; }
 old=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 odl=$root/opt/opendaylight
-mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" \
-         "$root/dev" "$root/root" "$root/run" "$root/usr/local/bin" \
+busybox_rootfs "$root" "$busybox"
+mkdir -p "$root/run" "$root/usr/local/bin" \
          "$odl/bin" "$odl/etc" "$odl/configuration/initial" "$odl/standin"
-cp "$busybox" "$root/bin/busybox"
-for applet in $("$root/bin/busybox" --list); do
-    [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\n' >"$root/etc/group"
 install -m 0755 "$src/odl-cluster-entrypoint.sh" "$src/odl-ready-signal.sh" \
     "$root/usr/local/bin/"
 install -m 0755 "$src/standin/karaf-standin" "$odl/bin/karaf"

@@ -109,6 +109,7 @@ write_config() {
         -e "s|@FLAVOR_ID@|$(fact flavor_id)|" \
         -e "s|@ODL_IMAGE_FILE@|$odl_file|" \
         -e "s|@LOG_DIR@|$WORKSPACE|" \
+        -e "s|@TOP_DIR@|$TOP_DIR|" \
         "$TOP_DIR/etc/tempest/tempest.conf.in" >"$WORKSPACE/etc/tempest.conf"
     chmod 600 "$WORKSPACE/etc/tempest.conf"
     say "wrote $WORKSPACE/etc/tempest.conf"

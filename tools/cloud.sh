@@ -5,7 +5,8 @@
 # bridge of its own) and Heat from PyPI, in their own virtualenv, started by
 # this script (no systemd) and configured as a deployment guide would.
 #
-# Usage: tools/cloud.sh up|down [--purge]|status   (as root, after bootstrap-host)
+# Usage: tools/cloud.sh up|down [--purge]|status|restart-compute [--kill]
+#        (as root, after bootstrap-host)
 #
 #   up      installs what is missing, writes the configuration, starts every
 #           service not already running, creates the cloud's objects; ends
@@ -17,6 +18,11 @@
 #           also removes the databases, configuration and logs (not the
 #           virtualenv), so the next up starts from nothing.
 #   status  each service with pid, port and health; exit 1 if one is down.
+#   restart-compute
+#           stops nova-compute (SIGTERM, as an operator's service restart;
+#           with --kill SIGKILL, as a crash) and starts it again; returns
+#           once the new process has finished init_host (its start-up
+#           reconciliation of every server on the host).
 #
 # Environment: NOVA_DOCKER_CLOUD_HOME (default /opt/nova-docker-cloud),
 # NOVA_DOCKER_CLOUD_CIDR (default 10.20.0.0/24; the host holds its .1).
@@ -850,9 +856,43 @@ cmd_status() {
     return "$bad"
 }
 
+# Nova's compute manager logs this line at the end of init_host, after it
+# has gone through every instance of the host.
+INIT_HOST_DONE='Looking for unclaimed instances stuck in BUILDING status'
+
+cmd_restart_compute() {
+    local pid offset i
+    [ "$(id -u)" -eq 0 ] || die "run as root"
+    case "${1:-}" in ''|--kill) ;; *) die "usage: $0 restart-compute [--kill]" ;; esac
+    pid=$(pid_of nova-compute) || die "nova-compute is not running: run $0 up"
+    if [ "${1:-}" = --kill ]; then
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"
+        for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$RUN/nova-compute.pid"
+        say "killed nova-compute (pid $pid)"
+    else
+        stop_pids nova-compute
+    fi
+    offset=$(stat -c %s "$LOGS/nova-compute.log")
+    STARTED=()
+    read_cloud_settings
+    start_compute
+    for i in $(seq 1 180); do
+        tail -c +"$((offset + 1))" "$LOGS/nova-compute.log" | grep -qF "$INIT_HOST_DONE" && {
+            say "nova-compute (pid $(pid_of nova-compute)) finished init_host"
+            return 0
+        }
+        pid_of nova-compute >/dev/null || { tail -n 25 "$LOGS/nova-compute.log" >&2; die "nova-compute exited"; }
+        sleep 1
+    done
+    tail -n 25 "$LOGS/nova-compute.log" >&2
+    die "nova-compute did not finish init_host in 180 s (log: $LOGS/nova-compute.log)"
+}
+
 case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down "${2:-}" ;;
     status) cmd_status ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    restart-compute) cmd_restart_compute "${2:-}" ;;
+    *) echo "usage: $0 up|down [--purge]|status|restart-compute [--kill]" >&2; exit 2 ;;
 esac

@@ -154,17 +154,17 @@ class NovaDockerScenarioTest(test.BaseTestCase):
     # -- network -----------------------------------------------------------
 
     @classmethod
-    def create_security_group(cls):
-        """ICMP and the workloads' HTTP port, in from anywhere."""
+    def create_security_group(cls, tcp_ports=(workloads.HTTP_PORT,)):
+        """ICMP and the workloads' TCP ports, in from anywhere."""
         group = cls.security_groups_client.create_security_group(
             name=data_utils.rand_name('nd-tempest-sg'))['security_group']
         cls.addClassResourceCleanup(
             test_utils.call_and_ignore_notfound_exc,
             cls.security_groups_client.delete_security_group, group['id'])
-        for rule in ({'protocol': 'icmp'},
-                     {'protocol': 'tcp',
-                      'port_range_min': workloads.HTTP_PORT,
-                      'port_range_max': workloads.HTTP_PORT}):
+        rules = [{'protocol': 'icmp'}]
+        rules += [{'protocol': 'tcp', 'port_range_min': port,
+                   'port_range_max': port} for port in tcp_ports]
+        for rule in rules:
             cls.security_group_rules_client.create_security_group_rule(
                 security_group_id=group['id'], direction='ingress',
                 ethertype='IPv4', **rule)
