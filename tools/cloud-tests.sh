@@ -82,9 +82,27 @@ if not net.is_shared:
     conn.network.update_network(net, is_shared=True)
 image = conn.image.find_image('nova-docker-busybox', ignore_missing=False)
 flavor = conn.compute.find_flavor('docker.small', ignore_missing=False)
+# Upstream tests that filter servers by image or flavor need a second one
+# of each: the same busybox under another name, a flavor one size up.
+alt_image = conn.image.find_image('nova-docker-busybox-alt')
+if alt_image is not None and alt_image.status != 'active':
+    conn.image.delete_image(alt_image)
+    alt_image = None
+if alt_image is None:
+    data = conn.image.download_image(image).content
+    alt_image = conn.image.create_image(
+        name='nova-docker-busybox-alt', container_format='docker',
+        disk_format='raw', visibility='public', data=data,
+        validate_checksum=False, use_import=False)
+alt_flavor = conn.compute.find_flavor('docker.small.alt')
+if alt_flavor is None:
+    alt_flavor = conn.compute.create_flavor(
+        name='docker.small.alt', vcpus=1, ram=320, disk=1, is_public=True)
 for key, value in (('auth_url', auth['auth_url']),
                    ('admin_password', auth['password']),
-                   ('image_id', image.id), ('flavor_id', flavor.id)):
+                   ('image_id', image.id), ('flavor_id', flavor.id),
+                   ('alt_image_id', alt_image.id),
+                   ('alt_flavor_id', alt_flavor.id)):
     print('%s=%s' % (key, value))
 EOF
 }
@@ -107,6 +125,8 @@ write_config() {
         -e "s|@ADMIN_PASSWORD@|$(fact admin_password)|" \
         -e "s|@IMAGE_ID@|$(fact image_id)|" \
         -e "s|@FLAVOR_ID@|$(fact flavor_id)|" \
+        -e "s|@ALT_IMAGE_ID@|$(fact alt_image_id)|" \
+        -e "s|@ALT_FLAVOR_ID@|$(fact alt_flavor_id)|" \
         -e "s|@ODL_IMAGE_FILE@|$odl_file|" \
         -e "s|@LOG_DIR@|$WORKSPACE|" \
         -e "s|@TOP_DIR@|$TOP_DIR|" \

@@ -19,6 +19,9 @@ import os
 import sys
 import time
 
+from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import identity as ks_identity
+from keystoneauth1 import session as ks_session
 import openstack
 
 ENV = os.environ
@@ -73,9 +76,22 @@ def ensure_user(conn, name, password, domain_id, project=None):
             name=name, password=password, domain_id=domain_id,
             default_project_id=project.id if project else None)
         say('created user %s' % name)
-    else:
+    elif not password_works(user, password):
+        # Keystone revokes every token of a user whose password is set,
+        # even to the same value: the running services would lose theirs.
         conn.identity.update_user(user, password=password)
+        say('reset the password of user %s' % name)
     return user
+
+
+def password_works(user, password):
+    auth = ks_identity.v3.Password(
+        auth_url=ENV['NDC_AUTH_URL'], user_id=user.id, password=password)
+    try:
+        ks_session.Session(auth=auth).get_token()
+    except ks_exceptions.Unauthorized:
+        return False
+    return True
 
 
 def ensure_endpoints(conn, name, stype, port, path):

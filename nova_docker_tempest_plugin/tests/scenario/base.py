@@ -226,9 +226,10 @@ class NovaDockerScenarioTest(test.BaseTestCase):
                                           CONF.compute.build_timeout))
 
     @classmethod
-    def wait_for_server(cls, server_id, status='ACTIVE'):
+    def wait_for_server(cls, server_id, status='ACTIVE', timeout=None):
         """Wait until *status* with no task; ERROR fails with the fault."""
-        deadline = time.time() + CONF.compute.build_timeout
+        timeout = timeout or CONF.compute.build_timeout
+        deadline = time.time() + timeout
         while True:
             server = cls.servers_client.show_server(server_id)['server']
             current = server['status']
@@ -242,8 +243,7 @@ class NovaDockerScenarioTest(test.BaseTestCase):
             if time.time() > deadline:
                 raise lib_exc.TimeoutException(
                     'server %s is %s (task %s) after %d s, not %s' % (
-                        server_id, current, task,
-                        CONF.compute.build_timeout, status))
+                        server_id, current, task, timeout, status))
             time.sleep(CONF.compute.build_interval)
 
     def console(self, server_id):

@@ -83,7 +83,11 @@ class ConcurrentServersTest(base.NovaDockerScenarioTest):
         t0 = time.time()
         with futures.ThreadPoolExecutor(count) as pool:
             ids = list(pool.map(self._boot, range(count)))
-            servers = list(pool.map(self.wait_for_server, ids))
+            # nova-compute builds max_concurrent_builds (10) at a time:
+            # the last ones wait for the first to finish.
+            servers = list(pool.map(
+                lambda s: self.wait_for_server(
+                    s, timeout=3 * CONF.compute.build_timeout), ids))
         booted = time.time() - t0
         self.assertEqual(count, len(set(ids)))
         self.assertEqual(['ACTIVE'] * count, [s['status'] for s in servers])
