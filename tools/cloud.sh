@@ -866,7 +866,10 @@ cmd_restart_compute() {
     case "${1:-}" in ''|--kill) ;; *) die "usage: $0 restart-compute [--kill]" ;; esac
     pid=$(pid_of nova-compute) || die "nova-compute is not running: run $0 up"
     if [ "${1:-}" = --kill ]; then
+        # As a crashed service unit: the service and everything of its
+        # session (the privsep daemons) at once.
         kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"
+        pkill -KILL -s "$pid" 2>/dev/null || true
         for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         rm -f "$RUN/nova-compute.pid"
         say "killed nova-compute (pid $pid)"
@@ -875,7 +878,6 @@ cmd_restart_compute() {
     fi
     offset=$(stat -c %s "$LOGS/nova-compute.log")
     STARTED=()
-    read_cloud_settings
     start_compute
     for i in $(seq 1 180); do
         tail -c +"$((offset + 1))" "$LOGS/nova-compute.log" | grep -qF "$INIT_HOST_DONE" && {
