@@ -25,6 +25,7 @@ Needs [nova_docker] host_checks and compute_restart_command (the cloud's
 run next to others, so cloud-tests.sh runs every class on its own.
 """
 
+import datetime
 import socket
 import time
 
@@ -50,6 +51,11 @@ class ComputeRestartTest(base.NovaDockerScenarioTest):
                 'needs [nova_docker] host_checks and compute_restart_command')
 
     @classmethod
+    def setup_clients(cls):
+        super().setup_clients()
+        cls.admin_services_client = cls.os_admin.services_client
+
+    @classmethod
     def resource_setup(cls):
         super().resource_setup()
         cls.tag = data_utils.rand_name('tag')
@@ -69,6 +75,32 @@ class ComputeRestartTest(base.NovaDockerScenarioTest):
         cls.servers = (cls.web['id'], cls.probe['id'])
         for server_id in cls.servers:
             cls.wait_for_server(server_id)
+
+    def restart_compute(self, kill=False):
+        """Restart nova-compute; return once Nova reports it up again.
+
+        Until the new process has sent a heartbeat, the API may take the
+        service for down, and a delete in that window is Nova's local
+        delete, which never reaches the driver (the driver then removes
+        what the server left at its next start).
+        """
+        since = datetime.datetime.now(datetime.timezone.utc).replace(
+            tzinfo=None)
+        host.restart_compute(CONF.nova_docker.compute_restart_command,
+                             kill=kill)
+        deadline = time.time() + CONF.compute.build_timeout
+        while True:
+            services = self.admin_services_client.list_services(
+                binary='nova-compute')['services']
+            fresh = [s for s in services if s['state'] == 'up' and
+                     s['updated_at'] and datetime.datetime.fromisoformat(
+                         s['updated_at']) >= since]
+            if fresh:
+                return
+            if time.time() > deadline:
+                self.fail('nova-compute is not reported up since its '
+                          'restart at %s: %s' % (since, services))
+            time.sleep(2)
 
     def _echo_connection(self):
         """A TCP connection from the host to the web server's echo port."""
@@ -101,8 +133,7 @@ class ComputeRestartTest(base.NovaDockerScenarioTest):
         self.wait_for_probe(self.probe['id'], self.web_ip, since, self.body)
         conn = self._echo_connection()
         before = {s: host.wiring_of(s) for s in self.servers}
-        host.restart_compute(CONF.nova_docker.compute_restart_command,
-                             kill=kill)
+        self.restart_compute(kill=kill)
         after = {s: host.wiring_of(s) for s in self.servers}
         self.assertEqual(before, after,
                          'a restart of nova-compute changed the wiring or '
@@ -145,8 +176,7 @@ class ComputeRestartTest(base.NovaDockerScenarioTest):
                 status, task = self._server_state(server['id'])
                 if status != 'BUILD':
                     return None
-                host.restart_compute(
-                    CONF.nova_docker.compute_restart_command, kill=True)
+                self.restart_compute(kill=True)
                 return server['id'], [port['id']]
             status, _ = self._server_state(server['id'])
             if status == 'ERROR':
