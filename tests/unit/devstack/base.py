@@ -41,7 +41,12 @@ DEFAULT_DEVSTACK = os.path.join(REPO, '..', 'shared', 'reference',
 ODL_DEVSTACK = os.path.join(REPO, '..', 'shared', 'reference',
                             'networking-odl-devstack')
 PY_STUBS = ('openstack', 'nova-manage', 'systemctl', 'ovs-vsctl', 'docker',
-            'apt-get', 'git', 'getent')
+            'apt-get', 'git', 'getent', 'ovn-nbctl', 'ovn-sbctl',
+            'ovs-appctl', 'wget', 'xpath', 'gethostip',
+            'neutron-odl-ovs-hostconfig',
+            # The host's processes and kernel are shared: devstack's
+            # pkill/kill/modprobe/ovs-dpctl must not reach them.
+            'ovs-dpctl', 'modprobe', 'pkill', 'kill')
 OVERLAID = ('/etc', '/opt', '/var', '/usr/local')
 URL = 'https://example.org/nova-docker'
 # devstack refuses to run as root (unstack.sh exits): run it as a "stack"
@@ -57,6 +62,14 @@ BECOME_STACK = (
     'exec setpriv --reuid=%(uid)d --regid=%(uid)d --init-groups '
     '--inh-caps="$caps" --ambient-caps="$caps" bash "$0" "$@"'
     % {'uid': STACK_UID})
+
+# The node's own network (its namespace goes with its last process): one
+# address and a default route, from which devstack derives HOST_IP.
+NODE_IP = '198.51.100.5'
+NODE_NETWORK = (
+    'ip link set lo up && ip link add nd0 type veth peer name nd1 && '
+    'ip addr add %s/24 dev nd0 && ip link set nd1 up && ip link set nd0 up && '
+    'ip route add default dev nd0' % NODE_IP)
 
 
 def devstack_dir():
@@ -246,8 +259,10 @@ class NodeTestCase(testtools.TestCase):
                                                          top))
         run = self._dir('fs/run')
         mounts.append('mount --bind %s /run' % run)
-        script = ' && '.join(mounts) + ' && ' + BECOME_STACK
-        prefix = ['unshare', '--mount', '--propagation', 'private']
+        script = ' && '.join(mounts + [NODE_NETWORK]) + ' && ' + BECOME_STACK
+        # A private network namespace too: devstack's ip/iptables/sysctl
+        # calls change nothing on the shared host.
+        prefix = ['unshare', '--mount', '--net', '--propagation', 'private']
         if os.geteuid() != 0:
             prefix[1:1] = ['--map-root-user']
         proc = subprocess.run(

@@ -63,7 +63,9 @@ class AllInOneTestCase(base.NodeTestCase):
         glance = self.node_ini('/etc/glance/glance-api.conf')
         self.assertIn('docker', glance.get('image_format',
                                            'container_formats').split(','))
-        # After OVN's own set-manager: merged, still set at the end.
+        # devstack's own OVN start-up ran (start_ovn_services), and the
+        # managers were merged after its set-manager: still set at the end.
+        self.assert_ovn_started_then_managers_merged()
         self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
         aggs = self.stub_state('aggregates')
         self.assertEqual({'name': 'docker-aggregate',
@@ -133,6 +135,23 @@ class AllInOneTestCase(base.NodeTestCase):
             '/etc/nova/rootwrap.d/docker.filters')))
         self.assertFalse(os.path.exists(self.node_path(
             '/opt/stack/data/nova-docker')))
+
+    def assert_ovn_started_then_managers_merged(self):
+        calls = self.calls()
+        restarts = [c[-1] for c in calls if c[:2] == ['systemctl', 'restart']]
+        for unit in ('ovsdb-server.service', 'ovs-vswitchd.service',
+                     'ovn-central.service', 'ovn-controller.service'):
+            self.assertIn(unit, restarts)
+        self.assertIn('br-int', self.stub_state('ovs-bridges'))
+        set_managers = [c[c.index('set-manager') + 1:] for c in calls
+                        if c[0] == 'ovs-vsctl' and 'set-manager' in c]
+        self.assertEqual([['ptcp:6640:127.0.0.1'], MANAGERS], set_managers)
+        last_ovn = max(i for i, c in enumerate(calls)
+                       if c[0] in ('ovn-nbctl', 'ovn-sbctl') or
+                       c[-1] == 'ovn-controller.service')
+        merged = max(i for i, c in enumerate(calls)
+                     if c[0] == 'ovs-vsctl' and 'set-manager' in c)
+        self.assertGreater(merged, last_ovn)
 
     def group_members(self, group):
         with open(self.node_path('/etc/group')) as f:
