@@ -145,6 +145,10 @@ class NodeTestCase(testtools.TestCase):
         self.odl = self._dir('networking-odl')
         os.symlink(os.path.abspath(ODL_DEVSTACK),
                    os.path.join(self.odl, 'devstack'))
+        # The rest of a networking-odl checkout that devstack reads (its
+        # package is never imported: pip is a stub).
+        with open(os.path.join(self.odl, 'setup.cfg'), 'w') as f:
+            f.write('[metadata]\nname = networking-odl\n')
         self._install_stubs()
         self.addCleanup(self._kill_dockerd)
         base_python = getattr(sys, '_base_executable', sys.executable)
@@ -154,6 +158,7 @@ class NodeTestCase(testtools.TestCase):
             'TMPDIR': self._dir('tmp'),
             'LANG': 'C.UTF-8',
             'DEVSTACK_DIR': self.devstack,
+            'STUB_BIN': self.bin,
             'STUB_PY': sys.executable,
             'STUB_REAL_PYTHON': base_python,
             'STUB_CMD': os.path.join(HERE, 'stubs.py'),

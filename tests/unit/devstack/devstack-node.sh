@@ -89,6 +89,16 @@ if is_service_enabled g-api; then
     sudo install -d -o "$STACK_USER" "$GLANCE_CONF_DIR"
     iniset "$GLANCE_API_CONF" DEFAULT bind_host "$SERVICE_LISTEN_ADDRESS"
 fi
+# install_infra: the requirements checkout, its constraints and the
+# edit-constraints tool of its virtualenv (which pip would download).
+if [[ ! -x $REQUIREMENTS_DIR/.venv/bin/edit-constraints ]]; then
+    mkdir -p "$REQUIREMENTS_DIR/.venv/bin"
+    printf 'networking-odl===20.0.0\nnova===33.0.0\n' >"$REQUIREMENTS_DIR/upper-constraints.txt"
+    # shellcheck disable=SC2016 # expanded by the tool, not here
+    printf '#!/bin/sh\n# edit-constraints FILE -- NAME\nsed -i "/^$3===/d" "$1"\n' \
+        >"$REQUIREMENTS_DIR/.venv/bin/edit-constraints"
+    chmod 755 "$REQUIREMENTS_DIR/.venv/bin/edit-constraints"
+fi
 if is_service_enabled neutron; then
     # configure_neutron: neutron.conf and the core plugin's file (the
     # variables as _configure_neutron_common sets them).
@@ -97,6 +107,7 @@ if is_service_enabled neutron; then
     neutron_plugin_configure_common
     sudo install -d -o "$STACK_USER" "/$Q_PLUGIN_CONF_PATH"
     Q_PLUGIN_CONF_FILE=$Q_PLUGIN_CONF_PATH/$Q_PLUGIN_CONF_FILENAME
+    # shellcheck disable=SC2034 # read by networking-odl's plugin
     NEUTRON_CORE_PLUGIN_CONF=$Q_PLUGIN_CONF_FILE
     iniset "/$Q_PLUGIN_CONF_FILE" ml2 type_drivers "$Q_ML2_PLUGIN_TYPE_DRIVERS"
     # configure_ovn: the agent's file, from neutron's sample.

@@ -315,8 +315,10 @@ def ovs_bridges(verb, args):
 
 
 def odl_members_connect(targets):
-    """An OpenDaylight member OVS connects to (STUB_ODL_MEMBERS) creates
-    br-int, as ODL's netvirt does; networking-odl waits for it."""
+    """A member (STUB_ODL_MEMBERS) OVS connects to creates br-int.
+
+    As ODL's netvirt does; networking-odl waits for that bridge.
+    """
     members = os.environ.get('STUB_ODL_MEMBERS', '').split(',')
     port = os.environ.get('ODL_MGR_PORT', '6640')
     if any('tcp:%s:%s' % (m, port) in targets for m in members if m):
@@ -533,8 +535,10 @@ NEXUS_FILES = {
 
 
 def wget(args):
-    """Downloads: only the files above exist; wget -O leaves an empty file
-    behind a failed download, as the real one does."""
+    """Downloads: only the files above exist.
+
+    wget -O leaves an empty file behind a failed download, as the real one.
+    """
     out = option(args, '-O')
     urls = [a for a in args if not a.startswith('-')]
     for url in urls:
@@ -549,8 +553,11 @@ def wget(args):
 
 
 def xpath(args):
-    """xpath -e '//NAME/text()' FILE (libxml-xpath-perl, which apt would
-    install): the one form networking-odl's settings use here."""
+    """xpath -e '//NAME/text()' FILE, of libxml-xpath-perl.
+
+    apt would install it; this is the one form networking-odl's settings
+    use here.
+    """
     from xml.etree import ElementTree
     expr = option(args, '-e')
     m = re.match(r'^//([A-Za-z]+)/text\(\)$', expr or '')

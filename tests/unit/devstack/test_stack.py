@@ -191,3 +191,39 @@ class ComputeNodeTestCase(base.NodeTestCase):
                       "controller", proc.stdout + proc.stderr)
         self.assertEqual([], self.stub_state(
             'aggregates')['docker-aggregate']['hosts'])
+
+
+class NetworkingOdlTestCase(base.NodeTestCase):
+    """README with networking-odl: its real plugin, stubs for the network."""
+
+    def setUp(self):
+        super().setUp()
+        self.conf = base.readme_blocks(NETWORKING_ODL)[0]
+
+    def test_stacks_and_managers_are_merged_once(self):
+        # OVS is not running yet (networking-odl's install starts it), and
+        # the node has a manager of its own already.
+        os.unlink(os.path.join(self.state, 'ovs.up'))
+        self.set_stub_state('ovs-managers', ['ptcp:6640:127.0.0.1'])
+        out = self.run_devstack(
+            'stack', self.conf,
+            STUB_ODL_MEMBERS='192.0.2.11,192.0.2.12,192.0.2.13').stdout
+        self.assertIn('stack.sh completed', out)
+        self.assertIn('nova-docker: OVS managers already set', out)
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
+        # networking-odl configured ML2 for the cluster ...
+        ml2 = self.node_ini('/etc/neutron/plugins/ml2/ml2_conf.ini')
+        self.assertEqual('http://192.0.2.11:8181/controller/nb/v2/neutron',
+                         ml2.get('ml2_odl', 'url'))
+        # ... and set the managers once, before nova-docker's stack extra.
+        set_managers = [c[c.index('set-manager') + 1:] for c in self.calls()
+                        if c[0] == 'ovs-vsctl' and 'set-manager' in c]
+        self.assertEqual([MANAGERS], set_managers)
+        self.assertFalse(os.path.exists(self.node_path(
+            '/opt/stack/data/nova-docker/ovs-managers')))
+        services = self.stub_state('compute-services')
+        self.assertEqual('docker', services[socket.gethostname()]['group'])
+        # networking-odl's unstack removes every manager (del-manager).
+        self.run_devstack('unstack')
+        self.assertEqual([], self.stub_state('ovs-managers'))
+        self.assertEqual([], self.processes_named('dockerd'))
