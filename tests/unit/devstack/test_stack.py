@@ -179,6 +179,38 @@ class ComputeNodeTestCase(base.NodeTestCase):
             'aggregates')['docker-aggregate']['hosts'])
         # No OVN here: the managers are the members only, names resolved.
         self.assertEqual(MANAGERS[1:], self.stub_state('ovs-managers'))
+        # clean with the controller's APIs answering (no keystone here to
+        # stop): what the plugin made is removed through them; of the
+        # containers, only this host's servers'.
+        self.set_stub_state('containers', {
+            'c-here': {'org.openstack.nova.host': self.host},
+            'c-other': {'org.openstack.nova.host': 'other-host'}})
+        out = self.run_devstack('clean')
+        self.assertNotIn('left', out.stdout + out.stderr)
+        self.assertEqual({}, self.stub_state('aggregates'))
+        self.assertEqual([], self.stub_state('images'))
+        self.assertEqual(['c-other'], list(self.stub_state('containers')))
+        self.assertEqual({}, self.stub_state('docker-images'))
+        self.assertEqual([], self.stub_state('ovs-managers'))
+        self.assertFalse(os.path.exists(self.node_path(
+            '/opt/stack/data/nova-docker')))
+
+    def test_controller_stacks_without_compute(self):
+        controller = base.readme_blocks(CONTROLLER_AND_COMPUTE)[0]
+        out = self.run_devstack('stack', controller).stdout
+        self.assertIn('stack.sh completed', out)
+        heat = self.node_ini('/etc/heat/heat.conf')
+        self.assertTrue(heat.get('DEFAULT', 'plugin_dirs').endswith(
+            '/site-packages/heat_plugins'))
+        glance = self.node_ini('/etc/glance/glance-api.conf')
+        self.assertIn('docker', glance.get('image_format',
+                                           'container_formats').split(','))
+        # No n-cpu: no engine, no driver options, no aggregate, no image.
+        self.assertEqual([], self.processes_named('dockerd'))
+        self.assertFalse(os.path.exists(self.node_path(
+            '/etc/nova/rootwrap.d/docker.filters')))
+        self.assertIsNone(self.stub_state('aggregates'))
+        self.assertIsNone(self.stub_state('images'))
 
     def test_undiscovered_host_fails_with_advice(self):
         # Without the controller's periodic discovery Nova refuses the host.
