@@ -318,6 +318,14 @@ class NodeTestCase(testtools.TestCase):
             return []
         return [argv for argv in lines if name in (None, argv[0])]
 
+    def group_members(self, group):
+        with open(self.node_path('/etc/group')) as f:
+            for line in f:
+                fields = line.strip().split(':')
+                if fields[0] == group:
+                    return fields[3].split(',')
+        return []
+
     def api_down(self):
         os.unlink(os.path.join(self.state, 'api.up'))
 

@@ -621,9 +621,12 @@ def systemctl(args):
                 open(marker, 'w').close()
             elif verb == 'stop' and os.path.exists(marker):
                 os.unlink(marker)
-        if name in ('openvswitch-switch', 'ovsdb-server', 'ovs-vswitchd'):
+        if name in ('openvswitch-switch', 'ovsdb-server'):
             if verb in ('start', 'restart'):
                 open(os.path.join(state, 'ovs.up'), 'a').close()
+            elif verb == 'stop' and ovs_up():
+                # Its database (managers included) stays on disk.
+                os.unlink(os.path.join(state, 'ovs.up'))
         if name in OVN_DAEMONS and verb in ('start', 'restart'):
             OVN_DAEMONS[name]()
         if verb == 'enable':

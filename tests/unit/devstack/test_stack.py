@@ -24,6 +24,7 @@ from tests.unit.devstack import base
 ALL_IN_ONE = '### local.conf: all-in-one node'
 CONTROLLER_AND_COMPUTE = '### local.conf: controller plus docker compute node'
 NETWORKING_ODL = '### local.conf: with networking-odl'
+DOCKERD_LOG = '/opt/stack/logs/nova-docker-dockerd.log'
 MANAGERS = ['ptcp:6640:127.0.0.1', 'tcp:192.0.2.11:6640',
             'tcp:192.0.2.12:6640', 'tcp:192.0.2.13:6640']
 
@@ -96,7 +97,7 @@ class AllInOneTestCase(base.NodeTestCase):
                       proc.stdout + proc.stderr)
         self.assertNotIn('nova-docker', self.stub_state('pip-installed', {}))
 
-    def test_second_stack_unstack_then_clean(self):
+    def test_second_stack_then_clean(self):
         self.stack()
         # A second stack.sh without clean creates nothing twice.
         self.stack()
@@ -109,12 +110,7 @@ class AllInOneTestCase(base.NodeTestCase):
         self.assertEqual(len(dirs), len(set(dirs)))
         self.assertIn('stack', self.group_members('docker'))
         self.assertEqual(1, len(self.processes_named('dockerd')))
-        self.run_devstack('unstack')
-        self.assertEqual([], self.processes_named('dockerd'))
-        # Unstack stops; it removes nothing.
-        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
-        self.assertTrue(os.path.exists(self.node_path(
-            '/etc/nova/rootwrap.d/docker.filters')))
+        self.assertTrue(os.path.exists(self.node_path(DOCKERD_LOG)))
         out = self.run_devstack('clean')
         out = out.stdout + out.stderr
         # clean.sh ran unstack.sh --all first: keystone is down, so the
@@ -128,13 +124,17 @@ class AllInOneTestCase(base.NodeTestCase):
         # the sample image, then stopped.
         self.assertEqual({}, self.stub_state('docker-images'))
         self.assertEqual([], self.processes_named('dockerd'))
+        # Its managers went in unstack --all, before devstack stopped
+        # ovsdb-server (down now); devstack's own one stays.
+        self.assertFalse(os.path.exists(os.path.join(self.state, 'ovs.up')))
         self.assertEqual(['ptcp:6640:127.0.0.1'],
                          self.stub_state('ovs-managers'))
         self.assertNotIn('stack', self.group_members('docker'))
-        self.assertFalse(os.path.exists(self.node_path(
-            '/etc/nova/rootwrap.d/docker.filters')))
-        self.assertFalse(os.path.exists(self.node_path(
-            '/opt/stack/data/nova-docker')))
+        for path in ('/etc/nova/rootwrap.d/docker.filters',
+                     '/opt/stack/data/nova-docker', DOCKERD_LOG,
+                     # devstack's clean.sh: the services' whole directories
+                     '/etc/nova', '/etc/glance', '/etc/neutron'):
+            self.assertFalse(os.path.exists(self.node_path(path)), path)
 
     def assert_ovn_started_then_managers_merged(self):
         calls = self.calls()
@@ -152,14 +152,6 @@ class AllInOneTestCase(base.NodeTestCase):
         merged = max(i for i, c in enumerate(calls)
                      if c[0] == 'ovs-vsctl' and 'set-manager' in c)
         self.assertGreater(merged, last_ovn)
-
-    def group_members(self, group):
-        with open(self.node_path('/etc/group')) as f:
-            for line in f:
-                fields = line.strip().split(':')
-                if fields[0] == group:
-                    return fields[3].split(',')
-        return []
 
 
 class ComputeNodeTestCase(base.NodeTestCase):
@@ -258,4 +250,10 @@ class NetworkingOdlTestCase(base.NodeTestCase):
         # networking-odl's unstack removes every manager (del-manager).
         self.run_devstack('unstack')
         self.assertEqual([], self.stub_state('ovs-managers'))
+        # nova-docker's unstack stops the engine it started; it removes
+        # nothing.
         self.assertEqual([], self.processes_named('dockerd'))
+        for path in ('/etc/nova/rootwrap.d/docker.filters',
+                     '/opt/stack/data/nova-docker/applied', DOCKERD_LOG):
+            self.assertTrue(os.path.exists(self.node_path(path)), path)
+        self.assertIn('stack', self.group_members('docker'))
