@@ -78,6 +78,16 @@ class AllInOneTestCase(base.NodeTestCase):
                          self.stub_state('images')[0]['container_format'])
         # devstack's own nova (33.x from git) was left as it was.
         self.assertIn('docker.io', self.stub_state('packages'))
+        # A plain unstack stops ovsdb-server (devstack's stop_ovn): the
+        # managers stay in its database, and clean can only say so.
+        self.run_devstack('unstack')
+        self.assertFalse(os.path.exists(os.path.join(self.state, 'ovs.up')))
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
+        out = self.run_devstack('clean')
+        self.assertIn('nova-docker: WARNING: Open vSwitch is not answering: '
+                      'managers tcp:192.0.2.11:6640 tcp:192.0.2.12:6640 '
+                      'tcp:192.0.2.13:6640 left in place', out.stderr)
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
 
     def test_bad_odl_entry_fails_before_any_change(self):
         conf = self.conf.replace('ODL_OVS_MANAGERS=192.0.2.11,',
@@ -86,8 +96,13 @@ class AllInOneTestCase(base.NodeTestCase):
         self.assertNotEqual(0, proc.returncode)
         self.assertIn("ODL_OVS_MANAGERS entry 'odl_2!' is neither an IP "
                       "address nor a host name", proc.stdout + proc.stderr)
+        # pre-install stopped stack.sh: nothing installed, started or set.
         self.assertNotIn('nova-docker', self.stub_state('pip-installed', {}))
+        self.assertNotIn('docker.io', self.stub_state('packages', []))
+        self.assertEqual([], self.processes_named('dockerd'))
         self.assertIsNone(self.stub_state('ovs-managers'))
+        self.assertFalse(os.path.exists(self.node_path(
+            '/opt/stack/data/nova-docker')))
 
     def test_other_virt_driver_is_refused_clearly(self):
         conf = self.conf.replace('VIRT_DRIVER=docker', 'VIRT_DRIVER=fake')
