@@ -275,7 +275,9 @@ class NodeTestCase(testtools.TestCase):
                       os.path.join(HERE, 'devstack-node.sh'), self.node,
                       action],
             env=dict(self.env, **env), capture_output=True, text=True,
-            timeout=150)
+            # Bounded, but generous: a loaded 2-core host runs one stack.sh
+            # in 20 s idle and over 150 s at load 20.
+            timeout=600)
         self.addDetail('%s-output' % action,
                        testtools.content.text_content(
                            proc.stdout[-20000:] + proc.stderr[-20000:]))
