@@ -41,6 +41,11 @@ case "${1:-}/${2:-}" in
         ;;
     unstack/*)
         stop_nova_docker
+        # "unstack.sh --all" (clean.sh runs it) stops ovsdb-server after
+        # the plugins' unstack: the managers go while OVS still answers.
+        if [[ -n ${UNSTACK_ALL:-} ]]; then
+            nova_docker_remove_ovs_managers
+        fi
         ;;
     clean/*)
         cleanup_nova_docker

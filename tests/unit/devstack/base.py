@@ -41,7 +41,12 @@ DEFAULT_DEVSTACK = os.path.join(REPO, '..', 'shared', 'reference',
 ODL_DEVSTACK = os.path.join(REPO, '..', 'shared', 'reference',
                             'networking-odl-devstack')
 PY_STUBS = ('openstack', 'nova-manage', 'systemctl', 'ovs-vsctl', 'docker',
-            'apt-get', 'git', 'getent')
+            'apt-get', 'git', 'getent', 'ovn-nbctl', 'ovn-sbctl',
+            'ovs-appctl', 'wget', 'xpath', 'gethostip',
+            'neutron-odl-ovs-hostconfig',
+            # The host's processes and kernel are shared: devstack's
+            # pkill/kill/modprobe/ovs-dpctl must not reach them.
+            'ovs-dpctl', 'modprobe', 'pkill', 'kill')
 OVERLAID = ('/etc', '/opt', '/var', '/usr/local')
 URL = 'https://example.org/nova-docker'
 # devstack refuses to run as root (unstack.sh exits): run it as a "stack"
@@ -57,6 +62,14 @@ BECOME_STACK = (
     'exec setpriv --reuid=%(uid)d --regid=%(uid)d --init-groups '
     '--inh-caps="$caps" --ambient-caps="$caps" bash "$0" "$@"'
     % {'uid': STACK_UID})
+
+# The node's own network (its namespace goes with its last process): one
+# address and a default route, from which devstack derives HOST_IP.
+NODE_IP = '198.51.100.5'
+NODE_NETWORK = (
+    'ip link set lo up && ip link add nd0 type veth peer name nd1 && '
+    'ip addr add %s/24 dev nd0 && ip link set nd1 up && ip link set nd0 up && '
+    'ip route add default dev nd0' % NODE_IP)
 
 
 def devstack_dir():
@@ -132,6 +145,10 @@ class NodeTestCase(testtools.TestCase):
         self.odl = self._dir('networking-odl')
         os.symlink(os.path.abspath(ODL_DEVSTACK),
                    os.path.join(self.odl, 'devstack'))
+        # The rest of a networking-odl checkout that devstack reads (its
+        # package is never imported: pip is a stub).
+        with open(os.path.join(self.odl, 'setup.cfg'), 'w') as f:
+            f.write('[metadata]\nname = networking-odl\n')
         self._install_stubs()
         self.addCleanup(self._kill_dockerd)
         base_python = getattr(sys, '_base_executable', sys.executable)
@@ -141,6 +158,7 @@ class NodeTestCase(testtools.TestCase):
             'TMPDIR': self._dir('tmp'),
             'LANG': 'C.UTF-8',
             'DEVSTACK_DIR': self.devstack,
+            'STUB_BIN': self.bin,
             'STUB_PY': sys.executable,
             'STUB_REAL_PYTHON': base_python,
             'STUB_CMD': os.path.join(HERE, 'stubs.py'),
@@ -246,8 +264,10 @@ class NodeTestCase(testtools.TestCase):
                                                          top))
         run = self._dir('fs/run')
         mounts.append('mount --bind %s /run' % run)
-        script = ' && '.join(mounts) + ' && ' + BECOME_STACK
-        prefix = ['unshare', '--mount', '--propagation', 'private']
+        script = ' && '.join(mounts + [NODE_NETWORK]) + ' && ' + BECOME_STACK
+        # A private network namespace too: devstack's ip/iptables/sysctl
+        # calls change nothing on the shared host.
+        prefix = ['unshare', '--mount', '--net', '--propagation', 'private']
         if os.geteuid() != 0:
             prefix[1:1] = ['--map-root-user']
         proc = subprocess.run(
@@ -255,7 +275,9 @@ class NodeTestCase(testtools.TestCase):
                       os.path.join(HERE, 'devstack-node.sh'), self.node,
                       action],
             env=dict(self.env, **env), capture_output=True, text=True,
-            timeout=150)
+            # Bounded, but generous: a loaded 2-core host runs one stack.sh
+            # in 20 s idle and over 150 s at load 20.
+            timeout=600)
         self.addDetail('%s-output' % action,
                        testtools.content.text_content(
                            proc.stdout[-20000:] + proc.stderr[-20000:]))
@@ -297,6 +319,14 @@ class NodeTestCase(testtools.TestCase):
         except FileNotFoundError:
             return []
         return [argv for argv in lines if name in (None, argv[0])]
+
+    def group_members(self, group):
+        with open(self.node_path('/etc/group')) as f:
+            for line in f:
+                fields = line.strip().split(':')
+                if fields[0] == group:
+                    return fields[3].split(',')
+        return []
 
     def api_down(self):
         os.unlink(os.path.join(self.state, 'api.up'))

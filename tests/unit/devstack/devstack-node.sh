@@ -78,7 +78,8 @@ fi
 run_phase stack pre-install
 
 # What the services' own install and configure steps leave for plugins:
-# their configuration files (configure_nova, configure_glance).
+# their configuration files (configure_nova, configure_glance,
+# configure_neutron).
 if is_service_enabled nova; then
     sudo install -d -o "$STACK_USER" "$NOVA_CONF_DIR"
     iniset "$NOVA_CONF" DEFAULT rootwrap_config "$NOVA_CONF_DIR/rootwrap.conf"
@@ -88,15 +89,45 @@ if is_service_enabled g-api; then
     sudo install -d -o "$STACK_USER" "$GLANCE_CONF_DIR"
     iniset "$GLANCE_API_CONF" DEFAULT bind_host "$SERVICE_LISTEN_ADDRESS"
 fi
+# install_infra: the requirements checkout, its constraints and the
+# edit-constraints tool of its virtualenv (which pip would download).
+if [[ ! -x $REQUIREMENTS_DIR/.venv/bin/edit-constraints ]]; then
+    mkdir -p "$REQUIREMENTS_DIR/.venv/bin"
+    printf 'networking-odl===20.0.0\nnova===33.0.0\n' >"$REQUIREMENTS_DIR/upper-constraints.txt"
+    # shellcheck disable=SC2016 # expanded by the tool, not here
+    printf '#!/bin/sh\n# edit-constraints FILE -- NAME\nsed -i "/^$3===/d" "$1"\n' \
+        >"$REQUIREMENTS_DIR/.venv/bin/edit-constraints"
+    chmod 755 "$REQUIREMENTS_DIR/.venv/bin/edit-constraints"
+fi
+if is_service_enabled neutron; then
+    # configure_neutron: neutron.conf and the core plugin's file (the
+    # variables as _configure_neutron_common sets them).
+    sudo install -d -o "$STACK_USER" "$NEUTRON_CONF_DIR" "$NEUTRON_CONF_DIR/plugins/ml2"
+    iniset "$NEUTRON_CONF" DEFAULT core_plugin ml2
+    neutron_plugin_configure_common
+    sudo install -d -o "$STACK_USER" "/$Q_PLUGIN_CONF_PATH"
+    Q_PLUGIN_CONF_FILE=$Q_PLUGIN_CONF_PATH/$Q_PLUGIN_CONF_FILENAME
+    # shellcheck disable=SC2034 # read by networking-odl's plugin
+    NEUTRON_CORE_PLUGIN_CONF=$Q_PLUGIN_CONF_FILE
+    iniset "/$Q_PLUGIN_CONF_FILE" ml2 type_drivers "$Q_ML2_PLUGIN_TYPE_DRIVERS"
+    # configure_ovn: the agent's file, from neutron's sample.
+    if [[ $Q_AGENT == ovn ]] && is_service_enabled ovn-controller; then
+        if is_ovn_agent_enabled; then
+            iniset "$OVN_AGENT_CONF" ovs ovsdb_connection "tcp:$OVSDB_SERVER_LOCAL_HOST:6640"
+        elif is_ovn_metadata_agent_enabled; then
+            iniset "$OVN_META_CONF" ovs ovsdb_connection "tcp:$OVSDB_SERVER_LOCAL_HOST:6640"
+        fi
+    fi
+fi
 run_phase stack install
 run_phase stack post-config
 merge_config_group "$TOP_DIR/local.conf" post-config
 
-# Launch services, in stack.sh's order.
-# start_ovn_services -> start_ovn -> _start_ovs: the OVS start-up (with
-# its "set-manager ptcp:6640:..."); OVN's own daemons are not modelled.
+# Launch services, in stack.sh's order: devstack's own OVN start-up
+# (start_ovn_services: init_ovn, start_ovn with _start_ovs and its
+# "set-manager ptcp:6640:...", northd, ovn-controller, the agents).
 if is_service_enabled ovn-controller ovn-controller-vtep; then
-    _start_ovs
+    start_ovn_services
 fi
 if is_service_enabled n-cpu; then
     start_nova_compute

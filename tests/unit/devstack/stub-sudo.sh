@@ -15,6 +15,11 @@ while [[ $# -gt 0 ]]; do
         *) break ;;
     esac
 done
+# "sudo /bin/systemctl ..." (devstack's restart_service) reaches the stub
+# of that command, not the host's.
+if [[ $1 == /* && -x $STUB_BIN/${1##*/} ]]; then
+    set -- "$STUB_BIN/${1##*/}" "${@:2}"
+fi
 if [[ $EUID -ne 0 ]]; then
     exec setpriv --reuid=0 --regid=0 --clear-groups env "$@"
 fi

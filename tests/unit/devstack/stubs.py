@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -283,11 +284,45 @@ def ovs_vsctl(args):
             if not valid_target(target):
                 fail('ovs-vsctl: "%s": invalid connection target' % target)
         save('ovs-managers', args)
+        odl_members_connect(args)
     elif verb == 'del-manager':
         save('ovs-managers', [])
-    elif verb == 'br-exists':
-        sys.exit(0)
-    # Other settings (external-ids, bridges) are not what the plugin reads.
+    elif verb in ('br-exists', 'list-br', 'add-br', 'del-br'):
+        ovs_bridges(verb, args)
+    elif verb == 'get' and args[:3] == ['Open_vSwitch', '.', '_uuid']:
+        print('5f1d9a8e-0000-4000-8000-00000000cafe')
+    elif verb == 'list' and args[:1] in (['Bridge'], ['bridge']):
+        for name in load('ovs-bridges', []):
+            print('name                : "%s"' % name)
+    elif verb == 'show':
+        for name in load('ovs-bridges', []):
+            print('    Bridge %s' % name)
+    # Other settings (external-ids, ports, controllers) are not what the
+    # plugins read back.
+
+
+def ovs_bridges(verb, args):
+    bridges = load('ovs-bridges', [])
+    if verb == 'br-exists':
+        sys.exit(0 if args[0] in bridges else 2)
+    elif verb == 'list-br':
+        print('\n'.join(bridges))
+    elif verb == 'add-br' and args[0] not in bridges:
+        bridges.append(args[0])
+    elif verb == 'del-br':
+        bridges = [b for b in bridges if b != args[0]]
+    save('ovs-bridges', bridges)
+
+
+def odl_members_connect(targets):
+    """A member (STUB_ODL_MEMBERS) OVS connects to creates br-int.
+
+    As ODL's netvirt does; networking-odl waits for that bridge.
+    """
+    members = os.environ.get('STUB_ODL_MEMBERS', '').split(',')
+    port = os.environ.get('ODL_MGR_PORT', '6640')
+    if any('tcp:%s:%s' % (m, port) in targets for m in members if m):
+        ovn_controller_started()
 
 
 # docker ----------------------------------------------------------------------
@@ -418,6 +453,158 @@ def register_compute(unit):
         nova_manage(['cell_v2', 'discover_hosts'])
 
 
+# What Debian's OVN packages do when their units start (ovn-ctl's default
+# directories, which devstack's start_ovn waits for).
+OVN_RUNDIR = '/var/run/ovn'
+OVN_DBDIR = '/var/lib/ovn'
+
+
+def ovn_central_started():
+    os.makedirs(OVN_RUNDIR, exist_ok=True)
+    os.makedirs(OVN_DBDIR, exist_ok=True)
+    for db in ('ovnnb_db', 'ovnsb_db'):
+        path = os.path.join(OVN_RUNDIR, db + '.sock')
+        if not os.path.exists(path):
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(path)
+            sock.close()
+        for name in (os.path.join(OVN_RUNDIR, db + '.ctl'),
+                     os.path.join(OVN_DBDIR, db + '.db')):
+            open(name, 'a').close()
+
+
+def ovn_controller_started():
+    """ovn-controller creates its integration bridge."""
+    bridges = load('ovs-bridges', [])
+    if 'br-int' not in bridges:
+        save('ovs-bridges', bridges + ['br-int'])
+
+
+OVN_DAEMONS = {'ovn-central': ovn_central_started,
+               'ovn-controller': ovn_controller_started}
+
+
+def ovn_ctl(args):
+    """ovn-nbctl/ovn-sbctl: they need the databases ovn-central serves."""
+    db = option(args, '--db') or ''
+    if db.startswith('unix:') and not os.path.exists(db[5:]):
+        fail('%s: database connection failed (No such file or '
+             'directory)' % db)
+
+
+def ovs_up():
+    return os.path.exists(os.path.join(os.environ['STUB_STATE'], 'ovs.up'))
+
+
+def odl_ovs_hostconfig(args):
+    """networking-odl's neutron-odl-ovs-hostconfig writes OVS external ids."""
+    if not ovs_up():
+        fail('neutron-odl-ovs-hostconfig: cannot reach ovsdb-server')
+
+
+def gethostip(args):
+    """gethostip -d NAME (syslinux-utils): names resolve as the test says."""
+    name = args[-1]
+    try:
+        socket.inet_aton(name)
+        print(name)
+        return
+    except OSError:
+        pass
+    hosts = dict(entry.split('=') for entry in
+                 os.environ.get('STUB_HOSTS', '').split(';') if entry)
+    if name not in hosts:
+        fail('%s: Unknown host' % name)
+    print(hosts[name])
+
+
+# OpenDaylight's Nexus, as far as networking-odl's settings read it.
+NEXUS = ('https://nexus.opendaylight.org/content/repositories/'
+         'opendaylight.snapshot/org/opendaylight/integration/karaf')
+NEXUS_FILES = {
+    NEXUS + '/maven-metadata.xml': (
+        '<metadata><groupId>org.opendaylight.integration</groupId>'
+        '<artifactId>karaf</artifactId><versioning>'
+        '<latest>0.11.0-SNAPSHOT</latest><versions>'
+        '<version>0.11.0-SNAPSHOT</version></versions></versioning>'
+        '</metadata>\n'),
+    NEXUS + '/0.11.0-SNAPSHOT/maven-metadata.xml': (
+        '<metadata><artifactId>karaf</artifactId><version>0.11.0-SNAPSHOT'
+        '</version></metadata>\n'),
+}
+
+
+def wget(args):
+    """Downloads: only the files above exist.
+
+    wget -O leaves an empty file behind a failed download, as the real one.
+    """
+    out = option(args, '-O')
+    urls = [a for a in args if not a.startswith('-')]
+    for url in urls:
+        body = NEXUS_FILES.get(url)
+        path = out or os.path.basename(url)
+        if body is None:
+            if out:
+                open(path, 'w').close()
+            fail('ERROR 404: Not Found (%s).' % url, 8)
+        with open(path, 'w') as f:
+            f.write(body)
+
+
+def xpath(args):
+    """xpath -e '//NAME/text()' FILE, of libxml-xpath-perl.
+
+    apt would install it; this is the one form networking-odl's settings
+    use here.
+    """
+    from xml.etree import ElementTree
+    expr = option(args, '-e')
+    m = re.match(r'^//([A-Za-z]+)/text\(\)$', expr or '')
+    if not m:
+        fail('stand-in xpath: %s unsupported' % expr, 2)
+    try:
+        root = ElementTree.parse(args[-1]).getroot()
+    except (OSError, ElementTree.ParseError) as e:
+        fail('xpath: %s' % e, 255)
+    found = [e.text for e in root.iter(m.group(1))]
+    if not found:
+        fail('No nodes found', 255)
+    print('\n'.join(found))
+
+
+def _ours(pid):
+    """A process this node started (it carries the node's STUB_STATE)."""
+    try:
+        with open('/proc/%d/environ' % pid, 'rb') as f:
+            env = f.read().split(b'\0')
+    except OSError:
+        return False
+    return ('STUB_STATE=%s' % os.environ['STUB_STATE']).encode() in env
+
+
+def kill(args):
+    """kill: the host's pid namespace is shared; signal only this node's."""
+    sig = 15
+    pids = []
+    for arg in args:
+        if arg.startswith('-') and not pids:
+            name = arg.lstrip('-').upper().replace('SIG', '')
+            sig = int(name) if name.isdigit() else getattr(signal,
+                                                           'SIG' + name)
+        else:
+            pids.append(int(arg))
+    code = 0
+    for pid in pids:
+        if not _ours(pid):
+            sys.stderr.write('stand-in kill: %d is not a process of this '
+                             'node\n' % pid)
+            code = 1
+            continue
+        os.kill(pid, sig)
+    sys.exit(code)
+
+
 def systemctl(args):
     if args[:1] == ['--user']:
         args = args[1:]
@@ -425,6 +612,8 @@ def systemctl(args):
     state = os.environ['STUB_STATE']
     units = load('units', {})
     for name in [n for n in names if not n.startswith('-')]:
+        if name.endswith('.service') and not name.startswith('devstack@'):
+            name = name[:-len('.service')]
         unit = units.setdefault(name, {'enabled': False, 'active': False})
         if name == 'docker':
             marker = os.path.join(state, 'dockerd.up')
@@ -432,9 +621,14 @@ def systemctl(args):
                 open(marker, 'w').close()
             elif verb == 'stop' and os.path.exists(marker):
                 os.unlink(marker)
-        if name in ('openvswitch-switch', 'ovsdb-server', 'ovs-vswitchd'):
+        if name in ('openvswitch-switch', 'ovsdb-server'):
             if verb in ('start', 'restart'):
                 open(os.path.join(state, 'ovs.up'), 'a').close()
+            elif verb == 'stop' and ovs_up():
+                # Its database (managers included) stays on disk.
+                os.unlink(os.path.join(state, 'ovs.up'))
+        if name in OVN_DAEMONS and verb in ('start', 'restart'):
+            OVN_DAEMONS[name]()
         if verb == 'enable':
             unit['enabled'] = True
         elif verb == 'disable':
@@ -539,6 +733,10 @@ def record_only(args):
 
 
 COMMANDS = {
+    'ovn-nbctl': ovn_ctl, 'ovn-sbctl': ovn_ctl, 'ovs-appctl': record_only,
+    'ovs-dpctl': record_only, 'modprobe': record_only, 'pkill': record_only,
+    'kill': kill, 'wget': wget, 'xpath': xpath, 'gethostip': gethostip,
+    'neutron-odl-ovs-hostconfig': odl_ovs_hostconfig,
     'openstack': openstack, 'ovs-vsctl': ovs_vsctl, 'docker': docker,
     'id': id_, 'usermod': usermod, 'gpasswd': gpasswd, 'getent': getent,
     'systemctl': systemctl, 'record': record_only,

@@ -24,6 +24,7 @@ from tests.unit.devstack import base
 ALL_IN_ONE = '### local.conf: all-in-one node'
 CONTROLLER_AND_COMPUTE = '### local.conf: controller plus docker compute node'
 NETWORKING_ODL = '### local.conf: with networking-odl'
+DOCKERD_LOG = '/opt/stack/logs/nova-docker-dockerd.log'
 MANAGERS = ['ptcp:6640:127.0.0.1', 'tcp:192.0.2.11:6640',
             'tcp:192.0.2.12:6640', 'tcp:192.0.2.13:6640']
 
@@ -63,7 +64,9 @@ class AllInOneTestCase(base.NodeTestCase):
         glance = self.node_ini('/etc/glance/glance-api.conf')
         self.assertIn('docker', glance.get('image_format',
                                            'container_formats').split(','))
-        # After OVN's own set-manager: merged, still set at the end.
+        # devstack's own OVN start-up ran (start_ovn_services), and the
+        # managers were merged after its set-manager: still set at the end.
+        self.assert_ovn_started_then_managers_merged()
         self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
         aggs = self.stub_state('aggregates')
         self.assertEqual({'name': 'docker-aggregate',
@@ -75,6 +78,16 @@ class AllInOneTestCase(base.NodeTestCase):
                          self.stub_state('images')[0]['container_format'])
         # devstack's own nova (33.x from git) was left as it was.
         self.assertIn('docker.io', self.stub_state('packages'))
+        # A plain unstack stops ovsdb-server (devstack's stop_ovn): the
+        # managers stay in its database, and clean can only say so.
+        self.run_devstack('unstack')
+        self.assertFalse(os.path.exists(os.path.join(self.state, 'ovs.up')))
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
+        out = self.run_devstack('clean')
+        self.assertIn('nova-docker: WARNING: Open vSwitch is not answering: '
+                      'managers tcp:192.0.2.11:6640 tcp:192.0.2.12:6640 '
+                      'tcp:192.0.2.13:6640 left in place', out.stderr)
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
 
     def test_bad_odl_entry_fails_before_any_change(self):
         conf = self.conf.replace('ODL_OVS_MANAGERS=192.0.2.11,',
@@ -83,8 +96,13 @@ class AllInOneTestCase(base.NodeTestCase):
         self.assertNotEqual(0, proc.returncode)
         self.assertIn("ODL_OVS_MANAGERS entry 'odl_2!' is neither an IP "
                       "address nor a host name", proc.stdout + proc.stderr)
+        # pre-install stopped stack.sh: nothing installed, started or set.
         self.assertNotIn('nova-docker', self.stub_state('pip-installed', {}))
+        self.assertNotIn('docker.io', self.stub_state('packages', []))
+        self.assertEqual([], self.processes_named('dockerd'))
         self.assertIsNone(self.stub_state('ovs-managers'))
+        self.assertFalse(os.path.exists(self.node_path(
+            '/opt/stack/data/nova-docker')))
 
     def test_other_virt_driver_is_refused_clearly(self):
         conf = self.conf.replace('VIRT_DRIVER=docker', 'VIRT_DRIVER=fake')
@@ -94,7 +112,7 @@ class AllInOneTestCase(base.NodeTestCase):
                       proc.stdout + proc.stderr)
         self.assertNotIn('nova-docker', self.stub_state('pip-installed', {}))
 
-    def test_second_stack_unstack_then_clean(self):
+    def test_second_stack_then_clean(self):
         self.stack()
         # A second stack.sh without clean creates nothing twice.
         self.stack()
@@ -107,12 +125,7 @@ class AllInOneTestCase(base.NodeTestCase):
         self.assertEqual(len(dirs), len(set(dirs)))
         self.assertIn('stack', self.group_members('docker'))
         self.assertEqual(1, len(self.processes_named('dockerd')))
-        self.run_devstack('unstack')
-        self.assertEqual([], self.processes_named('dockerd'))
-        # Unstack stops; it removes nothing.
-        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
-        self.assertTrue(os.path.exists(self.node_path(
-            '/etc/nova/rootwrap.d/docker.filters')))
+        self.assertTrue(os.path.exists(self.node_path(DOCKERD_LOG)))
         out = self.run_devstack('clean')
         out = out.stdout + out.stderr
         # clean.sh ran unstack.sh --all first: keystone is down, so the
@@ -126,21 +139,34 @@ class AllInOneTestCase(base.NodeTestCase):
         # the sample image, then stopped.
         self.assertEqual({}, self.stub_state('docker-images'))
         self.assertEqual([], self.processes_named('dockerd'))
+        # Its managers went in unstack --all, before devstack stopped
+        # ovsdb-server (down now); devstack's own one stays.
+        self.assertFalse(os.path.exists(os.path.join(self.state, 'ovs.up')))
         self.assertEqual(['ptcp:6640:127.0.0.1'],
                          self.stub_state('ovs-managers'))
         self.assertNotIn('stack', self.group_members('docker'))
-        self.assertFalse(os.path.exists(self.node_path(
-            '/etc/nova/rootwrap.d/docker.filters')))
-        self.assertFalse(os.path.exists(self.node_path(
-            '/opt/stack/data/nova-docker')))
+        for path in ('/etc/nova/rootwrap.d/docker.filters',
+                     '/opt/stack/data/nova-docker', DOCKERD_LOG,
+                     # devstack's clean.sh: the services' whole directories
+                     '/etc/nova', '/etc/glance', '/etc/neutron'):
+            self.assertFalse(os.path.exists(self.node_path(path)), path)
 
-    def group_members(self, group):
-        with open(self.node_path('/etc/group')) as f:
-            for line in f:
-                fields = line.strip().split(':')
-                if fields[0] == group:
-                    return fields[3].split(',')
-        return []
+    def assert_ovn_started_then_managers_merged(self):
+        calls = self.calls()
+        restarts = [c[-1] for c in calls if c[:2] == ['systemctl', 'restart']]
+        for unit in ('ovsdb-server.service', 'ovs-vswitchd.service',
+                     'ovn-central.service', 'ovn-controller.service'):
+            self.assertIn(unit, restarts)
+        self.assertIn('br-int', self.stub_state('ovs-bridges'))
+        set_managers = [c[c.index('set-manager') + 1:] for c in calls
+                        if c[0] == 'ovs-vsctl' and 'set-manager' in c]
+        self.assertEqual([['ptcp:6640:127.0.0.1'], MANAGERS], set_managers)
+        last_ovn = max(i for i, c in enumerate(calls)
+                       if c[0] in ('ovn-nbctl', 'ovn-sbctl') or
+                       c[-1] == 'ovn-controller.service')
+        merged = max(i for i, c in enumerate(calls)
+                     if c[0] == 'ovs-vsctl' and 'set-manager' in c)
+        self.assertGreater(merged, last_ovn)
 
 
 class ComputeNodeTestCase(base.NodeTestCase):
@@ -160,6 +186,38 @@ class ComputeNodeTestCase(base.NodeTestCase):
             'aggregates')['docker-aggregate']['hosts'])
         # No OVN here: the managers are the members only, names resolved.
         self.assertEqual(MANAGERS[1:], self.stub_state('ovs-managers'))
+        # clean with the controller's APIs answering (no keystone here to
+        # stop): what the plugin made is removed through them; of the
+        # containers, only this host's servers'.
+        self.set_stub_state('containers', {
+            'c-here': {'org.openstack.nova.host': self.host},
+            'c-other': {'org.openstack.nova.host': 'other-host'}})
+        out = self.run_devstack('clean')
+        self.assertNotIn('left', out.stdout + out.stderr)
+        self.assertEqual({}, self.stub_state('aggregates'))
+        self.assertEqual([], self.stub_state('images'))
+        self.assertEqual(['c-other'], list(self.stub_state('containers')))
+        self.assertEqual({}, self.stub_state('docker-images'))
+        self.assertEqual([], self.stub_state('ovs-managers'))
+        self.assertFalse(os.path.exists(self.node_path(
+            '/opt/stack/data/nova-docker')))
+
+    def test_controller_stacks_without_compute(self):
+        controller = base.readme_blocks(CONTROLLER_AND_COMPUTE)[0]
+        out = self.run_devstack('stack', controller).stdout
+        self.assertIn('stack.sh completed', out)
+        heat = self.node_ini('/etc/heat/heat.conf')
+        self.assertTrue(heat.get('DEFAULT', 'plugin_dirs').endswith(
+            '/site-packages/heat_plugins'))
+        glance = self.node_ini('/etc/glance/glance-api.conf')
+        self.assertIn('docker', glance.get('image_format',
+                                           'container_formats').split(','))
+        # No n-cpu: no engine, no driver options, no aggregate, no image.
+        self.assertEqual([], self.processes_named('dockerd'))
+        self.assertFalse(os.path.exists(self.node_path(
+            '/etc/nova/rootwrap.d/docker.filters')))
+        self.assertIsNone(self.stub_state('aggregates'))
+        self.assertIsNone(self.stub_state('images'))
 
     def test_undiscovered_host_fails_with_advice(self):
         # Without the controller's periodic discovery Nova refuses the host.
@@ -172,3 +230,45 @@ class ComputeNodeTestCase(base.NodeTestCase):
                       "controller", proc.stdout + proc.stderr)
         self.assertEqual([], self.stub_state(
             'aggregates')['docker-aggregate']['hosts'])
+
+
+class NetworkingOdlTestCase(base.NodeTestCase):
+    """README with networking-odl: its real plugin, stubs for the network."""
+
+    def setUp(self):
+        super().setUp()
+        self.conf = base.readme_blocks(NETWORKING_ODL)[0]
+
+    def test_stacks_and_managers_are_merged_once(self):
+        # OVS is not running yet (networking-odl's install starts it), and
+        # the node has a manager of its own already.
+        os.unlink(os.path.join(self.state, 'ovs.up'))
+        self.set_stub_state('ovs-managers', ['ptcp:6640:127.0.0.1'])
+        out = self.run_devstack(
+            'stack', self.conf,
+            STUB_ODL_MEMBERS='192.0.2.11,192.0.2.12,192.0.2.13').stdout
+        self.assertIn('stack.sh completed', out)
+        self.assertIn('nova-docker: OVS managers already set', out)
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
+        # networking-odl configured ML2 for the cluster ...
+        ml2 = self.node_ini('/etc/neutron/plugins/ml2/ml2_conf.ini')
+        self.assertEqual('http://192.0.2.11:8181/controller/nb/v2/neutron',
+                         ml2.get('ml2_odl', 'url'))
+        # ... and set the managers once, before nova-docker's stack extra.
+        set_managers = [c[c.index('set-manager') + 1:] for c in self.calls()
+                        if c[0] == 'ovs-vsctl' and 'set-manager' in c]
+        self.assertEqual([MANAGERS], set_managers)
+        self.assertFalse(os.path.exists(self.node_path(
+            '/opt/stack/data/nova-docker/ovs-managers')))
+        services = self.stub_state('compute-services')
+        self.assertEqual('docker', services[socket.gethostname()]['group'])
+        # networking-odl's unstack removes every manager (del-manager).
+        self.run_devstack('unstack')
+        self.assertEqual([], self.stub_state('ovs-managers'))
+        # nova-docker's unstack stops the engine it started; it removes
+        # nothing.
+        self.assertEqual([], self.processes_named('dockerd'))
+        for path in ('/etc/nova/rootwrap.d/docker.filters',
+                     '/opt/stack/data/nova-docker/applied', DOCKERD_LOG):
+            self.assertTrue(os.path.exists(self.node_path(path)), path)
+        self.assertIn('stack', self.group_members('docker'))
