@@ -29,6 +29,7 @@ import fixtures
 import requests
 
 from novadocker.virt.docker import client as docker_client
+from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
 
 _ids = itertools.count(1)
@@ -281,6 +282,13 @@ class _LowLevel:
              follow=False, tail='all'):
         return self._e.logs(ref, tail=tail)
 
+    def images(self, name=None):
+        self._e._check('images')
+        prefix = (name or '').rstrip('*')
+        return [{'Id': 'sha256:%064x' % (hash(i) % (1 << 64)),
+                 'RepoTags': [i]}
+                for i in sorted(self._e.images) if i.startswith(prefix)]
+
     def import_image_from_data(self, data, repository, tag, changes=None):
         self._e.import_image(repository, tag)
 
@@ -330,6 +338,7 @@ class FakeNetwork:
         self.engine = engine
         self.ports = {}      # instance uuid -> (sandbox id, [port ids])
         self.links = {}      # instance uuid -> pid
+        self.link_removals = []
         self.fail_plug = None
 
     def plug_vifs(self, instance, network_info, sandbox_id):
@@ -355,4 +364,15 @@ class FakeNetwork:
         self.links[instance_uuid] = pid
 
     def remove_link(self, instance_uuid):
+        self.link_removals.append(instance_uuid)
         self.links.pop(instance_uuid, None)
+
+    def remove_orphans(self, host, live_instance_uuids):
+        """vifs.remove_orphans for links: those of servers not in the list."""
+        others = {c['Labels'].get(containers.LABEL_UUID)
+                  for c in self.engine.containers.values()
+                  if c['Labels'].get(containers.LABEL_HOST) != host}
+        gone = sorted(set(self.links) - set(live_instance_uuids) - others)
+        for uuid in gone:
+            self.remove_link(uuid)
+        return {'ports': [], 'links': ['nova-%s' % u for u in gone]}

@@ -191,10 +191,11 @@ class DockerDriver(driver.ComputeDriver):
         except exception.DockerDriverError:
             LOG.exception('Removing leftover containers failed')
             removed = []
-        for uuid in removed:
-            _quietly('Removing the namespace link of %s' % uuid, None,
-                     netns.remove_link, uuid)
-        _quietly('Removing leftover ports', None,
+        if removed:
+            LOG.info('Removed the containers of %d servers Nova no longer '
+                     'has here', len(removed))
+        # Their namespace links go with the other orphan links and ports.
+        _quietly('Removing leftover ports and namespace links', None,
                  vifs.remove_orphans, self._host, live)
 
     def _watch_engine(self):
@@ -318,8 +319,9 @@ class DockerDriver(driver.ComputeDriver):
     # -- what runs here -------------------------------------------------------
 
     def _workloads(self):
-        return server_containers.list_containers(
-            self._host, role=containers.ROLE_WORKLOAD)
+        # Periodic readers (the power-state sync starts with a count) share
+        # one listing with get_info; the driver's own changes drop it.
+        return server_containers.shared_workloads(self._host)
 
     def list_instances(self):
         return [c.instance_name for c in self._workloads()]
@@ -335,7 +337,17 @@ class DockerDriver(driver.ComputeDriver):
             self._host, instance.uuid).workload is not None
 
     def get_info(self, instance, use_cache=True):
-        state = server_containers.power_state_of(self._host, instance.uuid)
+        """The server's power state.
+
+        With use_cache (the power-state sync) one shared listing serves
+        every server; Nova asks with use_cache=False when it must be exact.
+        """
+        if use_cache:
+            state = server_containers.cached_power_state_of(self._host,
+                                                            instance.uuid)
+        else:
+            state = server_containers.power_state_of(self._host,
+                                                     instance.uuid)
         # The engine has one frozen state; Nova's record tells whether
         # the server was paused or suspended into it.
         if state == power_state.PAUSED and (
@@ -471,9 +483,16 @@ class DockerDriver(driver.ComputeDriver):
         pair = server_containers.existing(self._host, instance.uuid)
         if reboot_type == 'SOFT' and pair.sandbox is not None and \
                 pair.sandbox.status == 'running':
-            server_containers.restart_workload(
-                self._host, instance.uuid, CONF.docker.reboot_timeout)
-            return
+            if server_containers.workload_acts_on_sigterm(
+                    self._host, instance.uuid) is not False:
+                server_containers.restart_workload(
+                    self._host, instance.uuid, CONF.docker.reboot_timeout)
+                return
+            LOG.info('Soft reboot done as a hard one: the workload\'s PID 1 '
+                     'has no SIGTERM handler, and as the first process of '
+                     'its PID namespace it ignores SIGTERM; waiting '
+                     'reboot_timeout (%ds) could only end in SIGKILL',
+                     CONF.docker.reboot_timeout, instance=instance)
         self._stop(instance, network_info, timeout=0)
         self._start(instance, network_info)
 
