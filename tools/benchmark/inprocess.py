@@ -674,7 +674,7 @@ def _run_case(case_class, params, results):
 def run(params):
     """All in-process sections; returns their results."""
     probe.install(driver_module.DockerDriver)
-    images = driver_module.images
+    images = driver_module.image_cache
     probe._patch(images, 'ensure_image', 'images',
                  lambda *a, **k: 'ensure_image')
     results = {}

@@ -207,7 +207,8 @@ class DockerDriver(driver.ComputeDriver):
         """
         while not self._watch_stop.wait(CONF.docker.engine_watch_interval):
             try:
-                stopped = server_containers.stopped_sandboxes(self._host)
+                stopped = server_containers.stopped_sandboxes(
+                    self._host, CONF.docker.engine_watch_interval)
                 if stopped:
                     self._restart_stopped(stopped)
             except Exception as e:

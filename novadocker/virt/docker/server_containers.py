@@ -128,13 +128,17 @@ def _changes_engine(func):
     return wrapper
 
 
-def shared_listing(host):
+def shared_listing(host, max_age=None):
     """This host's containers, from a listing at most listing_max_age old.
 
     For periodic readers only: a change made behind the driver's back shows
-    up to that late. The driver's own changes drop the listing at once.
+    up to that late (or *max_age*, if shorter). The driver's own changes
+    drop the listing at once.
     """
-    return _listing.get(host, CONF.docker.listing_max_age)
+    limit = CONF.docker.listing_max_age
+    if max_age is not None:
+        limit = min(limit, max_age)
+    return _listing.get(host, limit)
 
 
 def cached_power_state_of(host, instance_uuid):
@@ -359,13 +363,15 @@ def remove_orphans(host, live_uuids):
     return orphans
 
 
-def stopped_sandboxes(host):
+def stopped_sandboxes(host, max_age=None):
     """uuids of this host's servers whose sandbox is not running.
 
-    Served by the shared listing: the engine watch costs no request of its
-    own while the power-state sync's listing is young.
+    Served by the shared listing (at most *max_age* old, the watch's own
+    interval): the engine watch costs no request of its own while the
+    power-state sync's listing is young, and sees an engine restart no later
+    than it did with a listing of its own.
     """
-    return sorted(c.uuid for c in shared_listing(host)
+    return sorted(c.uuid for c in shared_listing(host, max_age)
                   if c.role == containers.ROLE_SANDBOX and
                   c.status != 'running')
 
