@@ -281,12 +281,19 @@ class SoftRebootTestCase(test_driver.DriverTestBase):
         self.assertEqual({'trap': True, 'plain': False}, found)
 
 
-class _Idl(object):
+class _Session(object):
     def __init__(self, connected):
         self.connected = connected
 
     def is_connected(self):
         return self.connected
+
+
+class _Idl(object):
+    """python-ovs's Idl: the connection state is on its jsonrpc session."""
+
+    def __init__(self, connected):
+        self._session = _Session(connected)
 
 
 class _OvsdbApi(object):

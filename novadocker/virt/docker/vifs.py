@@ -262,8 +262,11 @@ def _open_ovsdb():
         api = plugin.ovsdb._ovsdb  # opened lazily, at os-vif's first plug
     except (AttributeError, KeyError, TypeError):
         return None
-    if api is None or not hasattr(api, 'lookup') or \
-            not api.idl.is_connected():
+    if api is None or not hasattr(api, 'lookup'):
+        return None
+    # python-ovs keeps the connection state on the Idl's jsonrpc session.
+    session = getattr(getattr(api, 'idl', None), '_session', None)
+    if session is None or not session.is_connected():
         return None
     return api
 
