@@ -81,6 +81,7 @@ class FakeEngine:
         self.faults = {}
         self.missing_commands = set()
         self.next_pid = 1000
+        self.stop_timeouts = {}
 
     # -- fault injection ------------------------------------------------------
 
@@ -171,6 +172,8 @@ class FakeEngine:
     def stop(self, ref, timeout=10):
         self._check('stop')
         c = self._get(ref)
+        # What a stop would have waited for SIGTERM to work, by name.
+        self.stop_timeouts[c['Name']] = timeout
         if c['State']['Running']:
             c['State'].update(Status='exited', Running=False, Paused=False,
                               Pid=0)

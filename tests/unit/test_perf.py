@@ -260,6 +260,20 @@ class SoftRebootTestCase(test_driver.DriverTestBase):
         self.assertEqual([('stop', 'nova-' + inst.uuid),
                           ('start', 'nova-' + inst.uuid)], self.engine.events)
 
+    def test_stop_waits_only_for_a_workload_sigterm_can_stop(self):
+        ignores, honours, unknown = self.spawn(), self.spawn(), self.spawn()
+        self._status_of_workload(ignores, '0000000000010002')
+        self._status_of_workload(honours, '0000000000004000')
+        for instance in (ignores, honours, unknown):
+            self.driver.power_off(instance, timeout=30)
+        self.assertEqual(
+            {'nova-' + ignores.uuid: 0, 'nova-' + honours.uuid: 30,
+             'nova-' + unknown.uuid: 30},
+            {name: t for name, t in self.engine.stop_timeouts.items()
+             if not name.endswith('-sandbox')})
+        self.assertEqual({'sandbox': 'exited', 'workload': 'exited'},
+                         self.states(ignores))
+
     def test_the_handler_mask_of_a_real_process(self):
         code = ('import signal, sys, time\n'
                 'if sys.argv[1] == "trap":\n'

@@ -453,7 +453,8 @@ class DockerDriver(driver.ComputeDriver):
     @_serialized
     def power_off(self, instance, timeout=0, retry_interval=0):
         server_containers.existing(self._host, instance.uuid)
-        self._stop(instance, instance.get_network_info(), timeout)
+        self._stop(instance, instance.get_network_info(),
+                   self._clean_shutdown_timeout(instance, timeout))
 
     @_serialized
     def power_on(self, context, instance, network_info,
@@ -519,11 +520,23 @@ class DockerDriver(driver.ComputeDriver):
                share_info=None):
         server_containers.freeze(self._host, instance.uuid, False)
 
+    def _clean_shutdown_timeout(self, instance, timeout):
+        """*timeout*, or 0 when SIGTERM cannot stop the workload anyway."""
+        if timeout and server_containers.workload_acts_on_sigterm(
+                self._host, instance.uuid) is False:
+            LOG.info('Stopping without waiting %ds for a clean shutdown: '
+                     'the workload\'s PID 1 has no SIGTERM handler and, as '
+                     'the first process of its PID namespace, ignores it',
+                     timeout, instance=instance)
+            return 0
+        return timeout
+
     @_serialized
     def soft_delete(self, instance):
         server_containers.existing(self._host, instance.uuid)
         self._stop(instance, instance.get_network_info(),
-                   CONF.shutdown_timeout)
+                   self._clean_shutdown_timeout(instance,
+                                                CONF.shutdown_timeout))
 
     @_serialized
     def restore(self, instance):
