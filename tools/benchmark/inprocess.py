@@ -396,9 +396,10 @@ class DriverBench(_Case):
         bulk = []
         out = {'probe_servers': 2, 'per_count': {}}
         for count in counts:
+            width = self.params.get('density_batch') or 10
             while len(bulk) < count:
                 batch = [self.post(networked=False)
-                         for _ in range(min(10, count - len(bulk)))]
+                         for _ in range(min(width, count - len(bulk)))]
                 for server_id in batch:
                     self.wait_status(server_id, 'ACTIVE', timeout=600)
                 bulk.extend(batch)
@@ -412,6 +413,10 @@ class DriverBench(_Case):
             entry['one_raw_list_call'] = self.raw_list_cost()
             entry['restart'] = self.restart_with_probe(a, b)
             out['per_count'][str(count)] = entry
+            # Keep each count's figures if the run is cut short.
+            self.results['density'] = out
+            self.params.get('checkpoint', lambda results: None)(
+                self.results)
             common.progress(
                 'density %d: RSS %.0f MB, periodic %s, restart %.2f s, '
                 'interruption %s s', count, entry['rss_mb'],
