@@ -31,6 +31,7 @@ from oslo_utils import uuidutils
 from novadocker.virt.docker import containers
 from novadocker.virt.docker import driver
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import server_containers
 from tests.unit import fake_engine
 
 objects.register_all()
@@ -65,6 +66,10 @@ class DriverTestBase(test.NoDBTestCase):
     def setUp(self):
         super().setUp()
         self.engine = self.useFixture(fake_engine.FakeEngineFixture()).engine
+        # The shared listing is per process: no test sees another's.
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.server_containers._listing',
+            server_containers._SharedListing()))
         self.engine.images.add('nova-docker/sandbox:1')
         self.net = fake_engine.FakeNetwork(self.engine)
         for name in ('plug_vifs', 'unplug_vifs'):
