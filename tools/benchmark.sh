@@ -8,7 +8,8 @@
 # null with the reason. A script that prints figures, not a test.
 #
 # Usage: tools/benchmark.sh [--quick] [--sections floor,spawn,...]
-#                           [--runs N] [--out DIR] [--with-rally]
+#                           [--runs N] [--counts 0,25,50,100] [--out DIR]
+#                           [--density-batch N] [--with-rally]
 #   --quick       few runs, small counts (a few minutes), to iterate
 #   --with-rally  install rally-openstack into .tox/benchmark-rally first
 # Needs root and a host prepared by tools/bootstrap-host.sh. The full

@@ -201,6 +201,19 @@ docker_opts = [
         ],
         help='Whether the flavor\'s root disk (root_gb) limits the '
              'container\'s writable layer.'),
+    # -- performance
+    cfg.IntOpt(
+        'listing_max_age',
+        default=10,
+        min=0,
+        help='Seconds one listing of this host\'s containers (a single '
+             'engine request) may serve the periodic readers: the power '
+             'state sync (get_info of every server, get_num_instances), '
+             'list_instances and the engine watch. Any change the driver '
+             'makes drops it at once, so only a change made behind Nova\'s '
+             'back (a container that exited or was removed by hand) is seen '
+             'up to this late. Nova\'s own checks that must be exact ask the '
+             'engine directly. 0: every caller asks the engine.'),
 ]
 
 

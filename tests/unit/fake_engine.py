@@ -29,6 +29,7 @@ import fixtures
 import requests
 
 from novadocker.virt.docker import client as docker_client
+from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
 
 _ids = itertools.count(1)
@@ -80,6 +81,7 @@ class FakeEngine:
         self.faults = {}
         self.missing_commands = set()
         self.next_pid = 1000
+        self.stop_timeouts = {}
 
     # -- fault injection ------------------------------------------------------
 
@@ -170,6 +172,8 @@ class FakeEngine:
     def stop(self, ref, timeout=10):
         self._check('stop')
         c = self._get(ref)
+        # What a stop would have waited for SIGTERM to work, by name.
+        self.stop_timeouts[c['Name']] = timeout
         if c['State']['Running']:
             c['State'].update(Status='exited', Running=False, Paused=False,
                               Pid=0)
@@ -281,6 +285,13 @@ class _LowLevel:
              follow=False, tail='all'):
         return self._e.logs(ref, tail=tail)
 
+    def images(self, name=None):
+        self._e._check('images')
+        prefix = (name or '').rstrip('*')
+        return [{'Id': 'sha256:%064x' % (hash(i) % (1 << 64)),
+                 'RepoTags': [i]}
+                for i in sorted(self._e.images) if i.startswith(prefix)]
+
     def import_image_from_data(self, data, repository, tag, changes=None):
         self._e.import_image(repository, tag)
 
@@ -330,6 +341,7 @@ class FakeNetwork:
         self.engine = engine
         self.ports = {}      # instance uuid -> (sandbox id, [port ids])
         self.links = {}      # instance uuid -> pid
+        self.link_removals = []
         self.fail_plug = None
 
     def plug_vifs(self, instance, network_info, sandbox_id):
@@ -355,4 +367,15 @@ class FakeNetwork:
         self.links[instance_uuid] = pid
 
     def remove_link(self, instance_uuid):
+        self.link_removals.append(instance_uuid)
         self.links.pop(instance_uuid, None)
+
+    def remove_orphans(self, host, live_instance_uuids):
+        """vifs.remove_orphans for links: those of servers not in the list."""
+        others = {c['Labels'].get(containers.LABEL_UUID)
+                  for c in self.engine.containers.values()
+                  if c['Labels'].get(containers.LABEL_HOST) != host}
+        gone = sorted(set(self.links) - set(live_instance_uuids) - others)
+        for uuid in gone:
+            self.remove_link(uuid)
+        return {'ports': [], 'links': ['nova-%s' % u for u in gone]}

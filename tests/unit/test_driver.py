@@ -31,6 +31,7 @@ from oslo_utils import uuidutils
 from novadocker.virt.docker import containers
 from novadocker.virt.docker import driver
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import server_containers
 from tests.unit import fake_engine
 
 objects.register_all()
@@ -65,6 +66,10 @@ class DriverTestBase(test.NoDBTestCase):
     def setUp(self):
         super().setUp()
         self.engine = self.useFixture(fake_engine.FakeEngineFixture()).engine
+        # The shared listing is per process: no test sees another's.
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.server_containers._listing',
+            server_containers._SharedListing()))
         self.engine.images.add('nova-docker/sandbox:1')
         self.net = fake_engine.FakeNetwork(self.engine)
         for name in ('plug_vifs', 'unplug_vifs'):
@@ -83,10 +88,11 @@ class DriverTestBase(test.NoDBTestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.sandbox.ensure_sandbox_image',
             lambda: None))
-        # OVS is not here: the orphan ports are the functional tests' job.
+        # OVS is not here: the orphan ports are the functional tests' job;
+        # the orphan links are this fake network's.
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.vifs.remove_orphans',
-            lambda host, live: {'ports': [], 'links': []}))
+            self.net.remove_orphans))
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.image_cache.ensure_image',
             lambda context, image_meta, instance: BUSYBOX))
@@ -96,6 +102,12 @@ class DriverTestBase(test.NoDBTestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'nova.objects.Instance.refresh', lambda inst: None))
         self.useFixture(fixtures.MonkeyPatch('time.sleep', self._sleep))
+        # The fake engine's pids are no processes here: /proc of this
+        # host must not decide how a soft reboot goes.
+        self.proc = self.useFixture(fixtures.TempDir()).path
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.server_containers._PROC_STATUS',
+            self.proc + '/%d/status'))
         self.slept = []
         self.flags(engine_watch_interval=0, group='docker')
         self.flags(vif_plugging_timeout=0)
@@ -360,6 +372,9 @@ class StartUpTestCase(DriverTestBase):
         self.driver.init_host('h1')
         self.assertEqual({}, self.states(orphan))
         self.assertNotIn(orphan.uuid, self.net.links)
+        # Removed once (with the other orphan links), not twice.
+        self.assertEqual([orphan.uuid], self.net.link_removals)
+        self.assertIn(stranger.uuid, self.net.links)
         self.assertEqual({'sandbox': 'running', 'workload': 'running'},
                          self.states(kept))
         self.assertEqual({'sandbox': 'running', 'workload': 'running'},

@@ -37,6 +37,12 @@ def parse():
     parser.add_argument('--out', default=os.path.join(common.REPO,
                                                       'benchmarks'))
     parser.add_argument('--runs', type=int, help='serial runs per figure')
+    parser.add_argument('--counts',
+                        help='comma-separated server counts of the density '
+                             'section (default 0,25,50,100; quick 0,5)')
+    parser.add_argument('--density-batch', type=int, default=10,
+                        help='idle servers the density section posts at '
+                             'once before waiting for them (1: serially)')
     args = parser.parse_args()
     args.sections = [s for s in args.sections.split(',') if s]
     unknown = set(args.sections) - set(SECTIONS)
@@ -82,7 +88,10 @@ def params_for(args):
             'power_runs': 1 if quick else 3,
             'image_mb': 20 if quick else 100,
             'load_runs': 1 if quick else 3,
-            'counts': (0, 5) if quick else (0, 25, 50, 100),
+            'density_batch': args.density_batch,
+            'counts': (tuple(int(c) for c in args.counts.split(','))
+                       if args.counts else
+                       (0, 5) if quick else (0, 25, 50, 100)),
             'cloud_runs': 3 if quick else runs,
             'rally_runs': 3 if quick else 5,
             'cloud_concurrency': (3,) if quick else (10, 20),

@@ -18,6 +18,7 @@ original as its cause. Callers never see ``docker.errors``.
 """
 
 import contextlib
+import threading
 
 import docker
 from docker import errors as docker_errors
@@ -52,14 +53,50 @@ def _explain(err):
     return explanation or str(err)
 
 
+# api_url -> the API version negotiated with that engine (once a process).
+_negotiated = {}
+_negotiate_lock = threading.Lock()
+
+
+def _version_for(conf):
+    """The API version to ask for: configured, or negotiated once.
+
+    With "auto" the SDK asks the engine (GET /version) every time a client
+    is made; the answer is kept instead, per engine URL, until the engine
+    becomes unreachable (it may come back as another version).
+    """
+    if conf.api_version != 'auto':
+        return conf.api_version
+    return _negotiated.get(conf.api_url)
+
+
+def _open(conf, version):
+    return docker.DockerClient(base_url=conf.api_url, version=version,
+                               timeout=conf.api_timeout)
+
+
 def connect(conf):
     """A docker SDK client for the engine named by the [docker] options.
 
     Unit tests replace this with an in-memory engine.
     """
-    return docker.DockerClient(base_url=conf.api_url,
-                               version=conf.api_version,
-                               timeout=conf.api_timeout)
+    version = _version_for(conf)
+    if version:
+        return _open(conf, version)
+    with _negotiate_lock:
+        version = _version_for(conf)
+        if version:
+            return _open(conf, version)
+        client = _open(conf, 'auto')
+        _negotiated[conf.api_url] = client.api.api_version
+        LOG.debug('Docker engine API version %(v)s negotiated with %(url)s',
+                  {'v': client.api.api_version, 'url': conf.api_url})
+        return client
+
+
+def forget_version(conf):
+    """Negotiate again at the next connection (the engine went away)."""
+    _negotiated.pop(conf.api_url, None)
 
 
 @contextlib.contextmanager
@@ -74,12 +111,16 @@ def docker_client(what='Docker engine request'):
         client = connect(conf)
     except (docker_errors.DockerException,
             requests.exceptions.RequestException, OSError) as e:
+        forget_version(conf)
         raise exception.DockerUnreachable(url=conf.api_url,
                                           reason=str(e)) from e
     try:
         yield client
     except (docker_errors.DockerException,
             requests.exceptions.RequestException) as e:
-        raise _translate(e, what) from e
+        translated = _translate(e, what)
+        if isinstance(translated, exception.DockerUnreachable):
+            forget_version(conf)
+        raise translated from e
     finally:
         client.close()

@@ -191,10 +191,11 @@ class DockerDriver(driver.ComputeDriver):
         except exception.DockerDriverError:
             LOG.exception('Removing leftover containers failed')
             removed = []
-        for uuid in removed:
-            _quietly('Removing the namespace link of %s' % uuid, None,
-                     netns.remove_link, uuid)
-        _quietly('Removing leftover ports', None,
+        if removed:
+            LOG.info('Removed the containers of %d servers Nova no longer '
+                     'has here', len(removed))
+        # Their namespace links go with the other orphan links and ports.
+        _quietly('Removing leftover ports and namespace links', None,
                  vifs.remove_orphans, self._host, live)
 
     def _watch_engine(self):
@@ -206,7 +207,8 @@ class DockerDriver(driver.ComputeDriver):
         """
         while not self._watch_stop.wait(CONF.docker.engine_watch_interval):
             try:
-                stopped = server_containers.stopped_sandboxes(self._host)
+                stopped = server_containers.stopped_sandboxes(
+                    self._host, CONF.docker.engine_watch_interval)
                 if stopped:
                     self._restart_stopped(stopped)
             except Exception as e:
@@ -318,8 +320,9 @@ class DockerDriver(driver.ComputeDriver):
     # -- what runs here -------------------------------------------------------
 
     def _workloads(self):
-        return server_containers.list_containers(
-            self._host, role=containers.ROLE_WORKLOAD)
+        # Periodic readers (the power-state sync starts with a count) share
+        # one listing with get_info; the driver's own changes drop it.
+        return server_containers.shared_workloads(self._host)
 
     def list_instances(self):
         return [c.instance_name for c in self._workloads()]
@@ -335,7 +338,17 @@ class DockerDriver(driver.ComputeDriver):
             self._host, instance.uuid).workload is not None
 
     def get_info(self, instance, use_cache=True):
-        state = server_containers.power_state_of(self._host, instance.uuid)
+        """The server's power state.
+
+        With use_cache (the power-state sync) one shared listing serves
+        every server; Nova asks with use_cache=False when it must be exact.
+        """
+        if use_cache:
+            state = server_containers.cached_power_state_of(self._host,
+                                                            instance.uuid)
+        else:
+            state = server_containers.power_state_of(self._host,
+                                                     instance.uuid)
         # The engine has one frozen state; Nova's record tells whether
         # the server was paused or suspended into it.
         if state == power_state.PAUSED and (
@@ -440,7 +453,8 @@ class DockerDriver(driver.ComputeDriver):
     @_serialized
     def power_off(self, instance, timeout=0, retry_interval=0):
         server_containers.existing(self._host, instance.uuid)
-        self._stop(instance, instance.get_network_info(), timeout)
+        self._stop(instance, instance.get_network_info(),
+                   self._clean_shutdown_timeout(instance, timeout))
 
     @_serialized
     def power_on(self, context, instance, network_info,
@@ -471,9 +485,16 @@ class DockerDriver(driver.ComputeDriver):
         pair = server_containers.existing(self._host, instance.uuid)
         if reboot_type == 'SOFT' and pair.sandbox is not None and \
                 pair.sandbox.status == 'running':
-            server_containers.restart_workload(
-                self._host, instance.uuid, CONF.docker.reboot_timeout)
-            return
+            if server_containers.workload_acts_on_sigterm(
+                    self._host, instance.uuid) is not False:
+                server_containers.restart_workload(
+                    self._host, instance.uuid, CONF.docker.reboot_timeout)
+                return
+            LOG.info('Soft reboot done as a hard one: the workload\'s PID 1 '
+                     'has no SIGTERM handler, and as the first process of '
+                     'its PID namespace it ignores SIGTERM; waiting '
+                     'reboot_timeout (%ds) could only end in SIGKILL',
+                     CONF.docker.reboot_timeout, instance=instance)
         self._stop(instance, network_info, timeout=0)
         self._start(instance, network_info)
 
@@ -499,11 +520,23 @@ class DockerDriver(driver.ComputeDriver):
                share_info=None):
         server_containers.freeze(self._host, instance.uuid, False)
 
+    def _clean_shutdown_timeout(self, instance, timeout):
+        """*timeout*, or 0 when SIGTERM cannot stop the workload anyway."""
+        if timeout and server_containers.workload_acts_on_sigterm(
+                self._host, instance.uuid) is False:
+            LOG.info('Stopping without waiting %ds for a clean shutdown: '
+                     'the workload\'s PID 1 has no SIGTERM handler and, as '
+                     'the first process of its PID namespace, ignores it',
+                     timeout, instance=instance)
+            return 0
+        return timeout
+
     @_serialized
     def soft_delete(self, instance):
         server_containers.existing(self._host, instance.uuid)
         self._stop(instance, instance.get_network_info(),
-                   CONF.shutdown_timeout)
+                   self._clean_shutdown_timeout(instance,
+                                                CONF.shutdown_timeout))
 
     @_serialized
     def restore(self, instance):

@@ -19,18 +19,26 @@ containers look like; this module makes the engine do it.
 
 Listings use the engine's summary API (one request, no per-container
 inspect), so a container removed concurrently between listing and use is
-simply absent, never an error.
+simply absent, never an error. Periodic readers (the power-state sync, the
+engine watch, list_instances) share one short-lived listing of the host
+(``[docker] listing_max_age``); every change made here drops it.
 """
 
 import collections
+import functools
+import signal
+import threading
+import time
 
 from nova import exception as nova_exception
 from oslo_log import log as logging
 
+import novadocker.conf
 from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
 
+CONF = novadocker.conf.CONF
 LOG = logging.getLogger(__name__)
 
 Container = collections.namedtuple(
@@ -59,6 +67,88 @@ def list_containers(host, role=None, instance_uuid=None):
     return [_summary_to_container(s) for s in summaries]
 
 
+class _SharedListing:
+    """One listing of a host's containers, shared while it is young.
+
+    A change made through this module bumps the generation and drops the
+    listing; a listing fetched while a change was under way is used by its
+    own caller but not kept. Concurrent readers of an expired listing wait
+    for one request instead of each making their own.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()
+        self._generation = 0
+        self._kept = {}   # host -> (monotonic time, generation, [Container])
+
+    def invalidate(self):
+        with self._lock:
+            self._generation += 1
+            self._kept.clear()
+
+    def _young(self, host, max_age):
+        with self._lock:
+            kept = self._kept.get(host)
+            if kept and kept[1] == self._generation and \
+                    time.monotonic() - kept[0] <= max_age:
+                return kept[2]
+        return None
+
+    def get(self, host, max_age):
+        if max_age <= 0:
+            return list_containers(host)
+        found = self._young(host, max_age)
+        if found is not None:
+            return found
+        with self._fetch_lock:
+            found = self._young(host, max_age)
+            if found is not None:
+                return found
+            with self._lock:
+                generation = self._generation
+            found = list_containers(host)
+            with self._lock:
+                if generation == self._generation:
+                    self._kept[host] = (time.monotonic(), generation, found)
+        return found
+
+
+_listing = _SharedListing()
+
+
+def _changes_engine(func):
+    """Drop the shared listing once *func* changed a server's containers."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _listing.invalidate()
+    return wrapper
+
+
+def shared_listing(host, max_age=None):
+    """This host's containers, from a listing at most listing_max_age old.
+
+    For periodic readers only: a change made behind the driver's back shows
+    up to that late (or *max_age*, if shorter). The driver's own changes
+    drop the listing at once.
+    """
+    limit = CONF.docker.listing_max_age
+    if max_age is not None:
+        limit = min(limit, max_age)
+    return _listing.get(host, limit)
+
+
+def cached_power_state_of(host, instance_uuid):
+    """Like power_state_of, served by the shared listing (the sync's)."""
+    for c in shared_listing(host):
+        if c.uuid == instance_uuid and c.role == containers.ROLE_WORKLOAD:
+            return containers.power_state_of(c.status)
+    raise nova_exception.InstanceNotFound(instance_id=instance_uuid)
+
+
 def find(host, instance_uuid):
     """The server's workload and sandbox (each None when absent)."""
     if not instance_uuid:
@@ -85,25 +175,37 @@ def power_state_of(host, instance_uuid):
                                      .workload.status)
 
 
+@_changes_engine
 def create(instance, host, image, dns_servers=(), disk_quota=False):
     """Create the sandbox, then the workload in its namespaces.
 
     Either may be left behind when the second step fails: the caller
     removes the server's containers (``remove``) on failure.
     """
+    made = {}
     with docker_client.docker_client(
             'create containers of %s' % instance.uuid) as client:
-        box = client.containers.create(**containers.sandbox_config(
-            instance, host, dns_servers))
-        client.containers.create(**containers.workload_config(
-            instance, host, image, box.id, disk_quota=disk_quota))
-    return find(host, instance.uuid)
+        for role, config in (
+                (containers.ROLE_SANDBOX, lambda: containers.sandbox_config(
+                    instance, host, dns_servers)),
+                (containers.ROLE_WORKLOAD, lambda: containers.workload_config(
+                    instance, host, image, made[containers.ROLE_SANDBOX].id,
+                    disk_quota=disk_quota))):
+            config = config()
+            # What the engine was told is what it has: no listing needed.
+            made[role] = Container(
+                id=client.containers.create(**config).id,
+                name=config['name'], role=role, uuid=instance.uuid,
+                instance_name=instance.name, status='created')
+    return Pair(made[containers.ROLE_WORKLOAD],
+                made[containers.ROLE_SANDBOX])
 
 
 def _inspect(client, container_id):
     return client.api.inspect_container(container_id)
 
 
+@_changes_engine
 def start_sandbox(host, instance_uuid):
     """Start the sandbox if it is not running; return (id, pid)."""
     pair = existing(host, instance_uuid)
@@ -111,10 +213,10 @@ def start_sandbox(host, instance_uuid):
         raise exception.SandboxMissing(instance_uuid=instance_uuid)
     with docker_client.docker_client(
             'start sandbox of %s' % instance_uuid) as client:
-        state = _inspect(client, pair.sandbox.id)['State']
-        if state.get('Paused'):
+        # The listing just made says the state: no inspect before acting.
+        if pair.sandbox.status == 'paused':
             client.api.unpause(pair.sandbox.id)
-        elif not state.get('Running'):
+        elif pair.sandbox.status != 'running':
             client.api.start(pair.sandbox.id)
         pid = _inspect(client, pair.sandbox.id)['State']['Pid']
     return pair.sandbox.id, pid
@@ -133,6 +235,7 @@ def sandbox_pid(host, instance_uuid):
                         box.id) or 0
 
 
+@_changes_engine
 def start_workload(host, instance_uuid):
     """Start the workload; classify what the engine says if it refuses.
 
@@ -144,7 +247,7 @@ def start_workload(host, instance_uuid):
     try:
         with docker_client.docker_client(
                 'start container %s' % workload.name) as client:
-            if _inspect(client, workload.id)['State'].get('Running'):
+            if workload.status == 'running':
                 return
             client.api.start(workload.id)
     except exception.DockerUnreachable:
@@ -189,6 +292,7 @@ def _stop_one(client, container_id, timeout):
         client.api.stop(container_id, timeout=timeout)
 
 
+@_changes_engine
 def stop(host, instance_uuid, timeout):
     """Stop the workload (SIGTERM, SIGKILL after *timeout*), then sandbox.
 
@@ -201,6 +305,7 @@ def stop(host, instance_uuid, timeout):
                          container.id, timeout=wait)
 
 
+@_changes_engine
 def restart_workload(host, instance_uuid, timeout):
     """Restart the workload in place (the sandbox and wiring stay)."""
     workload = existing(host, instance_uuid).workload
@@ -209,6 +314,7 @@ def restart_workload(host, instance_uuid, timeout):
         client.api.restart(workload.id, timeout=timeout)
 
 
+@_changes_engine
 def freeze(host, instance_uuid, frozen):
     """Pause (frozen) or unpause the workload; no-op if already so."""
     workload = existing(host, instance_uuid).workload
@@ -226,6 +332,7 @@ def _remove_one(client, container_id):
     client.api.remove_container(container_id, force=True, v=True)
 
 
+@_changes_engine
 def remove(host, instance_uuid):
     """Remove the server's containers and their anonymous volumes.
 
@@ -256,10 +363,60 @@ def remove_orphans(host, live_uuids):
     return orphans
 
 
-def stopped_sandboxes(host):
-    """uuids of this host's servers whose sandbox is not running."""
-    return sorted(c.uuid for c in list_containers(
-        host, role=containers.ROLE_SANDBOX) if c.status != 'running')
+def stopped_sandboxes(host, max_age=None):
+    """uuids of this host's servers whose sandbox is not running.
+
+    Served by the shared listing (at most *max_age* old, the watch's own
+    interval): the engine watch costs no request of its own while the
+    power-state sync's listing is young, and sees an engine restart no later
+    than it did with a listing of its own.
+    """
+    return sorted(c.uuid for c in shared_listing(host, max_age)
+                  if c.role == containers.ROLE_SANDBOX and
+                  c.status != 'running')
+
+
+def shared_workloads(host):
+    """This host's workloads, from the shared listing."""
+    return [c for c in shared_listing(host)
+            if c.role == containers.ROLE_WORKLOAD]
+
+
+_SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
+_PROC_STATUS = '/proc/%d/status'
+
+
+def _signal_mask(pid, field):
+    """A signal mask of /proc/<pid>/status, e.g. SigCgt (caught)."""
+    with open(_PROC_STATUS % pid) as status:
+        for line in status:
+            if line.startswith(field + ':'):
+                return int(line.split()[1], 16)
+    return None
+
+
+def workload_acts_on_sigterm(host, instance_uuid):
+    """Whether SIGTERM can stop the running workload (None: cannot tell).
+
+    The workload is PID 1 of its PID namespace: the kernel delivers it only
+    signals it has a handler for (SIGKILL aside). With no SIGTERM handler
+    (SigCgt), a soft stop can only end at the timeout's SIGKILL.
+    """
+    workload = existing(host, instance_uuid).workload
+    if workload.status != 'running':
+        return None
+    pid = _unless_gone('inspect %s' % workload.name, _pid_of, workload.id)
+    if not pid:
+        return None
+    try:
+        caught = _signal_mask(pid, 'SigCgt')
+    except (OSError, ValueError) as e:
+        LOG.debug('Cannot read the signal handlers of pid %(pid)s: %(err)s',
+                  {'pid': pid, 'err': e})
+        return None
+    if caught is None:
+        return None
+    return bool(caught & _SIGTERM_BIT)
 
 
 def workload_id(host, instance_uuid):
