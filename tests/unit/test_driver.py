@@ -440,6 +440,15 @@ class StartUpTestCase(DriverTestBase):
         self.assertEqual([b.uuid], self.driver.list_instance_uuids())
         self.assertEqual(1, self.driver.get_num_instances())
 
+    def test_a_sandbox_alone_is_listed_for_nova_s_reaper(self):
+        a = self.spawn()
+        b = self.spawn()
+        # Only the workload of a is gone (as after a spawn cut short).
+        self.engine.remove_container('nova-%s' % a.uuid, force=True)
+        self.assertEqual(sorted([a.uuid, b.uuid]),
+                         self.driver.list_instance_uuids())
+        self.assertEqual(1, self.driver.get_num_instances())
+
     def test_cpu_info_is_json(self):
         self.useFixture(fixtures.MonkeyPatch(
             'nova.objects.fields.Architecture.from_host',

@@ -328,7 +328,14 @@ class DockerDriver(driver.ComputeDriver):
         return [c.instance_name for c in self._workloads()]
 
     def list_instance_uuids(self):
-        return [c.uuid for c in self._workloads()]
+        """Every server with a container here, even only a sandbox.
+
+        Nova's reaper of running deleted instances works from this list: a
+        server deleted by the API alone (while this service was down) in the
+        middle of its spawn may have left only its sandbox.
+        """
+        return sorted({c.uuid for c in server_containers.shared_listing(
+            self._host) if c.uuid})
 
     def get_num_instances(self):
         return len(self._workloads())
