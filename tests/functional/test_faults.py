@@ -27,43 +27,16 @@ from nova import objects
 
 from tests.functional import base
 from tests.functional import engine_proxy
-from tests.functional import fixtures as nd_fixtures
 
 
-class FaultsTestCase(base.DockerFunctionalTestBase):
+class FaultsTestCase(base.NetworkedTestBase):
 
-    def setUp(self):
-        super().setUp()
-        self.flavor = self._create_flavor(memory_mb=64, vcpu=1, disk=1,
-                                          ephemeral=0)
-        self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
-
-    def boot_on_net(self, **kwargs):
-        kwargs.setdefault('flavor_id', self.flavor)
-        return self.boot(networks=[{'uuid': self.net}], **kwargs)
+    FLAVOR_MEMORY_MB = 64
 
     def restart_compute(self):
         host = self.hosts[0]
         return self.restart_compute_service(self.computes[host],
                                             keep_hypervisor_state=False)
-
-    def sandbox(self, server):
-        found = [c for c in self.containers_of(server)
-                 if c.labels['org.openstack.nova.role'] == 'sandbox']
-        self.assertEqual(1, len(found), found)
-        found[0].reload()
-        return found[0]
-
-    def assertWired(self, server):
-        """eth0 has the server's address; the link names the sandbox."""
-        ip = server['addresses']['private'][0]['addr']
-        code, out = self.exec_in(server, 'ip', '-o', '-4', 'addr', 'show',
-                                 'eth0')
-        self.assertEqual(0, code, out)
-        self.assertIn('inet %s/' % ip, out)
-        link = '/var/run/netns/nova-%s' % server['id']
-        self.assertEqual('/proc/%d/ns/net' % self.sandbox(server).attrs[
-            'State']['Pid'], os.readlink(link))
 
     def test_restart_with_vanished_containers(self):
         kept = self.boot_on_net()
