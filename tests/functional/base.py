@@ -44,6 +44,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 FILTERS_DIR = os.path.join(REPO, 'etc', 'nova', 'rootwrap.d')
 BIN_DIR = os.path.dirname(sys.executable)
 BRIDGE = 'br-int'
+# The privileged daemons load the tree under test, not whatever copy of the
+# bundle was installed last.
+PRIVSEP_HELPER = 'env PYTHONPATH=%s %s' % (
+    REPO, os.path.join(BIN_DIR, 'privsep-helper'))
 LABEL_HOST = 'org.openstack.nova.host'
 LABEL_UUID = 'org.openstack.nova.instance-uuid'
 LABEL_ROLE = 'org.openstack.nova.role'
@@ -202,13 +206,9 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         self.flags(root_helper='%s %s' % (
             os.path.join(BIN_DIR, 'nova-rootwrap'), rootwrap_conf),
             group='docker')
-        # The privileged daemons load the tree under test, not whatever
-        # copy of the bundle was installed last.
-        privsep_helper = 'env PYTHONPATH=%s %s' % (
-            REPO, os.path.join(BIN_DIR, 'privsep-helper'))
         for section in ('vif_plug_ovs_privileged', 'nova_docker_privileged'):
             self.useFixture(nova_fixtures.ConfPatcher(
-                group=section, helper_command=privsep_helper))
+                group=section, helper_command=PRIVSEP_HELPER))
 
     def _setup_services(self):
         self._configure()

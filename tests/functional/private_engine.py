@@ -47,10 +47,11 @@ class PrivateEngine(fixtures.Fixture):
         super().__init__()
         self.live_restore = live_restore
         self.process = None
+        self.removed = False
 
     def _setUp(self):
         self.root = tempfile.mkdtemp(prefix='nd-guest-engine-', dir='/run')
-        self.addCleanup(self._remove)
+        self.addCleanup(self.remove)
         self.socket = os.path.join(self.root, 'docker.sock')
         self.url = 'unix://' + self.socket
         self.log_path = os.path.join(self.root, 'dockerd.log')
@@ -132,7 +133,11 @@ class PrivateEngine(fixtures.Fixture):
 
     # -- clean-up -------------------------------------------------------------
 
-    def _remove(self):
+    def remove(self):
+        """Stop the daemon and remove all it made (idempotent)."""
+        if self.removed:
+            return
+        self.removed = True
         if self.process and self.process.poll() is None:
             try:
                 with contextlib.closing(self.client()) as client:

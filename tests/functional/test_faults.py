@@ -18,6 +18,7 @@ keeps nothing of a server Nova no longer has.
 
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 
@@ -25,8 +26,11 @@ from nova import context as nova_context
 from nova import exception as nova_exception
 from nova import objects
 
+from novadocker import privsep
 from tests.functional import base
 from tests.functional import engine_proxy
+from tests.functional import fixtures as nd_fixtures
+from tests.functional import private_engine
 
 
 class FaultsTestCase(base.NetworkedTestBase):
@@ -252,3 +256,119 @@ class EngineRefusalTestCase(base.DockerFunctionalTestBase):
         # Nothing is forgotten: the retried delete removes everything.
         self._delete_server(server)
         self.assertNoLeftovers(server['id'])
+
+
+class EngineRestartTestCase(base.NetworkedTestBase):
+    """dockerd killed and restarted under running servers.
+
+    On a private engine: the shared one is never restarted.
+    """
+
+    FLAVOR_MEMORY_MB = 64
+
+    def setUp(self):
+        self.engine = private_engine.PrivateEngine(
+            live_restore=self.LIVE_RESTORE)
+        self.useFixture(self.engine)
+        self.engine.load(nd_fixtures.BUSYBOX_IMAGE)
+        self.engine_url = self.engine.url
+        # The privileged side checks each sandbox on the engine itself,
+        # reading [docker] api_url from nova-compute's config files, as
+        # privsep-helper does in a real nova-compute. A daemon an earlier
+        # test started knows the shared engine: start ours afresh, and
+        # leave a fresh one to the next test.
+        self.privsep_conf = os.path.join(self.engine.root, 'nova.conf')
+        with open(self.privsep_conf, 'w') as f:
+            f.write('[docker]\napi_url = %s\n' % self.engine.url)
+        privsep.netns_admin.stop()
+        self.addCleanup(privsep.netns_admin.stop)
+        super().setUp()
+
+    def _configure(self):
+        super()._configure()
+        self.flags(api_url=self.engine.url, group='docker')
+        self.flags(engine_watch_interval=1, group='docker')
+        self.flags(helper_command='%s --config-file %s' % (
+            base.PRIVSEP_HELPER, self.privsep_conf),
+            group='nova_docker_privileged')
+
+    def two_servers_talking(self):
+        a = self.boot_on_net()
+        b = self.boot_on_net()
+        self.assertTalking(a, b)
+        return a, b
+
+    def assertTalking(self, a, b):
+        for server in (a, b):
+            self.assertWired(server)
+        self.assertPings(a, b)
+        self.assertPings(b, a)
+        self.assertTcp(a, b)
+        self.assertTcp(b, a)
+
+    def ofport(self, server):
+        port = list(base.ovs_ports_of(server['id']))[0]
+        return subprocess.run(
+            ['ovs-vsctl', '--timeout=10', 'get', 'Interface', port,
+             'ofport'], capture_output=True, text=True,
+            check=True).stdout.strip()
+
+    def pids(self, *servers):
+        return [self.container_of(s, role).attrs['State']['Pid']
+                for s in servers for role in ('sandbox', 'workload')]
+
+    def wait_running(self, *servers):
+        for _ in range(120):
+            if all(self.workload(s).status == 'running' for s in servers):
+                return
+            time.sleep(0.5)
+        self.fail('not running again: %s' % [
+            (s['id'], self.workload(s).status) for s in servers])
+
+    def delete_and_remove_engine(self, *servers):
+        self.delete_all(*servers)
+        self.engine.remove()
+        self.assertEqual([], self.engine.leftovers())
+
+
+class EngineRestartWithoutLiveRestoreTestCase(EngineRestartTestCase):
+
+    LIVE_RESTORE = False
+
+    def test_dockerd_killed_and_restarted(self):
+        a, b = self.two_servers_talking()
+        before = self.pids(a, b)
+        # A crash: dockerd and its containerd die; started again, the
+        # engine stops every container it finds.
+        self.engine.restart()
+        for server in (a, b):
+            self.assertEqual('exited', self.sandbox(server).status)
+        # The engine watch starts them again: sandbox, wiring, workload.
+        self.wait_running(a, b)
+        after = self.pids(a, b)
+        self.assertEqual([], [p for p in after if p in before])
+        for server in (a, b):
+            found = self._wait_for_server_parameter(
+                server, {'status': 'ACTIVE', 'OS-EXT-STS:power_state': 1})
+            self.assertIsNone(found['OS-EXT-STS:task_state'])
+        self.assertTalking(a, b)
+        self.delete_and_remove_engine(a, b)
+
+
+class EngineRestartWithLiveRestoreTestCase(EngineRestartTestCase):
+
+    LIVE_RESTORE = True
+
+    def test_dockerd_killed_and_restarted(self):
+        a, b = self.two_servers_talking()
+        before = self.pids(a, b)
+        ofports = [self.ofport(s) for s in (a, b)]
+        # The containers live on without the engine.
+        self.engine.restart()
+        self.assertEqual(before, self.pids(a, b))
+        self.assertEqual(ofports, [self.ofport(s) for s in (a, b)])
+        self.assertTalking(a, b)
+        for server in (a, b):
+            self.assertEqual('ACTIVE',
+                             self.api.get_server(server['id'])['status'])
+        self.delete_and_remove_engine(a, b)
