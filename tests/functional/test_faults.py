@@ -25,6 +25,7 @@ import time
 from nova import context as nova_context
 from nova import exception as nova_exception
 from nova import objects
+from oslo_utils import uuidutils
 
 from novadocker import privsep
 from tests.functional import base
@@ -77,6 +78,39 @@ class FaultsTestCase(base.NetworkedTestBase):
         self.admin_api.put_service_force_down(service['id'], False)
         self.restart_compute_service(compute, keep_hypervisor_state=False)
         self.assertNoLeftovers(orphan['id'])
+
+    def foreign_link(self, live):
+        """A namespace link as a compute host on another engine leaves.
+
+        *live*: whether the namespace it names still exists.
+        """
+        proc = subprocess.Popen(['unshare', '--net', 'sleep', '300'])
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.kill)
+        target = '/proc/%d/ns/net' % proc.pid
+        for _ in range(50):
+            if os.path.exists(target) and os.readlink(target) != \
+                    os.readlink('/proc/self/ns/net'):
+                break
+            time.sleep(0.1)
+        if not live:
+            proc.kill()
+            proc.wait()
+        link = '/var/run/netns/nova-%s' % uuidutils.generate_uuid()
+        os.makedirs('/var/run/netns', exist_ok=True)
+        os.symlink(target, link)
+        self.addCleanup(lambda: os.path.lexists(link) and os.unlink(link))
+        return link
+
+    def test_start_up_keeps_links_of_other_engines_servers(self):
+        # Several compute hosts on one machine may each have their engine;
+        # a link whose server this engine does not know is another's while
+        # its namespace lives, an orphan once it is gone.
+        alive = self.foreign_link(live=True)
+        dead = self.foreign_link(live=False)
+        self.restart_compute()
+        self.assertTrue(os.path.lexists(alive))
+        self.assertFalse(os.path.lexists(dead))
 
     def test_host_boot_resumes_running_servers_wired(self):
         self.flags(resume_guests_state_on_host_boot=True)
