@@ -16,9 +16,12 @@ Each case checks what the server looks like afterwards, and that the host
 keeps nothing of a server Nova no longer has.
 """
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 
@@ -292,13 +295,15 @@ class EngineRefusalTestCase(base.DockerFunctionalTestBase):
         self.assertNoLeftovers(server['id'])
 
 
-class EngineRestartTestCase(base.NetworkedTestBase):
-    """dockerd killed and restarted under running servers.
+class PrivateEngineTestCase(base.NetworkedTestBase):
+    """Compute services on a private dockerd, removed after the test.
 
-    On a private engine: the shared one is never restarted.
+    For faults that would touch the shared engine: restarting it, or
+    loads and uploads whose leftovers must be told apart from others'.
     """
 
     FLAVOR_MEMORY_MB = 64
+    LIVE_RESTORE = False
 
     def setUp(self):
         self.engine = private_engine.PrivateEngine(
@@ -325,6 +330,26 @@ class EngineRestartTestCase(base.NetworkedTestBase):
         self.flags(helper_command='%s --config-file %s' % (
             base.PRIVSEP_HELPER, self.privsep_conf),
             group='nova_docker_privileged')
+
+    def engine_images(self):
+        with contextlib.closing(self.engine.client()) as client:
+            return sorted(i.id for i in client.images.list(all=True))
+
+    def engine_tmp(self):
+        """What the engine keeps in its temporary directory (loads)."""
+        return os.listdir(os.path.join(self.engine.root, 'data', 'tmp'))
+
+    def delete_and_remove_engine(self, *servers):
+        self.delete_all(*servers)
+        self.engine.remove()
+        self.assertEqual([], self.engine.leftovers())
+
+
+class EngineRestartTestCase(PrivateEngineTestCase):
+    """dockerd killed and restarted under running servers.
+
+    On a private engine: the shared one is never restarted.
+    """
 
     def two_servers_talking(self):
         a = self.boot_on_net()
@@ -359,15 +384,8 @@ class EngineRestartTestCase(base.NetworkedTestBase):
         self.fail('not running again: %s' % [
             (s['id'], self.workload(s).status) for s in servers])
 
-    def delete_and_remove_engine(self, *servers):
-        self.delete_all(*servers)
-        self.engine.remove()
-        self.assertEqual([], self.engine.leftovers())
-
 
 class EngineRestartWithoutLiveRestoreTestCase(EngineRestartTestCase):
-
-    LIVE_RESTORE = False
 
     def test_dockerd_killed_and_restarted(self):
         a, b = self.two_servers_talking()
@@ -406,3 +424,75 @@ class EngineRestartWithLiveRestoreTestCase(EngineRestartTestCase):
             self.assertEqual('ACTIVE',
                              self.api.get_server(server['id'])['status'])
         self.delete_and_remove_engine(a, b)
+
+
+class GlanceFaultsTestCase(PrivateEngineTestCase):
+    """Glance failing under a boot or a snapshot, through Nova's API.
+
+    On a private engine, so that every image, container and temporary
+    file of the engine is this test's.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.images_before = self.engine_images()
+
+    def assertEngineClean(self, *server_ids):
+        for server_id in server_ids:
+            self.assertNoLeftovers(server_id)
+        with contextlib.closing(self.engine.client()) as client:
+            self.assertEqual([], client.containers.list(all=True))
+        self.assertEqual(self.images_before, self.engine_images())
+        self.assertEqual([], self.engine_tmp())
+
+    def cut_download(self, error):
+        data = nd_fixtures.docker_save(nd_fixtures.BUSYBOX_IMAGE)
+        image_id = self.glance.add_image(data, 'cut')
+        self.glance.cuts[image_id] = (len(data) // 2, error)
+        server = self.assertBootFailsCleanly(
+            [image_id], image_id=image_id, flavor_id=self.flavor,
+            networks=[{'uuid': self.net}])
+        self.assertEqual(1, self.glance.downloads[image_id])
+        self.assertEqual(len(data) // 2, self.glance.bytes_served[image_id])
+        self.assertEngineClean(server['id'])
+        return server['fault']['message']
+
+    def test_download_reset_mid_way(self):
+        fault = self.cut_download(
+            ConnectionResetError(104, 'injected: connection reset by peer'))
+        self.assertIn('Downloading image', fault)
+        self.assertIn('connection reset by peer', fault)
+
+    def test_download_ending_early(self):
+        fault = self.cut_download(None)
+        self.assertIn('archive', fault)
+
+    def test_delete_during_snapshot(self):
+        server = self.boot_on_net()
+        self.glance.hold_uploads = True
+        self.addCleanup(self.glance.release_upload.set)
+        snapshot_id = self.api.post_server_action(
+            server['id'], {'createImage': {'name': 'snap'}})['image_id']
+        self.assertTrue(self.glance.upload_started.wait(120))
+        # Deleted while the upload streams: the delete does not wait for
+        # it, and the upload goes on from the committed image.
+        self.api.delete_server(server['id'])
+        self._wait_until_deleted(server)
+        self.assertNoLeftovers(server['id'])
+        self.glance.release_upload.set()
+        # Nova keeps a snapshot that finished uploading (it deletes only
+        # one that did not): a whole archive, and nothing else is left.
+        for _ in range(120):
+            if self.glance._imagedata.get(snapshot_id):
+                break
+            time.sleep(0.5)
+        uploaded = self.glance._imagedata.get(snapshot_id, b'')
+        self.assertEqual('active',
+                         self.glance.show(None, snapshot_id)['status'])
+        with tarfile.open(fileobj=io.BytesIO(uploaded)) as tar:
+            self.assertIn('manifest.json', tar.getnames())
+        for _ in range(60):
+            if self.engine_images() == self.images_before:
+                break
+            time.sleep(0.5)
+        self.assertEngineClean(server['id'])
