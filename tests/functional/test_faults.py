@@ -17,20 +17,25 @@ keeps nothing of a server Nova no longer has.
 """
 
 import contextlib
+import copy
 import io
 import os
+import random
 import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 
 from nova import context as nova_context
 from nova import exception as nova_exception
+from nova.network import model as network_model
 from nova import objects
 from oslo_utils import uuidutils
 
 from novadocker import privsep
+from novadocker.virt.docker import vifs
 from tests.functional import base
 from tests.functional import engine_proxy
 from tests.functional import fixtures as nd_fixtures
@@ -496,3 +501,88 @@ class GlanceFaultsTestCase(PrivateEngineTestCase):
                 break
             time.sleep(0.5)
         self.assertEngineClean(server['id'])
+
+
+class ConcurrencyTestCase(base.NetworkedTestBase):
+    """20 servers spawned, then destroyed, at once, at the driver boundary.
+
+    Through Nova's in-process API this deadlocks in Nova's CellDatabases
+    fixture under native threads (the fixture's reader/writer lock is held
+    across a cell's database work; a writer waiting on it blocks the
+    readers a build thread needs). So native threads call the driver as
+    nova-compute's build and delete threads do, on the real engine, OVS,
+    privsep and rootwrap, with Nova objects of a server booted through the
+    API as the template.
+    """
+
+    COUNT = 20
+    FLAVOR_MEMORY_MB = 64
+
+    def servers_like(self, server):
+        ctxt = nova_context.get_admin_context()
+        template = objects.Instance.get_by_uuid(
+            ctxt, server['id'], expected_attrs=[
+                'flavor', 'info_cache', 'metadata', 'system_metadata'])
+        vif = template.get_network_info()[0]
+        made = []
+        for index in range(self.COUNT):
+            instance = template.obj_clone()
+            instance.uuid = uuidutils.generate_uuid()
+            port = copy.deepcopy(vif)
+            port['id'] = uuidutils.generate_uuid()
+            port['address'] = 'fa:16:3e:' + ':'.join(
+                '%02x' % random.randint(0, 255) for _ in range(3))
+            port['network']['subnets'][0]['ips'][0]['address'] = (
+                '192.168.1.%d' % (200 + index))
+            made.append((instance, network_model.NetworkInfo([port])))
+        # Nothing of them may outlive the test, even when it fails.
+        self.booted.extend(i.uuid for i, _ in made)
+        return ctxt, objects.ImageMeta.from_instance(template), made
+
+    def at_once(self, call, made):
+        """Run call(instance, network_info) in one thread per server."""
+        barrier = threading.Barrier(len(made))
+        errors = []
+
+        def run(instance, network_info):
+            try:
+                barrier.wait(60)
+                call(instance, network_info)
+            except Exception as e:
+                errors.append('%s: %r' % (instance.uuid, e))
+
+        threads = [threading.Thread(target=run, args=pair) for pair in made]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(600)
+        self.assertEqual([], errors)
+        self.assertFalse([t for t in threads if t.is_alive()])
+
+    def assertWiredAt(self, instance, network_info):
+        vif = network_info[0]
+        ip = vif['network']['subnets'][0]['ips'][0]['address']
+        self.assertEqual('running', self.workload(instance.uuid).status)
+        code, out = self.exec_in(instance.uuid, 'ip', '-o', '-4', 'addr',
+                                 'show', 'eth0')
+        self.assertEqual(0, code, out)
+        self.assertIn('inet %s/' % ip, out)
+        self.assertEqual(1, len(base.ovs_ports_of(instance.uuid)))
+        self.assertTrue(os.path.lexists(
+            '/var/run/netns/nova-%s' % instance.uuid))
+
+    def test_twenty_spawns_then_twenty_destroys_leave_nothing(self):
+        server = self.boot_on_net()
+        driver = self.computes[self.hosts[0]].driver
+        ctxt, image_meta, made = self.servers_like(server)
+        self.at_once(lambda i, n: driver.spawn(
+            ctxt, i, image_meta, [], None, {}, network_info=n), made)
+        for instance, network_info in made:
+            self.assertWiredAt(instance, network_info)
+        self.at_once(lambda i, n: driver.destroy(ctxt, i, n), made)
+        for instance, network_info in made:
+            self.assertNoLeftovers(instance.uuid)
+            tap = vifs.host_device_name(network_info[0]['id'])
+            self.assertFalse(os.path.exists('/sys/class/net/' + tap), tap)
+        self.assertEqual(set(driver.list_instance_uuids()), {server['id']})
+        self.delete_all(server)
