@@ -16,6 +16,7 @@ import os
 import subprocess
 import time
 
+from novadocker.privsep import netdev
 from novadocker.virt.docker import vifs
 from tests.functional import base
 from tests.functional import fixtures as nd_fixtures
@@ -151,20 +152,21 @@ class NetworkingTestCase(base.NetworkedTestBase):
             self.assertNoLeftovers(each['id'])
 
     def test_boot_and_delete_ten_servers_leaves_nothing(self):
-        links_before = set(os.listdir('/var/run/netns'))
-        devices_before = set(os.listdir('/sys/class/net'))
         servers = [self.boot_on_net() for _ in range(10)]
         self.assertEqual(10, len({self.ip_of(s) for s in servers}))
+        # Other tests on this machine add and remove their own devices and
+        # links meanwhile: look for this test's by name.
+        devices = set()
+        for server in servers:
+            for attachment in self.api.get_port_interfaces(server['id']):
+                devices.update(netdev.host_device_names(
+                    attachment['port_id']).values())
+        self.assertEqual(10 * len(netdev.HOST_PREFIXES), len(devices))
         for server in servers:
             self._delete_server(server)
         for server in servers:
             self.assertNoLeftovers(server['id'])
-        # Other tests on this machine add and remove their own meanwhile:
-        # only what appeared since is this test's.
-        self.assertEqual(set(), set(os.listdir('/var/run/netns')) -
-                         links_before)
-        self.assertEqual(set(), set(os.listdir('/sys/class/net')) -
-                         devices_before)
+        self.assertEqual(set(), devices & set(os.listdir('/sys/class/net')))
 
 
 class NetworkingBadInputTestCase(base.NetworkedTestBase):
