@@ -44,8 +44,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 FILTERS_DIR = os.path.join(REPO, 'etc', 'nova', 'rootwrap.d')
 BIN_DIR = os.path.dirname(sys.executable)
 BRIDGE = 'br-int'
+# The privileged daemons load the tree under test, not whatever copy of the
+# bundle was installed last.
+PRIVSEP_HELPER = 'env PYTHONPATH=%s %s' % (
+    REPO, os.path.join(BIN_DIR, 'privsep-helper'))
 LABEL_HOST = 'org.openstack.nova.host'
 LABEL_UUID = 'org.openstack.nova.instance-uuid'
+LABEL_ROLE = 'org.openstack.nova.role'
+HTTP_PORT = 8080
 
 
 def host_problems():
@@ -80,6 +86,21 @@ def host_problems():
                         'tools/bootstrap-host.sh'
                         % (nd_fixtures.BUSYBOX_IMAGE, e))
     return problems
+
+
+def ovs_ports_of(uuid):
+    """OVS interface rows (name -> external_ids) of one server."""
+    out = subprocess.run(
+        ['ovs-vsctl', '--timeout=10', '--format=csv', '--data=bare',
+         '--no-headings', '--columns=name,external_ids', 'find',
+         'Interface', 'external_ids:vm-uuid=%s' % uuid],
+        capture_output=True, text=True, check=True).stdout
+    rows = {}
+    for line in out.splitlines():
+        name, _, ids = line.partition(',')
+        rows[name] = dict(pair.split('=', 1)
+                          for pair in ids.strip('"').split(' ') if pair)
+    return rows
 
 
 def write_rootwrap_conf(directory):
@@ -129,6 +150,8 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
     # (As calls, the power-state sync's stop request would wait on the
     # instance lock the sync itself holds.)
     CAST_AS_CALL = False
+    # A test on a private engine sets its URL; None is the shared engine.
+    engine_url = None
 
     def setUp(self):
         problems = host_problems()
@@ -183,13 +206,9 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         self.flags(root_helper='%s %s' % (
             os.path.join(BIN_DIR, 'nova-rootwrap'), rootwrap_conf),
             group='docker')
-        # The privileged daemons load the tree under test, not whatever
-        # copy of the bundle was installed last.
-        privsep_helper = 'env PYTHONPATH=%s %s' % (
-            REPO, os.path.join(BIN_DIR, 'privsep-helper'))
         for section in ('vif_plug_ovs_privileged', 'nova_docker_privileged'):
             self.useFixture(nova_fixtures.ConfPatcher(
-                group=section, helper_command=privsep_helper))
+                group=section, helper_command=PRIVSEP_HELPER))
 
     def _setup_services(self):
         self._configure()
@@ -251,7 +270,12 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         return self._wait_for_state_change(created, expected)
 
     def docker(self):
-        client = docker.from_env(timeout=60)
+        """A client of the engine this test's compute services use."""
+        if self.engine_url:
+            client = docker.DockerClient(base_url=self.engine_url,
+                                         version='auto', timeout=60)
+        else:
+            client = docker.from_env(timeout=60)
         self.addCleanup(client.close)
         return client
 
@@ -264,13 +288,21 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
         return self.docker().containers.list(all=True,
                                              filters={'label': labels})
 
-    def workload(self, server):
-        """The server's workload container, freshly inspected."""
+    def container_of(self, server, role):
+        """The server's container of *role*, freshly inspected."""
         found = [c for c in self.containers_of(server)
-                 if c.labels['org.openstack.nova.role'] == 'workload']
+                 if c.labels[LABEL_ROLE] == role]
         self.assertEqual(1, len(found), found)
         found[0].reload()
         return found[0]
+
+    def workload(self, server):
+        """The server's workload container, freshly inspected."""
+        return self.container_of(server, 'workload')
+
+    def sandbox(self, server):
+        """The server's sandbox container, freshly inspected."""
+        return self.container_of(server, 'sandbox')
 
     def exec_in(self, server, *cmd):
         """Run *cmd* in the server's workload; return (exit code, output)."""
@@ -302,12 +334,7 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
     def leftovers(self, uuid):
         """Everything a server could leave behind on this host."""
         found = ['container %s' % c.name for c in self.containers_of(uuid)]
-        ports = subprocess.run(
-            ['ovs-vsctl', '--timeout=10', '--format=csv', '--data=bare',
-             '--no-headings', '--columns=name', 'find', 'Interface',
-             'external_ids:vm-uuid=%s' % uuid],
-            capture_output=True, text=True, check=True).stdout.split()
-        found += ['OVS port %s' % p for p in ports]
+        found += ['OVS port %s' % p for p in ovs_ports_of(uuid)]
         link = '/var/run/netns/nova-%s' % uuid
         if os.path.lexists(link):
             found.append('namespace link %s' % link)
@@ -350,3 +377,82 @@ class DockerFunctionalTestBase(integrated_helpers._IntegratedTestBase):
             subprocess.run(['ovs-vsctl', '--timeout=10', '--if-exists',
                             'del-port', port], capture_output=True)
             subprocess.run(['ip', 'link', 'del', port], capture_output=True)
+
+
+class NetworkedTestBase(DockerFunctionalTestBase):
+    """Servers on the Neutron stand-in's network, wired into br-int."""
+
+    FLAVOR_MEMORY_MB = 128
+
+    def setUp(self):
+        super().setUp()
+        self.flavor = self._create_flavor(memory_mb=self.FLAVOR_MEMORY_MB,
+                                          vcpu=1, disk=1, ephemeral=0)
+        self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
+
+    def boot_on_net(self, **kwargs):
+        kwargs.setdefault('flavor_id', self.flavor)
+        return self.boot(networks=[{'uuid': self.net}], **kwargs)
+
+    def ip_of(self, server):
+        return server['addresses']['private'][0]['addr']
+
+    def assertPings(self, source, target):
+        ip = self.ip_of(target)
+        for _ in range(10):
+            code, out = self.exec_in(source, 'ping', '-c', '1', '-W', '2', ip)
+            if code == 0:
+                return
+            time.sleep(0.5)
+        self.fail('%s cannot ping %s (%s): %s'
+                  % (source['id'], target['id'], ip, out))
+
+    def serve_http(self, server):
+        """busybox httpd in *server* on HTTP_PORT; return its marker."""
+        marker = 'nd-tcp-%s' % server['id'][:8]
+        code, out = self.exec_in(
+            server, 'sh', '-c', 'mkdir -p /tmp/www && echo %s > '
+            '/tmp/www/index.html && (httpd -p %d -h /tmp/www || true)'
+            % (marker, HTTP_PORT))
+        self.assertEqual(0, code, out)
+        return marker
+
+    def assertTcp(self, client, server, address=None):
+        """HTTP over TCP from *client* (a server, or None: the host)."""
+        marker = self.serve_http(server)
+        address = address or self.ip_of(server)
+        request = 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 %s %d' % (
+            address, HTTP_PORT)
+        out = ''
+        for _ in range(10):
+            if client is None:
+                result = subprocess.run(
+                    ['busybox', 'sh', '-c', request.replace(
+                        'nc ', 'busybox nc ')], capture_output=True,
+                    text=True, timeout=30)
+                code, out = result.returncode, result.stdout
+            else:
+                # busybox-static's wget crashes; nc speaks HTTP well enough.
+                code, out = self.exec_in(client, 'sh', '-c', request)
+            if code == 0 and marker in out:
+                return
+            time.sleep(0.5)
+        self.fail('TCP from %s to %s:%d failed: %s' % (
+            client['id'] if client else 'the host', address, HTTP_PORT, out))
+
+    def assertWired(self, server):
+        """eth0 has the server's address; the link names the sandbox."""
+        code, out = self.exec_in(server, 'ip', '-o', '-4', 'addr', 'show',
+                                 'eth0')
+        self.assertEqual(0, code, out)
+        self.assertIn('inet %s/' % self.ip_of(server), out)
+        link = '/var/run/netns/nova-%s' % server['id']
+        self.assertEqual('/proc/%d/ns/net' % self.sandbox(server).attrs[
+            'State']['Pid'], os.readlink(link))
+        self.assertEqual(1, len(ovs_ports_of(server['id'])))
+
+    def delete_all(self, *servers):
+        """Delete *servers* through the API; each leaves nothing."""
+        for server in servers:
+            self._delete_server(server)
+            self.assertNoLeftovers(server['id'])

@@ -74,6 +74,15 @@ class DockerGlanceFixture(nova_fixtures.GlanceFixture):
         super().setUp()
         self.bytes_served = collections.Counter()
         self.downloads = collections.Counter()
+        # image id -> (offset, error): the download stops after *offset*
+        # bytes, raising *error* (a reset connection) or, if None, ending
+        # as if the archive were complete.
+        self.cuts = {}
+        # Set by a test to hold uploads after their first chunk until
+        # ``release_upload`` is set; ``upload_started`` tells it is held.
+        self.hold_uploads = False
+        self.upload_started = threading.Event()
+        self.release_upload = threading.Event()
         data = docker_save(BUSYBOX_IMAGE)
         self.add_image(data, 'busybox', image_id=BUSYBOX_IMAGE_ID)
 
@@ -96,20 +105,35 @@ class DockerGlanceFixture(nova_fixtures.GlanceFixture):
 
     def _chunks(self, image_id):
         blob = self._imagedata.get(image_id, b'')
-        for offset in range(0, len(blob), CHUNK):
-            chunk = blob[offset:offset + CHUNK]
+        cut, error = self.cuts.get(image_id, (len(blob), None))
+        for offset in range(0, min(cut, len(blob)), CHUNK):
+            chunk = blob[offset:min(offset + CHUNK, cut)]
             self.bytes_served[image_id] += len(chunk)
             yield chunk
+        if error is not None:
+            raise error
 
     def update(self, context, image_id, metadata, data=None,
                purge_props=False):
         image = super().update(context, image_id, metadata,
                                purge_props=purge_props)
         if data is not None:
-            blob = data.read() if hasattr(data, 'read') else b''.join(data)
+            blob = self._receive(data)
             self._imagedata[image_id] = blob
             image.update(size=len(blob), status='active')
         return image
+
+    def _receive(self, data):
+        """The upload's bytes, read as glanceclient reads a body."""
+        if not hasattr(data, 'read'):
+            return b''.join(data)
+        pieces = [data.read(CHUNK)]
+        if self.hold_uploads:
+            self.upload_started.set()
+            self.release_upload.wait(120)
+        while pieces[-1]:
+            pieces.append(data.read(CHUNK))
+        return b''.join(pieces)
 
 
 NETDEV_VIF_DETAILS = {

@@ -29,8 +29,6 @@ from novadocker.virt.docker import vifs
 from tests.functional import base
 from tests.functional import fixtures as nd_fixtures
 
-HTTP_PORT = 8080
-
 
 def vsctl(*args):
     return subprocess.run(['ovs-vsctl', '--timeout=10'] + list(args),
@@ -92,54 +90,9 @@ class OvsdbForwarder(object):
             os.unlink(self.path)
 
 
-class Day2NetworkingTestCase(base.DockerFunctionalTestBase):
-
-    def setUp(self):
-        super().setUp()
-        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
-                                          ephemeral=0)
-        self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
+class Day2NetworkingTestCase(base.NetworkedTestBase):
 
     # -- helpers --------------------------------------------------------------
-
-    def boot_on_net(self, **kwargs):
-        kwargs.setdefault('flavor_id', self.flavor)
-        return self.boot(networks=[{'uuid': self.net}], **kwargs)
-
-    def ip_of(self, server):
-        return server['addresses']['private'][0]['addr']
-
-    def serve_http(self, server):
-        marker = 'nd-tcp-%s' % server['id'][:8]
-        code, out = self.exec_in(
-            server, 'sh', '-c', 'mkdir -p /tmp/www && echo %s > '
-            '/tmp/www/index.html && (httpd -p %d -h /tmp/www || true)'
-            % (marker, HTTP_PORT))
-        self.assertEqual(0, code, out)
-        return marker
-
-    def assertTcp(self, client, server, address=None):
-        """HTTP over TCP from *client* (a server, or None: the host)."""
-        marker = self.serve_http(server)
-        address = address or self.ip_of(server)
-        request = 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 %s %d' % (
-            address, HTTP_PORT)
-        out = ''
-        for _ in range(10):
-            if client is None:
-                result = subprocess.run(
-                    ['busybox', 'sh', '-c', request.replace(
-                        'nc ', 'busybox nc ')], capture_output=True,
-                    text=True, timeout=30)
-                code, out = result.returncode, result.stdout
-            else:
-                # busybox-static's wget crashes; nc speaks HTTP well enough.
-                code, out = self.exec_in(client, 'sh', '-c', request)
-            if code == 0 and marker in out:
-                return
-            time.sleep(0.5)
-        self.fail('TCP from %s to %s:%d failed: %s' % (
-            client['id'] if client else 'the host', address, HTTP_PORT, out))
 
     def host_port(self, server):
         """The host's namespace on br-int, routed to *server* only.
@@ -193,11 +146,6 @@ class Day2NetworkingTestCase(base.DockerFunctionalTestBase):
                 return out
             time.sleep(0.5)
         return out
-
-    def delete_all(self, *servers):
-        for server in servers:
-            self._delete_server(server)
-            self.assertNoLeftovers(server['id'])
 
     def service_is_up(self, host):
         services = self.admin_api.get_services(host=host,

@@ -16,70 +16,13 @@ import os
 import subprocess
 import time
 
+from novadocker.privsep import netdev
 from novadocker.virt.docker import vifs
 from tests.functional import base
 from tests.functional import fixtures as nd_fixtures
 
 
-def ovs_ports_of(uuid):
-    """OVS interface rows (name -> external_ids) of one server."""
-    out = subprocess.run(
-        ['ovs-vsctl', '--timeout=10', '--format=csv', '--data=bare',
-         '--no-headings', '--columns=name,external_ids', 'find',
-         'Interface', 'external_ids:vm-uuid=%s' % uuid],
-        capture_output=True, text=True, check=True).stdout
-    rows = {}
-    for line in out.splitlines():
-        name, _, ids = line.partition(',')
-        rows[name] = dict(pair.split('=', 1)
-                          for pair in ids.strip('"').split(' ') if pair)
-    return rows
-
-
-class NetworkingTestCase(base.DockerFunctionalTestBase):
-
-    def setUp(self):
-        super().setUp()
-        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
-                                          ephemeral=0)
-        self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
-
-    def boot_on_net(self, **kwargs):
-        kwargs.setdefault('flavor_id', self.flavor)
-        return self.boot(networks=[{'uuid': self.net}], **kwargs)
-
-    def ip_of(self, server):
-        return server['addresses']['private'][0]['addr']
-
-    def assertPings(self, source, target):
-        ip = self.ip_of(target)
-        for _ in range(10):
-            code, out = self.exec_in(source, 'ping', '-c', '1', '-W', '2', ip)
-            if code == 0:
-                return
-            time.sleep(0.5)
-        self.fail('%s cannot ping %s (%s): %s'
-                  % (source['id'], target['id'], ip, out))
-
-    def assertTcp(self, source, target, address=None):
-        """HTTP over TCP: busybox httpd in *target*, nc from *source*."""
-        marker = 'nd-tcp-%s' % target['id'][:8]
-        code, out = self.exec_in(
-            target, 'sh', '-c', 'mkdir -p /tmp/www && echo %s > '
-            '/tmp/www/index.html && (httpd -p 8080 -h /tmp/www || true)'
-            % marker)
-        self.assertEqual(0, code, out)
-        address = address or self.ip_of(target)
-        for _ in range(10):
-            # busybox-static's wget crashes; nc speaks HTTP well enough.
-            code, out = self.exec_in(
-                source, 'sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" '
-                '| nc -w 5 %s 8080' % address)
-            if code == 0 and marker in out:
-                return
-            time.sleep(0.5)
-        self.fail('TCP from %s to %s:8080 failed: %s'
-                  % (source['id'], address, out))
+class NetworkingTestCase(base.NetworkedTestBase):
 
     def action(self, server, body, expected):
         self.api.post_server_action(server['id'], body)
@@ -102,7 +45,7 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
             self.assertPings(b, a)
 
         b = self.action(b, {'os-stop': None}, 'SHUTOFF')
-        self.assertEqual({}, ovs_ports_of(b['id']))
+        self.assertEqual({}, base.ovs_ports_of(b['id']))
         self.assertFalse(os.path.lexists('/var/run/netns/nova-%s' % b['id']))
         b = self.action(b, {'os-start': None}, 'ACTIVE')
         self.assertPings(a, b)
@@ -138,7 +81,7 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         _, lo = self.exec_in(server, 'ip', 'link', 'show', 'lo')
         self.assertIn('UP', lo.split('>')[0])
 
-        rows = ovs_ports_of(server['id'])
+        rows = base.ovs_ports_of(server['id'])
         self.assertEqual(1, len(rows), rows)
         (name, ids), = rows.items()
         self.assertEqual(port['id'], ids['iface-id'])
@@ -181,7 +124,7 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
 
     def test_attach_and_detach_interface(self):
         server = self.boot_on_net()
-        before = set(ovs_ports_of(server['id']))
+        before = set(base.ovs_ports_of(server['id']))
         attached = self.api.attach_interface(
             server['id'], {'interfaceAttachment': {'net_id': self.net}}
         ).body['interfaceAttachment']
@@ -191,16 +134,16 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
         self.assertIn('inet %s/24' % ip, addr)
         client = self.boot_on_net()
         self.assertTcp(client, server, address=ip)
-        rows = ovs_ports_of(server['id'])
+        rows = base.ovs_ports_of(server['id'])
         self.assertEqual(2, len(rows))
         self.assertIn(port_id, [ids['iface-id'] for ids in rows.values()])
 
         self.api.detach_interface(server['id'], port_id)
         for _ in range(50):
-            if set(ovs_ports_of(server['id'])) == before:
+            if set(base.ovs_ports_of(server['id'])) == before:
                 break
             time.sleep(0.2)
-        self.assertEqual(before, set(ovs_ports_of(server['id'])))
+        self.assertEqual(before, set(base.ovs_ports_of(server['id'])))
         code, _ = self.exec_in(server, 'ip', 'link', 'show', 'eth1')
         self.assertNotEqual(0, code)
         self.assertTcp(client, server)
@@ -209,30 +152,25 @@ class NetworkingTestCase(base.DockerFunctionalTestBase):
             self.assertNoLeftovers(each['id'])
 
     def test_boot_and_delete_ten_servers_leaves_nothing(self):
-        links_before = set(os.listdir('/var/run/netns'))
-        devices_before = set(os.listdir('/sys/class/net'))
         servers = [self.boot_on_net() for _ in range(10)]
         self.assertEqual(10, len({self.ip_of(s) for s in servers}))
+        # Other tests on this machine add and remove their own devices and
+        # links meanwhile: look for this test's by name.
+        devices = set()
+        for server in servers:
+            for attachment in self.api.get_port_interfaces(server['id']):
+                devices.update(netdev.host_device_names(
+                    attachment['port_id']).values())
+        self.assertEqual(10 * len(netdev.HOST_PREFIXES), len(devices))
         for server in servers:
             self._delete_server(server)
         for server in servers:
             self.assertNoLeftovers(server['id'])
-        # Other tests on this machine add and remove their own meanwhile:
-        # only what appeared since is this test's.
-        self.assertEqual(set(), set(os.listdir('/var/run/netns')) -
-                         links_before)
-        self.assertEqual(set(), set(os.listdir('/sys/class/net')) -
-                         devices_before)
+        self.assertEqual(set(), devices & set(os.listdir('/sys/class/net')))
 
 
-class NetworkingBadInputTestCase(base.DockerFunctionalTestBase):
+class NetworkingBadInputTestCase(base.NetworkedTestBase):
     """Broken networking: ERROR, readable fault, nothing left behind."""
-
-    def setUp(self):
-        super().setUp()
-        self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
-                                          ephemeral=0)
-        self.net = nd_fixtures.OVSNeutronFixture.network_1['id']
 
     def assertFailsCleanly(self, expected_in_fault, networks=None):
         return self.assertBootFailsCleanly(

@@ -552,13 +552,21 @@ def unplug_vifs(instance, network_info, sandbox_id=None):
 
 
 def _link_of_other_host(instance_uuid, host):
-    """Whether a container of another compute host has this instance."""
+    """Whether another compute host may own this instance's link.
+
+    True when a container of another host has the instance, or when no
+    container of this engine has it but the namespace the link names is
+    alive: a server of a compute host on another engine.
+    """
     with docker_client.docker_client(
             'list containers of %s' % instance_uuid) as client:
         found = client.containers.list(
             all=True, filters={'label': '%s=%s' % (LABEL_UUID,
                                                    instance_uuid)})
-    return any(c.labels.get(LABEL_HOST) != host for c in found)
+    if found:
+        return any(c.labels.get(LABEL_HOST) != host for c in found)
+    target = netns.link_target(instance_uuid)
+    return bool(target) and os.path.exists(target)
 
 
 def remove_orphans(host, live_instance_uuids):
