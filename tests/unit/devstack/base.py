@@ -38,8 +38,6 @@ REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 README = os.path.join(REPO, 'README.md')
 DEFAULT_DEVSTACK = os.path.join(REPO, '..', 'shared', 'reference',
                                 'devstack')
-ODL_DEVSTACK = os.path.join(REPO, '..', 'shared', 'reference',
-                            'networking-odl-devstack')
 PY_STUBS = ('openstack', 'nova-manage', 'systemctl', 'ovs-vsctl', 'docker',
             'apt-get', 'git', 'getent', 'ovn-nbctl', 'ovn-sbctl',
             'ovs-appctl', 'wget', 'xpath', 'gethostip',
@@ -78,6 +76,23 @@ def devstack_dir():
         raise AssertionError(  # noqa: N534
             'DEVSTACK_DIR=%s is not a devstack tree: point DEVSTACK_DIR at a '
             'devstack checkout (.ci/run sets it)' % path)
+    return path
+
+
+def networking_odl_dir():
+    """networking-odl's devstack directory.
+
+    NETWORKING_ODL_DEVSTACK_DIR, else networking-odl-devstack next to the
+    devstack tree (as in ../shared/reference).
+    """
+    path = os.environ.get('NETWORKING_ODL_DEVSTACK_DIR') or os.path.join(
+        os.path.dirname(devstack_dir()), 'networking-odl-devstack')
+    path = os.path.abspath(path)
+    if not os.path.isfile(os.path.join(path, 'plugin.sh')):
+        raise AssertionError(  # noqa: N534
+            '%s is not networking-odl\'s devstack directory: set '
+            'NETWORKING_ODL_DEVSTACK_DIR, or put networking-odl-devstack '
+            'next to the devstack tree' % path)
     return path
 
 
@@ -143,7 +158,7 @@ class NodeTestCase(testtools.TestCase):
         self.calls_log = os.path.join(self.root, 'calls.jsonl')
         self.heat = os.path.join(HERE, 'plugins', 'heat')
         self.odl = self._dir('networking-odl')
-        os.symlink(os.path.abspath(ODL_DEVSTACK),
+        os.symlink(networking_odl_dir(),
                    os.path.join(self.odl, 'devstack'))
         # The rest of a networking-odl checkout that devstack reads (its
         # package is never imported: pip is a stub).
