@@ -296,8 +296,9 @@ class SoftRebootTestCase(test_driver.DriverTestBase):
 
 
 class _Session(object):
-    def __init__(self, connected):
+    def __init__(self, connected, remote):
         self.connected = connected
+        self.remotes = [remote]
 
     def is_connected(self):
         return self.connected
@@ -306,16 +307,18 @@ class _Session(object):
 class _Idl(object):
     """python-ovs's Idl: the connection state is on its jsonrpc session."""
 
-    def __init__(self, connected):
-        self._session = _Session(connected)
+    def __init__(self, connected, remote):
+        self._session = _Session(connected, remote)
 
 
 class _OvsdbApi(object):
     """The native OVSDB API object os-vif keeps once it has connected."""
 
-    def __init__(self, bridges, connected=True):
+    def __init__(self, bridges, connected=True, remote=None):
         self.bridges = set(bridges)
-        self.idl = _Idl(connected)
+        # By default, open to the OVSDB the configuration names.
+        self.idl = _Idl(connected,
+                        remote or vifs.CONF.os_vif_ovs.ovsdb_connection)
 
     def lookup(self, table, name, default=None):
         return {'name': name} if name in self.bridges else default
@@ -358,7 +361,9 @@ class BridgeCheckTestCase(test.NoDBTestCase):
         self.assertEqual('br-exists', self.forks[0][3])
 
     def test_no_connection_or_a_lost_one_asks_ovs_vsctl(self):
-        for api in (None, _OvsdbApi(['br-int'], connected=False)):
+        # ... and so does one open to an OVSDB no longer configured.
+        for api in (None, _OvsdbApi(['br-int'], connected=False),
+                    _OvsdbApi(['br-int'], remote='unix:/run/other.sock')):
             self._connect(api)
             self.forks.clear()
             self.assertRaises(exception.OvsBridgeMissing,

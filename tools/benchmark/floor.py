@@ -18,6 +18,12 @@ plain tools and nothing else: ``docker run`` of the cached image with
 external_ids on the benchmark's own netdev bridge, the namespace link,
 the move into the namespace with the MAC, address, MTU and routes, and
 ``lo`` up. Each step is timed too, so the floor's own cost is known.
+
+The sandboxed floor does the same work the way the driver must, so that
+the workload's first instruction already has its network: a sandbox
+container (``--net=none``) is run and wired first, then the workload is
+run in its namespace (``--network container:<sandbox>``). It is the one
+extra container start of the driver's design, priced by hand.
 """
 
 import concurrent.futures
@@ -65,9 +71,10 @@ def _names(n):
             'ip': '10.251.%d.%d/16' % (n // 250, n % 250 + 2)}
 
 
-def one_spawn(n):
+def one_spawn(n, sandboxed=False):
     """Do the raw steps once; return (names, {step: seconds})."""
     names = _names(n)
+    names['sandboxed'] = sandboxed
     steps = {}
 
     def step(name, *cmd):
@@ -76,12 +83,18 @@ def one_spawn(n):
         steps[name] = steps.get(name, 0.0) + time.perf_counter() - start
         return result
 
+    label = ('--label', '%s=floor' % common.LABEL)
     start = time.perf_counter()
-    step('docker run', 'docker', 'run', '-d', '-t', '-i', '--net=none',
-         '--label', '%s=floor' % common.LABEL, '--name', names['container'],
-         IMAGE)
+    if sandboxed:
+        step('docker run (sandbox)', 'docker', 'run', '-d', '--net=none',
+             *label, '--name', names['container'] + '-sb', IMAGE,
+             'sleep', '2147483647')
+    else:
+        step('docker run', 'docker', 'run', '-d', '-t', '-i', '--net=none',
+             *label, '--name', names['container'], IMAGE)
     pid = step('docker inspect (pid)', 'docker', 'inspect', '-f',
-               '{{.State.Pid}}', names['container'])
+               '{{.State.Pid}}', names['container'] + (
+                   '-sb' if sandboxed else ''))
     step('veth pair', 'ip', 'link', 'add', names['host'], 'mtu', '1500',
          'type', 'veth', 'peer', 'name', names['peer'], 'mtu', '1500')
     step('veth pair', 'ip', 'link', 'set', names['host'], 'up')
@@ -102,13 +115,20 @@ def one_spawn(n):
     step('move + address', *ns, 'link', 'set', 'lo', 'up')
     step('move + address', *ns, 'route', 'add', 'default', 'via',
          '10.251.0.1')
+    if sandboxed:
+        step('docker run (workload)', 'docker', 'run', '-d', '-t', '-i',
+             '--network', 'container:%s-sb' % names['container'], *label,
+             '--name', names['container'], IMAGE)
     steps['total'] = time.perf_counter() - start
     return names, steps
 
 
 def teardown(names):
     """Remove what one_spawn created; tolerate what is gone."""
-    for cmd in (['docker', 'rm', '-f', names['container']],
+    containers = [names['container']]
+    if names.get('sandboxed'):
+        containers.append(names['container'] + '-sb')
+    for cmd in (['docker', 'rm', '-f'] + containers,
                 ['ovs-vsctl', '--timeout=10', '--if-exists', 'del-port',
                  common.BRIDGE, names['host']],
                 ['ip', 'link', 'del', names['host']],
@@ -117,28 +137,44 @@ def teardown(names):
 
 
 def run(runs, concurrency=(10, 20)):
-    """The floor figures: serial runs, per step, and concurrent walls."""
+    """The floor figures: serial runs, per step, and concurrent walls.
+
+    The single-container and the sandboxed floor take turns, run by run,
+    so both see the same noise of the machine.
+    """
     ensure_bridge()
     os.makedirs(NETNS_DIR, exist_ok=True)
-    totals, per_step = [], {}
+    kinds = ((False, 'floor'), (True, 'sandboxed floor'))
+    totals = {kind: [] for kind, _ in kinds}
+    per_step = {kind: {} for kind, _ in kinds}
     try:
-        # One warm-up run: the first docker run after a while is slower.
-        names, _ = one_spawn(9999)
-        teardown(names)
+        # One warm-up run each: the first docker run after a while is slower.
+        for sandboxed, _ in kinds:
+            teardown(one_spawn(9999, sandboxed)[0])
         for i in range(runs):
-            names, steps = one_spawn(i)
-            teardown(names)
-            totals.append(steps.pop('total'))
-            for name, seconds in steps.items():
-                per_step.setdefault(name, []).append(seconds)
-            common.progress('floor %d/%d: %.3f s', i + 1, runs, totals[-1])
-        result = {'serial': common.summary(totals),
-                  'steps_p50_s': {k: round(common.percentile(v, 50), 4)
-                                  for k, v in per_step.items()}}
+            for sandboxed, what in kinds:
+                names, steps = one_spawn(i, sandboxed)
+                teardown(names)
+                totals[sandboxed].append(steps.pop('total'))
+                for name, seconds in steps.items():
+                    per_step[sandboxed].setdefault(name, []).append(seconds)
+                common.progress('%s %d/%d: %.3f s', what, i + 1, runs,
+                                totals[sandboxed][-1])
+        result, sandbox = [
+            {'serial': common.summary(totals[kind]),
+             'steps_p50_s': {k: round(common.percentile(v, 50), 4)
+                             for k, v in per_step[kind].items()}}
+            for kind, _ in kinds]
+        result['sandboxed'] = sandbox
         for width in concurrency:
             result['concurrent%d' % width] = concurrent_wall(width)
             common.progress('floor x%d concurrent: wall %.2f s', width,
                             result['concurrent%d' % width]['wall_s'])
+            result['sandboxed']['concurrent%d' % width] = concurrent_wall(
+                width, sandboxed=True)
+            common.progress(
+                'sandboxed floor x%d concurrent: wall %.2f s', width,
+                result['sandboxed']['concurrent%d' % width]['wall_s'])
         return result
     finally:
         leftovers = _out('docker', 'ps', '-aq', '--filter',
@@ -147,11 +183,12 @@ def run(runs, concurrency=(10, 20)):
             subprocess.run(['docker', 'rm', '-f', cid], capture_output=True)
 
 
-def concurrent_wall(width):
+def concurrent_wall(width, sandboxed=False):
     """Wall time of *width* floor spawns started together."""
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(width) as pool:
-        done = list(pool.map(one_spawn, range(1000, 1000 + width)))
+        done = list(pool.map(lambda n: one_spawn(n, sandboxed),
+                             range(1000, 1000 + width)))
     wall = time.perf_counter() - start
     for names, _ in done:
         teardown(names)

@@ -468,6 +468,10 @@ class DriverBench(_Case):
             totals = window.totals()
             out[name] = {
                 'seconds': round(window.seconds, 3),
+                # Summed over Nova's threads: the driver's share of the
+                # task, engine calls included; the rest is Nova's own.
+                'driver_seconds': totals.get('driver', {}).get('seconds',
+                                                               0.0),
                 'engine_calls': totals.get('engine API', {}).get('count', 0),
                 'engine_calls_by_path': _by_label(window, 'engine API'),
                 'driver_calls': _by_label(window, 'driver'),

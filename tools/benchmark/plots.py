@@ -38,6 +38,8 @@ def _samples(data, *keys):
 def latency(result, path):
     series = [
         ('floor (raw steps)', _samples(result, 'floor', 'serial')),
+        ('sandboxed floor', _samples(result, 'floor', 'sandboxed',
+                                     'serial')),
         ('driver spawn', _samples(result, 'inprocess', 'spawn',
                                   'driver_spawn')),
         ('in-process API\nto ACTIVE', _samples(
@@ -48,6 +50,8 @@ def latency(result, path):
                                           'boot')),
         ('cloud API,\nfake driver', _samples(result, 'cloud', 'fake_driver',
                                              'boot')),
+        ('cloud API,\nno port', _samples(result, 'cloud', 'fake_driver',
+                                         'docker_no_network', 'boot')),
         ('cloud delete\nto gone', _samples(result, 'cloud', 'serial',
                                            'delete')),
     ]
@@ -88,6 +92,12 @@ def density(result, path):
                                   for e in entries], 'o-', label=task)
             axes[2].plot(counts, [e['periodic'][task]['engine_calls']
                                   for e in entries], 'o-', label=task)
+        if all('driver_seconds' in t for e in entries
+               for t in e['periodic'].values()):
+            axes[1].plot(counts, [sum(t['driver_seconds']
+                                      for t in e['periodic'].values())
+                                  for e in entries], 'rs:',
+                         label="inside the driver (all three tasks)")
         axes[1].plot(counts, [e['restart']['seconds'] for e in entries],
                      'k^--', label='compute restart')
         axes[1].set_ylabel('seconds')

@@ -268,6 +268,12 @@ def _open_ovsdb():
     session = getattr(getattr(api, 'idl', None), '_session', None)
     if session is None or not session.is_connected():
         return None
+    # Only a connection to the OVSDB [os_vif_ovs] ovsdb_connection names
+    # now: one opened to another (the option changed since) says nothing
+    # of the configured one.
+    if CONF.os_vif_ovs.ovsdb_connection not in (getattr(session, 'remotes',
+                                                        None) or ()):
+        return None
     return api
 
 
@@ -323,10 +329,39 @@ def _find_interfaces(*conditions):
     return rows
 
 
+_INTERFACE_COLUMNS = ['name', 'ofport', 'error', 'external_ids']
+
+
+def _interface_named(name):
+    """The OVS Interface row *name* as [row] (or []), like _find_interfaces.
+
+    Read from os-vif's open OVSDB replica when it has one (no fork, no
+    round trip), from ovs-vsctl otherwise.
+    """
+    api = _open_ovsdb()
+    if api is not None:
+        try:
+            found = api.db_find('Interface', ('name', '=', name),
+                                columns=_INTERFACE_COLUMNS).execute(
+                                    check_error=True)
+        except Exception as e:
+            LOG.debug('OVSDB read of interface %(name)s failed, asking '
+                      'ovs-vsctl: %(err)s', {'name': name, 'err': e})
+        else:
+            return [{'name': r['name'],
+                     'ofport': (r['ofport'] if isinstance(r['ofport'], int)
+                                else -1),
+                     'error': (r['error'] if isinstance(r['error'], str)
+                               else None),
+                     'external_ids': dict(r['external_ids'])}
+                    for r in found]
+    return _find_interfaces('name=%s' % name)
+
+
 def _ovs_port_state(osvif, port_id):
     """'ok', 'stale' (row without a working interface) or 'missing'."""
     name = _ovs_device(osvif)
-    rows = _find_interfaces('name=%s' % name)
+    rows = _interface_named(name)
     if not rows:
         return 'missing'
     row = rows[0]
@@ -345,7 +380,23 @@ def _ovs_device(osvif):
 
 
 def _mark(osvif, host):
-    _vsctl('set', 'Interface', _ovs_device(osvif),
+    """Record *host* in the interface's external_ids (for orphan sweeps).
+
+    One transaction on os-vif's open OVSDB connection when it has one
+    (it just added the row); ovs-vsctl otherwise, or if that fails.
+    """
+    name = _ovs_device(osvif)
+    api = _open_ovsdb()
+    if api is not None:
+        try:
+            api.db_set('Interface', name,
+                       ('external_ids', {OVS_HOST_KEY: host})).execute(
+                           check_error=True)
+            return
+        except Exception as e:
+            LOG.debug('OVSDB update of interface %(name)s failed, asking '
+                      'ovs-vsctl: %(err)s', {'name': name, 'err': e})
+    _vsctl('set', 'Interface', name,
            'external_ids:%s=%s' % (OVS_HOST_KEY, host))
 
 
