@@ -10,10 +10,14 @@
 # Usage: tools/benchmark.sh [--quick] [--sections floor,spawn,...]
 #                           [--runs N] [--counts 0,25,50,100] [--out DIR]
 #                           [--density-batch N] [--with-rally]
-#   --quick       few runs, small counts (a few minutes), to iterate
-#   --with-rally  install rally-openstack into .tox/benchmark-rally first
+#                           [--start-cloud]
+#   --quick        few runs, small counts (a few minutes), to iterate
+#   --with-rally   install rally-openstack into .tox/benchmark-rally first
+#   --start-cloud  when no cloud is up, bring one up with tools/cloud.sh up
+#                  for the cloud section and take it down at the end (a cloud
+#                  that was already up is used and left up)
 # Needs root and a host prepared by tools/bootstrap-host.sh. The full
-# run takes about 20 minutes on 2 cores.
+# run takes about 20 minutes on 2 cores (plus the cloud's start-up).
 
 set -o errexit -o nounset -o pipefail
 
@@ -24,9 +28,11 @@ RALLY_VENV=${NDBENCH_RALLY_VENV:-$TOP_DIR/.tox/benchmark-rally}
 OUT=$TOP_DIR/benchmarks
 args=()
 with_rally=0
+start_cloud=0
 while [ $# -gt 0 ]; do
     case $1 in
         --with-rally) with_rally=1 ;;
+        --start-cloud) start_cloud=1 ;;
         --out) OUT=$2; args+=("$1" "$2"); shift ;;
         *) args+=("$1") ;;
     esac
@@ -52,6 +58,12 @@ export NDBENCH_RALLY_VENV=$RALLY_VENV
 mkdir -p "$OUT"
 LOG=$(mktemp -d /tmp/ndbench-log.XXXXXX)
 say "Nova's own log goes to $LOG/stderr.log"
+if [ "$start_cloud" -eq 1 ] && ! "$TOP_DIR/tools/cloud.sh" status >/dev/null 2>&1; then
+    say "no cloud is up: tools/cloud.sh up (log $LOG/cloud.log; it goes down at the end)"
+    trap 'say "tools/cloud.sh down (the benchmark brought it up)"; "$TOP_DIR/tools/cloud.sh" down >>"$LOG/cloud.log" 2>&1' EXIT
+    "$TOP_DIR/tools/cloud.sh" up >"$LOG/cloud.log" 2>&1 ||
+        die "tools/cloud.sh up failed: see $LOG/cloud.log"
+fi
 # Progress lines start with [bench; Nova's logging goes to the log file.
 # The tree under test comes first on the path, as in the functional tests.
 rc=0

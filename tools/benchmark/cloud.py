@@ -13,8 +13,9 @@
 """Through the project's real single-node cloud (tools/cloud.sh).
 
 Uses a cloud that is already up (``OS_CLOUD=nova-docker-admin``), never
-starts or stops it, and deletes every server it creates (all named
-``ndbench-*``). Measured with openstacksdk, polling every 0.1 s:
+starts or stops it (``tools/benchmark.sh --start-cloud`` does), and
+deletes every server and image it creates (all named ``ndbench-*``).
+Measured with openstacksdk, polling every 0.1 s:
 ``POST /servers`` to ACTIVE and ``DELETE`` to gone, serially and with
 concurrent requests; the same boot against a second nova-compute of this
 benchmark's own running Nova's fake driver (``fake.SmallFakeDriver``, on
@@ -37,7 +38,6 @@ import uuid
 from tools.benchmark import common
 
 CLOUD = os.environ.get('OS_CLOUD', 'nova-docker-admin')
-STATE = '/work/cloud-state'
 CLOUD_HOME = os.environ.get('NOVA_DOCKER_CLOUD_HOME',
                             '/opt/nova-docker-cloud')
 FLAVOR, IMAGE, NETWORK = 'docker.small', 'nova-docker-busybox', 'private'
@@ -47,14 +47,19 @@ POLL = 0.1
 
 
 def _why_not():
-    if os.path.exists(STATE):
-        with open(STATE) as f:
-            state = f.read().strip()
-        if not state.startswith('up'):
-            return '%s says %r: the cloud is not up' % (STATE, state)
     if not os.path.exists('/etc/openstack/clouds.yaml'):
         return ('no /etc/openstack/clouds.yaml: no cloud is up (run '
-                'tools/cloud.sh up first; the benchmark never starts one)')
+                'tools/cloud.sh up first, or tools/benchmark.sh '
+                '--start-cloud)')
+    status = subprocess.run(
+        [os.path.join(common.REPO, 'tools', 'cloud.sh'), 'status'],
+        capture_output=True, text=True)
+    if status.returncode:
+        down = [line for line in status.stdout.splitlines()
+                if 'down' in line.lower()]
+        return ('tools/cloud.sh status: the cloud is not up (%s); run '
+                'tools/cloud.sh up, or tools/benchmark.sh --start-cloud'
+                % ('; '.join(down[:3]) or 'exit %d' % status.returncode))
     return None
 
 
@@ -73,6 +78,18 @@ def run(params):
                    NETWORK, ignore_missing=False).id}
     except Exception as e:
         return common.skipped('cloud %s not usable: %s' % (CLOUD, e))
+    # 20 servers at once: more than the default quota of 10 instances.
+    project = conn.current_project_id
+    quota = conn.get_compute_quotas(project)
+    kept = {k: quota[k] for k in ('instances', 'cores', 'ram')}
+    conn.set_compute_quotas(project, instances=-1, cores=-1, ram=-1)
+    try:
+        return _run(conn, ids, params)
+    finally:
+        conn.set_compute_quotas(project, **kept)
+
+
+def _run(conn, ids, params):
     bench = _Cloud(conn, ids)
     out = {'cloud': CLOUD}
     rss = _compute_rss()
@@ -90,6 +107,15 @@ def run(params):
         common.progress('cloud section failed: %r', e)
     finally:
         bench.cleanup()
+    try:
+        from tools.benchmark import cloud_images
+        out['images'] = cloud_images.run(
+            _Cloud(conn, ids), conn,
+            os.path.join(CLOUD_HOME, 'log', 'nova-compute.log'),
+            params['image_mb'])
+    except Exception as e:
+        out['images'] = {'skipped': True, 'reason': 'failed: %r' % (e,)}
+        common.progress('cloud images failed: %r', e)
     out['fake_driver'] = _fake_driver(conn, ids, params)
     out['rally'] = _rally(conn, ids, params)
     return out
@@ -295,6 +321,7 @@ def _fake_driver(conn, ids, params):
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     bench = _Cloud(conn, ids)
+    out = {}
     try:
         if not _wait_service(conn, host):
             return common.skipped('fake driver: nova-compute on %s did not '
@@ -303,22 +330,27 @@ def _fake_driver(conn, ids, params):
                         '--config-file', api_conf, 'cell_v2',
                         'discover_hosts'], check=True, capture_output=True)
         common.progress('fake-driver nova-compute up as %s', host)
+        out = {'host': host,
+               'how': ('second nova-compute of the benchmark with '
+                       'compute_driver=fake.SmallFakeDriver, host %s, '
+                       'servers placed with POST /servers host= '
+                       '(microversion 2.74), networks none' % host)}
         # No port: Neutron has no agent on that host to bind one to.
         bench.boot_and_delete(networks='none', host=host)
-        out = bench.serial(params['cloud_runs'], label='fake driver',
-                           networks='none', host=host)
+        out.update(bench.serial(params['cloud_runs'], label='fake driver',
+                                networks='none', host=host))
         out['docker_no_network'] = bench.serial(
             params['rally_runs'], label='docker (no port)', networks='none')
         for width in params['fake_concurrency']:
             out['concurrent%d' % width] = bench.concurrent(
                 width, networks='none', host=host)
-        out['host'] = host
-        out['how'] = ('second nova-compute of the benchmark with '
-                      'compute_driver=fake.SmallFakeDriver, host %s, '
-                      'servers placed with POST /servers host= '
-                      '(microversion 2.74), networks none' % host)
         return out
     except Exception as e:
+        common.progress('fake driver section failed: %r', e)
+        if 'boot' in out:
+            # Keep what was measured before the failure.
+            out['error'] = 'failed: %r' % (e,)
+            return out
         return {'skipped': True, 'reason': 'fake driver failed: %r' % (e,)}
     finally:
         bench.cleanup()

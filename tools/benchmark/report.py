@@ -44,6 +44,10 @@ def _reason(data, *keys):
     return None if data is not None else 'not measured'
 
 
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
 def _ratio(a, b):
     if a is None or not b:
         return None
@@ -80,6 +84,7 @@ def headline(raw):
     spawn = _get(inproc, 'spawn')
     density = _get(inproc, 'density')
     images = _get(inproc, 'images')
+    cloud_images = _get(cloud, 'images')
     counts = sorted(int(c) for c in (_get(density, 'per_count') or {}))
     # The acceptance keys name 100 servers, measured or not.
     top = counts[-1] if counts else 100
@@ -126,10 +131,17 @@ def headline(raw):
                                       'restart', 'seconds'),
         'restart_interruption_s_at_%s' % top: _get(
             density, 'per_count', str(top), 'restart', 'interruption_s'),
-        'first_boot_vs_docker_load_ratio': _get(
+        # The real nova-compute's figures when the cloud ran; the in-process
+        # ones share one interpreter (and its lock) with all of Nova.
+        'first_boot_vs_docker_load_ratio': _first(
+            _get(cloud_images, 'first_boot_vs_docker_load_ratio'),
+            _get(images, 'first_boot_vs_docker_load_ratio')),
+        'first_boot_vs_docker_load_ratio_inprocess': _get(
             images, 'first_boot_vs_docker_load_ratio'),
-        'cached_boot_bytes_downloaded': _get(images,
-                                             'cached_boot_bytes_downloaded'),
+        'cached_boot_bytes_downloaded': _first(
+            _get(cloud_images, 'cached_boot_bytes_downloaded'),
+            _get(images, 'cached_boot_bytes_downloaded')),
+        'cloud_snapshot_s': _get(cloud_images, 'snapshot_api_s'),
         'soft_reboot_sigterm_p50_s': _get(inproc, 'power',
                                           'soft_reboot_sigterm', 'api',
                                           'p50_s'),
@@ -295,8 +307,13 @@ def markdown(result):
         'soft_reboot_sigterm_p50_s', russell='2.58 s')
     row('the same soft reboot, time in the driver',
         'soft_reboot_sigterm_driver_p50_s')
-    row('snapshot of a 100 MB image', 'snapshot_s', russell='36.9 s')
-    row('first boot / docker load', 'first_boot_vs_docker_load_ratio',
+    row('snapshot of a 100 MB image, in-process', 'snapshot_s',
+        russell='36.9 s')
+    row('snapshot of a 100 MB image, cloud (to Glance ACTIVE)',
+        'cloud_snapshot_s', russell='36.9 s')
+    row('first boot load / docker load of the same archive (cloud when '
+        'it ran)', 'first_boot_vs_docker_load_ratio', unit='x')
+    row('the same, in-process', 'first_boot_vs_docker_load_ratio_inprocess',
         unit='x')
     row('cached boot bytes downloaded', 'cached_boot_bytes_downloaded',
         unit=' B')
@@ -379,7 +396,10 @@ def _profile_table(result):
 
 def main():
     path = sys.argv[1]
-    result = common.load(path)
+    # Headline keys and targets again, from this code: the raw sections
+    # are what was measured.
+    result = headline(common.load(path))
+    common.save(path, result)
     out = os.path.join(os.path.dirname(path), 'latest.md')
     with open(out, 'w') as f:
         f.write(markdown(result))
