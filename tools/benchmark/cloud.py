@@ -288,8 +288,9 @@ def timeline(posted):
 
 def _compute_rss():
     try:
+        # The pid file holds "<pid> <start time>".
         with open(os.path.join(CLOUD_HOME, 'run', 'nova-compute.pid')) as f:
-            return round(common.rss_mb(f.read().strip()), 1)
+            return round(common.rss_mb(f.read().split()[0]), 1)
     except (OSError, ValueError, TypeError):
         return None
 

@@ -563,18 +563,12 @@ class FakeDriverBench(_Case):
             deletes.append(self.delete_timed(server['id']))
         common.progress('fake driver in-process: API to ACTIVE p50 %.3f s',
                         common.percentile(boots, 50))
-        out = {'api_boot_inprocess': common.summary(boots),
-               'api_delete_inprocess': common.summary(deletes)}
-        for width in self.params['concurrency']:
-            start = time.perf_counter()
-            ids = [self.post() for _ in range(width)]
-            for server_id in ids:
-                self.wait_status(server_id, 'ACTIVE', timeout=600)
-            out['concurrent%d_boot_wall_s' % width] = round(
-                time.perf_counter() - start, 3)
-            for server_id in ids:
-                self.delete_timed(server_id)
-        self.results['fake_driver'] = out
+        # No concurrent boots here: with 20 in flight the harness's
+        # CellDatabases fixture deadlocked (its reader-writer lock, seen
+        # with py-spy, 1 Dec 2026); the cloud section measures concurrency.
+        self.results['fake_driver'] = {
+            'api_boot_inprocess': common.summary(boots),
+            'api_delete_inprocess': common.summary(deletes)}
 
 
 def _by_label(window, category):

@@ -26,14 +26,18 @@ from tools.benchmark import common
 
 SECTIONS = ('floor', 'spawn', 'whatif', 'concurrent', 'power', 'images',
             'density', 'fake', 'cloud')
+# Not run unless named: 20 concurrent boots in the in-process harness can
+# deadlock in its CellDatabases fixture; the cloud section measures them.
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != 'concurrent')
 
 
 def parse():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true',
                         help='few runs and small counts, to iterate')
-    parser.add_argument('--sections', default=','.join(SECTIONS),
-                        help='comma-separated subset of %s' % (SECTIONS,))
+    parser.add_argument('--sections', default=','.join(DEFAULT_SECTIONS),
+                        help='comma-separated subset of %s (default: all '
+                             'but concurrent)' % (SECTIONS,))
     parser.add_argument('--out', default=os.path.join(common.REPO,
                                                       'benchmarks'))
     parser.add_argument('--runs', type=int, help='serial runs per figure')
