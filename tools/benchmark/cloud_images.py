@@ -40,8 +40,9 @@ def run(bench, conn, log_path, size_mb):
     tmp = tempfile.mkdtemp(prefix='ndbench-cimg-')
     images = []
     try:
-        archive = _archive(tag, tmp, size_mb)
-        return _measure(bench, conn, log_path, archive, images)
+        archive = os.path.join(tmp, 'big.tar')
+        common.random_image_archive(BUSYBOX, tag, archive, size_mb)
+        return _measure(bench, conn, log_path, archive, tag, images)
     finally:
         bench.cleanup()
         for image_id in images:
@@ -50,29 +51,7 @@ def run(bench, conn, log_path, size_mb):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _archive(tag, tmp, size_mb):
-    name = '%s-cimg-%d' % (common.PREFIX, os.getpid())
-    made = subprocess.run(
-        ['docker', 'run', '--net=none', '--name', name, '--label',
-         '%s=image' % common.LABEL, BUSYBOX, 'sh', '-c',
-         'dd if=/dev/urandom of=/payload bs=1M count=%d 2>/dev/null'
-         % size_mb], capture_output=True, text=True)
-    try:
-        if made.returncode:
-            msg = 'docker run of the %d MB image failed: %s' % (
-                size_mb, made.stderr.strip())
-            raise common.BenchmarkError(msg)
-        subprocess.run(['docker', 'commit', name, tag], check=True,
-                       capture_output=True)
-    finally:
-        subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
-    archive = os.path.join(tmp, 'big.tar')
-    subprocess.run(['docker', 'save', '-o', archive, tag], check=True)
-    subprocess.run(['docker', 'rmi', tag], check=True, capture_output=True)
-    return archive
-
-
-def _measure(bench, conn, log_path, archive, images):
+def _measure(bench, conn, log_path, archive, tag, images):
     with open(archive, 'rb') as data:
         image = conn.image.create_image(
             name='ndbench-big-%d' % os.getpid(), container_format='docker',
@@ -98,14 +77,7 @@ def _measure(bench, conn, log_path, archive, images):
     bench.cleanup()
     engine_tag = _engine_tag(image.id)
     subprocess.run(['docker', 'rmi', '-f', engine_tag], capture_output=True)
-    docker_load = []
-    for _ in range(3):
-        start = time.perf_counter()
-        subprocess.run(['docker', 'load', '-q', '-i', archive], check=True,
-                       capture_output=True)
-        docker_load.append(time.perf_counter() - start)
-        subprocess.run(['docker', 'rmi', '-f', '%s/cloud-big:%d' % (
-            common.PREFIX, os.getpid())], capture_output=True)
+    docker_load = common.docker_load_seconds(archive, tag, 3)
     load_p50 = common.percentile(docker_load, 50)
     common.progress('cloud images: driver load %.2f s (%d bytes), docker '
                     'load -i %.2f s; first boot %.2f s, cached boot %.2f s '

@@ -15,6 +15,7 @@
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -93,3 +94,42 @@ def rss_mb(pid='self'):
             if line.startswith('VmRSS:'):
                 return int(line.split()[1]) / 1024.0
     return None
+
+
+def random_image_archive(base, tag, archive, size_mb):
+    """Save *base* plus *size_mb* MB of random bytes to *archive*.
+
+    Random bytes, so nothing compresses; tagged *tag* only while saved.
+    """
+    name = '%s-img-%d' % (PREFIX, os.getpid())
+    made = subprocess.run(
+        ['docker', 'run', '--net=none', '--name', name, '--label',
+         '%s=image' % LABEL, base, 'sh', '-c',
+         'dd if=/dev/urandom of=/payload bs=1M count=%d 2>/dev/null'
+         % size_mb], capture_output=True, text=True)
+    try:
+        if made.returncode:
+            msg = 'docker run of the %d MB image failed: %s' % (
+                size_mb, made.stderr.strip())
+            raise BenchmarkError(msg)
+        subprocess.run(['docker', 'commit', name, tag], check=True,
+                       capture_output=True)
+    finally:
+        subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
+    subprocess.run(['docker', 'save', '-o', archive, tag], check=True)
+    subprocess.run(['docker', 'rmi', tag], check=True, capture_output=True)
+
+
+def docker_load_seconds(archive, tag, runs):
+    """Seconds of each of *runs* cold ``docker load -i`` of *archive*.
+
+    Its image, *tag*, is removed after each load.
+    """
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(['docker', 'load', '-q', '-i', archive], check=True,
+                       capture_output=True)
+        samples.append(time.perf_counter() - start)
+        subprocess.run(['docker', 'rmi', '-f', tag], capture_output=True)
+    return samples

@@ -74,7 +74,8 @@ def _names(n):
 def one_spawn(n, sandboxed=False):
     """Do the raw steps once; return (names, {step: seconds})."""
     names = _names(n)
-    names['sandboxed'] = sandboxed
+    if sandboxed:
+        names['sandbox'] = names['container'] + '-sb'
     steps = {}
 
     def step(name, *cmd):
@@ -87,14 +88,13 @@ def one_spawn(n, sandboxed=False):
     start = time.perf_counter()
     if sandboxed:
         step('docker run (sandbox)', 'docker', 'run', '-d', '--net=none',
-             *label, '--name', names['container'] + '-sb', IMAGE,
+             *label, '--name', names['sandbox'], IMAGE,
              'sleep', '2147483647')
     else:
         step('docker run', 'docker', 'run', '-d', '-t', '-i', '--net=none',
              *label, '--name', names['container'], IMAGE)
     pid = step('docker inspect (pid)', 'docker', 'inspect', '-f',
-               '{{.State.Pid}}', names['container'] + (
-                   '-sb' if sandboxed else ''))
+               '{{.State.Pid}}', names.get('sandbox', names['container']))
     step('veth pair', 'ip', 'link', 'add', names['host'], 'mtu', '1500',
          'type', 'veth', 'peer', 'name', names['peer'], 'mtu', '1500')
     step('veth pair', 'ip', 'link', 'set', names['host'], 'up')
@@ -117,7 +117,7 @@ def one_spawn(n, sandboxed=False):
          '10.251.0.1')
     if sandboxed:
         step('docker run (workload)', 'docker', 'run', '-d', '-t', '-i',
-             '--network', 'container:%s-sb' % names['container'], *label,
+             '--network', 'container:' + names['sandbox'], *label,
              '--name', names['container'], IMAGE)
     steps['total'] = time.perf_counter() - start
     return names, steps
@@ -125,9 +125,8 @@ def one_spawn(n, sandboxed=False):
 
 def teardown(names):
     """Remove what one_spawn created; tolerate what is gone."""
-    containers = [names['container']]
-    if names.get('sandboxed'):
-        containers.append(names['container'] + '-sb')
+    containers = [names['container']] + (
+        [names['sandbox']] if 'sandbox' in names else [])
     for cmd in (['docker', 'rm', '-f'] + containers,
                 ['ovs-vsctl', '--timeout=10', '--if-exists', 'del-port',
                  common.BRIDGE, names['host']],

@@ -314,23 +314,8 @@ class DriverBench(_Case):
             subprocess.run(['docker', 'rmi', '-f', tag], capture_output=True)
 
     def _images(self, client, size_mb, tag, archive):
-        name = '%s-big-%d' % (common.PREFIX, os.getpid())
-        made = subprocess.run(
-            ['docker', 'run', '--net=none', '--name', name, '--label',
-             '%s=image' % common.LABEL, nd_fixtures.BUSYBOX_IMAGE, 'sh', '-c',
-             'dd if=/dev/urandom of=/payload bs=1M count=%d 2>/dev/null'
-             % size_mb], capture_output=True, text=True)
-        if made.returncode:
-            subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
-            msg = 'docker run of the %d MB image failed: %s' % (
-                size_mb, made.stderr.strip())
-            raise common.BenchmarkError(msg)
-        subprocess.run(['docker', 'commit', name, tag], check=True,
-                       capture_output=True)
-        subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
-        subprocess.run(['docker', 'save', '-o', archive, tag], check=True)
-        subprocess.run(['docker', 'rmi', tag], check=True,
-                       capture_output=True)
+        common.random_image_archive(nd_fixtures.BUSYBOX_IMAGE, tag, archive,
+                                    size_mb)
         with open(archive, 'rb') as f:
             data = f.read()
         image_id = self.glance.add_image(data, 'big')
@@ -360,13 +345,8 @@ class DriverBench(_Case):
         # Now time docker load of the very same archive, cold as well.
         subprocess.run(['docker', 'rmi', '-f', engine_image],
                        capture_output=True)
-        loads = []
-        for _ in range(self.params['load_runs']):
-            start = time.perf_counter()
-            subprocess.run(['docker', 'load', '-q', '-i', archive],
-                           check=True, capture_output=True)
-            loads.append(time.perf_counter() - start)
-            subprocess.run(['docker', 'rmi', '-f', tag], capture_output=True)
+        loads = common.docker_load_seconds(archive, tag,
+                                           self.params['load_runs'])
         load_p50 = common.percentile(loads, 50)
         common.progress('images: docker load -i %.2f s', load_p50)
         return {

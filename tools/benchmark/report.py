@@ -197,6 +197,7 @@ def targets(h, top):
                 'value': round(value, 3), 'limit': round(limit, 3)}
     floor = h['floor_spawn_p50_s']
     fake = h['fake_driver_api_boot_p50_s']
+    fake_plus_floor = (fake + floor) * 1.15 if fake and floor else None
     out = {
         'spawn': verdict(h['spawn_ratio'], 1.3,
                          'driver spawn p50 <= 1.3 x floor'),
@@ -207,11 +208,11 @@ def targets(h, top):
                             'serial API-to-ACTIVE p50 <= 1.5 s'),
         'api_boot_vs_fake': verdict(
             h['api_boot_p50_s'],
-            (fake + floor) * 1.15 if fake and floor else None,
+            fake_plus_floor,
             'serial API-to-ACTIVE p50 <= (fake-driver boot + floor) x 1.15'),
         'api_boot_no_port_vs_fake': verdict(
             h['api_boot_no_port_p50_s'],
-            (fake + floor) * 1.15 if fake and floor else None,
+            fake_plus_floor,
             'like for like, no port on either: serial API-to-ACTIVE p50 '
             '<= (fake-driver boot + floor) x 1.15'),
         'concurrent20': verdict(h['concurrent20_ratio'], 1.5,

@@ -315,18 +315,24 @@ def _check_bridge(bridge, port_id):
             reason=(e.stderr or str(e)).strip()) from e
 
 
+def _interface_row(name, ofport, error, external_ids):
+    """One Interface row, read by ovs-vsctl or from the OVSDB replica.
+
+    An unset ofport or error (an empty set in both) becomes -1 or None.
+    """
+    return {'name': name,
+            'ofport': ofport if isinstance(ofport, int) else -1,
+            'error': error if isinstance(error, str) else None,
+            'external_ids': dict(external_ids)}
+
+
 def _find_interfaces(*conditions):
     """OVS Interface rows matching *conditions*: [{name, ofport, ...}]."""
     table = json.loads(_vsctl(
         '--format=json', '--columns=name,ofport,error,external_ids',
         'find', 'Interface', *conditions))
-    rows = []
-    for name, ofport, error, ids in table['data']:
-        rows.append({'name': name,
-                     'ofport': ofport if isinstance(ofport, int) else -1,
-                     'error': error if isinstance(error, str) else None,
-                     'external_ids': dict(ids[1])})
-    return rows
+    return [_interface_row(name, ofport, error, ids[1])
+            for name, ofport, error, ids in table['data']]
 
 
 _INTERFACE_COLUMNS = ['name', 'ofport', 'error', 'external_ids']
@@ -348,12 +354,7 @@ def _interface_named(name):
             LOG.debug('OVSDB read of interface %(name)s failed, asking '
                       'ovs-vsctl: %(err)s', {'name': name, 'err': e})
         else:
-            return [{'name': r['name'],
-                     'ofport': (r['ofport'] if isinstance(r['ofport'], int)
-                                else -1),
-                     'error': (r['error'] if isinstance(r['error'], str)
-                               else None),
-                     'external_ids': dict(r['external_ids'])}
+            return [_interface_row(*(r[c] for c in _INTERFACE_COLUMNS))
                     for r in found]
     return _find_interfaces('name=%s' % name)
 
