@@ -23,9 +23,9 @@ summary table and, below it, each operation with its notes.
 import configparser
 import os
 
-from docutils import statemachine
 from docutils.parsers.rst import Directive
 from docutils.parsers.rst import directives
+from docutils import statemachine
 
 STATUSES = ('complete', 'partial', 'missing', 'unknown')
 SHOWN = {'complete': 'yes', 'partial': 'partly', 'missing': 'no',
@@ -58,9 +58,9 @@ def load(path):
             for dkey, _, _ in drivers:
                 value = items.get('driver.' + dkey)
                 if value not in STATUSES:
-                    raise ValueError('%s: [%s] driver.%s is %r, not one of %s'
-                                     % (path, section, dkey, value,
-                                        ', '.join(STATUSES)))
+                    raise ValueError(  # noqa: N534
+                        '%s: [%s] driver.%s is %r, not one of %s'
+                        % (path, section, dkey, value, ', '.join(STATUSES)))
                 op['support'][dkey] = value
                 if items.get('driver-notes.' + dkey):
                     op['notes_of'][dkey] = items['driver-notes.' + dkey]
@@ -69,11 +69,13 @@ def load(path):
             known |= {'driver-notes.' + d for d, _, _ in drivers}
             unknown = sorted(set(items) - known)
             if unknown:
-                raise ValueError('%s: [%s] has unknown keys %s'
-                                 % (path, section, ', '.join(unknown)))
+                raise ValueError(  # noqa: N534
+                    '%s: [%s] has unknown keys %s'
+                    % (path, section, ', '.join(unknown)))
             operations.append(op)
         else:
-            raise ValueError('%s: unknown section [%s]' % (path, section))
+            raise ValueError(  # noqa: N534
+                '%s: unknown section [%s]' % (path, section))
     return Matrix(drivers, operations)
 
 

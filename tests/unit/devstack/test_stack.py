@@ -33,7 +33,7 @@ MANAGERS = ['ptcp:6640:127.0.0.1', 'tcp:192.0.2.11:6640',
 
 
 class AllInOneTestCase(base.NodeTestCase):
-    """The all-in-one sample: Heat, VIRT_DRIVER=docker, default ML2/OVN, ODL."""
+    """All-in-one sample: Heat, VIRT_DRIVER=docker, default ML2/OVN, ODL."""
 
     def setUp(self):
         super().setUp()
