@@ -252,6 +252,16 @@ class ReadmeTestCase(testtools.TestCase):
         with open(os.path.join(REPO, 'README.md')) as f:
             self.assertLess(len(f.read().splitlines()), 150)
 
+    def test_the_readme_names_paths_that_exist(self):
+        text = read(os.path.join(REPO, 'README.md'))
+        named = re.findall(
+            r'`((?:novadocker|heat_plugins|nova_docker_tempest_plugin|'
+            r'devstack|tools|tests|etc|doc)/[A-Za-z0-9_./-]*)`', text)
+        self.assertNotEqual([], named)
+        missing = [n for n in named
+                   if not os.path.exists(os.path.join(REPO, n))]
+        self.assertEqual([], missing)
+
     def test_the_readme_links_to_pages_that_exist(self):
         text = read(os.path.join(REPO, 'README.md'))
         links = re.findall(r'\]\((doc/source/[^)#]+)', text)
