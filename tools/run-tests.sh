@@ -53,6 +53,7 @@ run_env() {
 
 run_env pep8
 run_env genconfig
+run_env docs
 run_env py3
 run_env functional
 

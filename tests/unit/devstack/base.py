@@ -35,7 +35,9 @@ import testtools
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
-README = os.path.join(REPO, 'README.md')
+# The local.conf samples the install guide includes (doc/source/install/
+# devstack.rst): the tests stack these very files.
+SAMPLES = os.path.join(REPO, 'devstack', 'files')
 DEFAULT_DEVSTACK = os.path.join(REPO, '..', 'shared', 'reference',
                                 'devstack')
 PY_STUBS = ('openstack', 'nova-manage', 'systemctl', 'ovs-vsctl', 'docker',
@@ -96,42 +98,10 @@ def networking_odl_dir():
     return path
 
 
-def readme_local_conf(title):
-    """The indented block under the README heading *title*."""
-    with open(README) as f:
-        text = f.read()
-    start = text.index('\n%s\n' % title)
-    lines = text[start:].split('\n')[2:]
-    block = []
-    for line in lines:
-        if line.startswith('#'):
-            break
-        if line.startswith('    '):
-            block.append(line[4:])
-        elif block and line.strip():
-            break
-        elif block:
-            block.append('')
-    return '\n'.join(block).strip() + '\n'
-
-
-def readme_blocks(title):
-    """Every indented block of the README section *title*."""
-    with open(README) as f:
-        text = f.read()
-    start = text.index('\n%s\n' % title) + 1
-    end = text.find('\n#', start + len(title))
-    section = text[start:end if end > 0 else None]
-    blocks, current = [], []
-    for line in section.split('\n'):
-        if line.startswith('    ') or (current and not line.strip()):
-            current.append(line[4:])
-        elif current:
-            blocks.append('\n'.join(current).strip() + '\n')
-            current = []
-    if current:
-        blocks.append('\n'.join(current).strip() + '\n')
-    return blocks
+def local_conf(name):
+    """The sample devstack/files/local.conf.<name>, as the docs show it."""
+    with open(os.path.join(SAMPLES, 'local.conf.' + name)) as f:
+        return f.read()
 
 
 def read_ini(path):

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""enable_plugin nova-docker through real devstack code, README's local.conf.
+"""enable_plugin nova-docker through real devstack code, the sample local.conf.
 
 Each test stacks a node with devstack's own functions, stackrc, lib/* and
 run_phase (tests/unit/devstack/devstack-node.sh), with stubs only on PATH.
@@ -21,20 +21,23 @@ import socket
 
 from tests.unit.devstack import base
 
-ALL_IN_ONE = '### local.conf: all-in-one node'
-CONTROLLER_AND_COMPUTE = '### local.conf: controller plus docker compute node'
-NETWORKING_ODL = '### local.conf: with networking-odl'
+# devstack/files/local.conf.<name>: the samples the install guide shows.
+ALL_IN_ONE = 'all-in-one'
+CONTROLLER = 'controller'
+COMPUTE = 'compute'
+NETWORKING_ODL = 'networking-odl'
+STACKED = (ALL_IN_ONE, CONTROLLER, COMPUTE, NETWORKING_ODL)
 DOCKERD_LOG = '/opt/stack/logs/nova-docker-dockerd.log'
 MANAGERS = ['ptcp:6640:127.0.0.1', 'tcp:192.0.2.11:6640',
             'tcp:192.0.2.12:6640', 'tcp:192.0.2.13:6640']
 
 
 class AllInOneTestCase(base.NodeTestCase):
-    """README all-in-one: Heat, VIRT_DRIVER=docker, default ML2/OVN, ODL."""
+    """All-in-one sample: Heat, VIRT_DRIVER=docker, default ML2/OVN, ODL."""
 
     def setUp(self):
         super().setUp()
-        self.conf = base.readme_blocks(ALL_IN_ONE)[0]
+        self.conf = base.local_conf(ALL_IN_ONE)
         self.host = socket.gethostname()
 
     def stack(self, **env):
@@ -170,11 +173,11 @@ class AllInOneTestCase(base.NodeTestCase):
 
 
 class ComputeNodeTestCase(base.NodeTestCase):
-    """README docker compute node, stacked after the controller."""
+    """The docker compute node sample, stacked after the controller."""
 
     def setUp(self):
         super().setUp()
-        self.conf = base.readme_blocks(CONTROLLER_AND_COMPUTE)[1]
+        self.conf = base.local_conf(COMPUTE)
         self.host = socket.gethostname()
 
     def test_stacks_and_joins_the_aggregate(self):
@@ -203,7 +206,7 @@ class ComputeNodeTestCase(base.NodeTestCase):
             '/opt/stack/data/nova-docker')))
 
     def test_controller_stacks_without_compute(self):
-        controller = base.readme_blocks(CONTROLLER_AND_COMPUTE)[0]
+        controller = base.local_conf(CONTROLLER)
         out = self.run_devstack('stack', controller).stdout
         self.assertIn('stack.sh completed', out)
         heat = self.node_ini('/etc/heat/heat.conf')
@@ -233,11 +236,11 @@ class ComputeNodeTestCase(base.NodeTestCase):
 
 
 class NetworkingOdlTestCase(base.NodeTestCase):
-    """README with networking-odl: its real plugin, stubs for the network."""
+    """The networking-odl sample: its real plugin, stubs for the network."""
 
     def setUp(self):
         super().setUp()
-        self.conf = base.readme_blocks(NETWORKING_ODL)[0]
+        self.conf = base.local_conf(NETWORKING_ODL)
 
     def test_stacks_and_managers_are_merged_once(self):
         # OVS is not running yet (networking-odl's install starts it), and
