@@ -15,6 +15,8 @@
 import contextlib
 import os
 
+from docker import errors as docker_errors
+from docker.models import containers as docker_containers
 import fixtures
 from nova.network import model
 from nova import objects
@@ -501,3 +503,70 @@ class NativeOvsdbTestCase(test.NoDBTestCase):
         self.assertEqual([('set', 'Interface', 'tapc0ffee00-11',
                            'external_ids:%s=h1' % vifs.OVS_HOST_KEY)],
                          self.vsctl)
+
+
+class VanishingEngine(object):
+    """A docker SDK client whose listing names a container then loses it.
+
+    The listing is the real SDK's ``containers.list``; only the engine's
+    answers are made up: the summaries list two containers, and the second
+    is gone by the time it is inspected, as when a delete runs alongside.
+    """
+
+    def __init__(self, uuid, host='h1'):
+        labels = {vifs.LABEL_UUID: uuid, vifs.LABEL_HOST: host,
+                  'org.openstack.nova.role': 'sandbox'}
+        self.summaries = [
+            {'Id': 'a' * 64, 'Names': ['/nova-%s-sandbox' % uuid],
+             'Labels': labels, 'State': 'running'},
+            {'Id': 'b' * 64, 'Names': ['/nova-%s' % uuid],
+             'Labels': dict(labels, **{'org.openstack.nova.role':
+                                       'workload'}),
+             'State': 'exited'}]
+        self.inspected = []
+        self.api = _ListingApi(self)
+        self.containers = docker_containers.ContainerCollection(client=self)
+
+    def fixture(self):
+        @contextlib.contextmanager
+        def client(what='Docker engine request'):
+            yield self
+        return fixtures.MonkeyPatch(
+            'novadocker.virt.docker.client.docker_client', client)
+
+
+
+class _ListingApi(object):
+    """The low-level API calls the SDK's collection makes."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def containers(self, all=False, filters=None, **kwargs):
+        return [dict(s) for s in self.engine.summaries]
+
+    def inspect_container(self, container_id):
+        self.engine.inspected.append(container_id)
+        if container_id == 'b' * 64:
+            raise docker_errors.NotFound('No such container')
+        summary = [s for s in self.engine.summaries
+                   if s['Id'] == container_id][0]
+        return {'Id': container_id, 'Name': summary['Names'][0],
+                'Config': {'Labels': summary['Labels']},
+                'State': {'Status': summary['State'], 'Pid': 4242}}
+
+
+class ListingRaceTestCase(test.NoDBTestCase):
+    """A container removed while the engine is listed is no error."""
+
+    UUID = 'c0ffee00-1111-4222-8333-944455556666'
+
+    def test_other_host_check_survives_a_vanished_container(self):
+        engine = VanishingEngine(self.UUID, host='h2')
+        self.useFixture(engine.fixture())
+        self.assertTrue(vifs._link_of_other_host(self.UUID, 'h1'))
+        engine = VanishingEngine(self.UUID, host='h1')
+        self.useFixture(engine.fixture())
+        self.assertFalse(vifs._link_of_other_host(self.UUID, 'h1'))
+        # One listing, no inspect a container.
+        self.assertEqual([], engine.inspected)

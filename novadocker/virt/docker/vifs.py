@@ -612,11 +612,14 @@ def _link_of_other_host(instance_uuid, host):
     """
     with docker_client.docker_client(
             'list containers of %s' % instance_uuid) as client:
-        found = client.containers.list(
+        # The summaries carry the labels: no inspect a container, and no
+        # NotFound for one removed while listed.
+        found = client.api.containers(
             all=True, filters={'label': '%s=%s' % (LABEL_UUID,
                                                    instance_uuid)})
     if found:
-        return any(c.labels.get(LABEL_HOST) != host for c in found)
+        return any((c.get('Labels') or {}).get(LABEL_HOST) != host
+                   for c in found)
     target = netns.link_target(instance_uuid)
     return bool(target) and os.path.exists(target)
 
