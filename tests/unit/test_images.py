@@ -97,6 +97,12 @@ class TagTestCase(testtools.TestCase):
                                     image_cache.image_tag_for, bad)
             self.assertIn('UUID', str(err))
 
+    def test_id_with_a_trailing_newline_is_refused(self):
+        self.assertRaises(exception.InvalidImageId,
+                          image_cache.image_tag_for, IMAGE_ID + '\n')
+        self.assertIsNone(image_cache.image_id_from_tag(
+            'nova-image/%s\n:glance' % IMAGE_ID))
+
     def test_id_from_tag_round_trips_and_ignores_others(self):
         self.assertEqual(IMAGE_ID, image_cache.image_id_from_tag(TAG))
         self.assertIsNone(image_cache.image_id_from_tag('ubuntu:latest'))

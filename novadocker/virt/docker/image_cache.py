@@ -51,7 +51,7 @@ DOCKER_CONTAINER_FORMAT = 'docker'
 _SEND_CHUNK = 256 * 1024
 
 # Docker reference components are lowercase; Glance ids are UUIDs.
-_IMAGE_ID_RE = re.compile(r'^[0-9a-f]+(-[0-9a-f]+)*$')
+_IMAGE_ID_RE = re.compile(r'^[0-9a-f]+(-[0-9a-f]+)*\Z')
 # docker info's DriverStatus entry of the containerd image store.
 _CONTAINERD_STORE = 'io.containerd.snapshotter.v1'
 _store_checked = []
