@@ -126,6 +126,38 @@ class SnapshotConfigTestCase(testtools.TestCase):
         self.assertEqual(b'', body.read(1))
         self.assertEqual(15, body.size)
 
+    def test_readers_copy_each_byte_once(self):
+        # glanceclient reads 64 KiB at a time from pieces of about a MiB:
+        # a reader that copied what is left of its piece on every read
+        # would move about eight times the bytes it delivers.
+        piece = 1024 * 1024
+        for make in (lambda chunks: archive.ArchiveBody(chunks),
+                     lambda chunks: archive.GlanceReader(
+                         IMAGE_ID, chunks, archive.ExpectedDigest(IMAGE_ID))):
+            copied = []
+            chunks = [CountingBytes(b'x' * piece, copied) for _ in range(4)]
+            reader = make(chunks)
+            delivered = sum(len(d) for d in iter(
+                lambda: reader.read(64 * 1024), b''))
+            self.assertEqual(4 * piece, delivered)
+            self.assertLessEqual(sum(copied), 2 * delivered)
+
+
+class CountingBytes(bytes):
+    """Bytes that count what every slice of them copies."""
+
+    def __new__(cls, data, copied):
+        self = super().__new__(cls, data)
+        self.copied = copied
+        return self
+
+    def __getitem__(self, index):
+        part = super().__getitem__(index)
+        if isinstance(index, slice):
+            self.copied.append(len(part))
+            return CountingBytes(part, self.copied)
+        return part
+
 
 class FakeApi(object):
 

@@ -157,6 +157,28 @@ class ExpectedDigest(object):
                 size=size, actual=actual, expected=self.expected)
 
 
+class _Piece(object):
+    """The part of one chunk not read yet.
+
+    Reads slice from an offset: each byte is copied once, into the piece
+    handed out, however small the reads and large the chunk.
+    """
+
+    def __init__(self, data=b''):
+        self._data = data
+        self._offset = 0
+
+    def __len__(self):
+        return len(self._data) - self._offset
+
+    def take(self, size):
+        """At most *size* bytes (all that is left if *size* is None)."""
+        end = len(self._data) if size is None else self._offset + size
+        data = self._data[self._offset:end]
+        self._offset += len(data)
+        return bytes(data)
+
+
 class GlanceReader(object):
     """A file-like ``read()`` over Glance's chunk iterator.
 
@@ -171,7 +193,7 @@ class GlanceReader(object):
         self.limit = limit
         self._chunks = iter(chunks)
         self._source = chunks
-        self._pending = b''
+        self._pending = _Piece()
         self._eof = False
 
     def _pull(self):
@@ -194,9 +216,8 @@ class GlanceReader(object):
     def read(self, size=COPY_CHUNK):
         """Return at most *size* bytes (fewer only at the end)."""
         while not self._pending and not self._eof:
-            self._pending = self._pull()
-        data, self._pending = self._pending[:size], self._pending[size:]
-        return data
+            self._pending = _Piece(self._pull())
+        return self._pending.take(size)
 
     def finish(self):
         """Check the whole download was read, then verify its hash."""
@@ -218,7 +239,7 @@ class ChunkReader(object):
 
     def __init__(self, chunks):
         self._chunks = iter(chunks)
-        self._pending = b''
+        self._pending = _Piece()
         self.size = 0
 
     def read(self, size=COPY_CHUNK):
@@ -228,11 +249,10 @@ class ChunkReader(object):
             if chunk is None:
                 return b''
             self.size += len(chunk)
-            self._pending = chunk
-        if size is None or size < 0:
-            size = len(self._pending)
-        data, self._pending = self._pending[:size], self._pending[size:]
-        return data
+            self._pending = _Piece(chunk)
+        if size is not None and size < 0:
+            size = None
+        return self._pending.take(size)
 
 
 class Decompressed(object):
