@@ -12,17 +12,22 @@
 
 """The image path without a Docker engine: tags, archive rewriting, hashes."""
 
+import contextlib
 import datetime
 import hashlib
 import io
 import json
 import tarfile
+from unittest import mock
 
+import fixtures
+from nova import exception as nova_exception
 import testtools
 
 from novadocker.virt.docker import archive
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import image_cache
+from novadocker.virt.docker import snapshot
 
 IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
 TAG = image_cache.image_tag_for(IMAGE_ID)
@@ -295,3 +300,75 @@ class LastUsedTestCase(testtools.TestCase):
         info = {'Created': '2020-01-01T00:00:00.5Z',
                 'Metadata': {'LastTagTime': '0001-01-01T00:00:00Z'}}
         self.assertEqual(2020, image_cache._last_used(info).year)
+
+
+class _SnapshotEngine(object):
+    """The engine calls of a snapshot: commit, save (one archive), remove."""
+
+    def __init__(self, archive_data):
+        self.archive_data = archive_data
+        self.removed = []
+        self.api = self
+
+    def inspect_container(self, container_id):
+        return {'Image': 'sha256:' + 'c' * 64}
+
+    def inspect_image(self, ref):
+        return {'Config': {}}
+
+    def commit(self, container_id, repository, tag):
+        pass
+
+    def get_image(self, tag, chunk_size=None):
+        return chunked(self.archive_data)
+
+    def remove_image(self, tag):
+        self.removed.append(tag)
+
+
+class _Glance(object):
+
+    def __init__(self, error):
+        self.error = error
+
+    def get(self, context, image_id):
+        return {'name': 'snap'}
+
+    def update(self, context, image_id, metadata, data=None):
+        data.read(512)
+        raise self.error
+
+
+class SnapshotUploadTestCase(testtools.TestCase):
+
+    def snapshot(self, error):
+        engine = _SnapshotEngine(make_archive())
+
+        @contextlib.contextmanager
+        def docker_client(what=''):
+            yield engine
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.client.docker_client', docker_client))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.image.glance.API', lambda: _Glance(error)))
+        instance = mock.Mock(project_id='p', os_type=None, uuid=IMAGE_ID)
+        err = self.assertRaises(Exception, snapshot.snapshot, None, instance,
+                                IMAGE_ID, 'd' * 64, lambda **kw: None)
+        # Nothing of the snapshot is kept on the host.
+        self.assertEqual(['nova-snapshot/%s:upload' % IMAGE_ID],
+                         engine.removed)
+        return err
+
+    def test_failed_upload_is_named_with_its_size(self):
+        err = self.snapshot(IOError('connection reset by peer'))
+        self.assertIsInstance(err, exception.SnapshotUploadFailed)
+        self.assertIn(IMAGE_ID, str(err))
+        self.assertIn('after 512 bytes', str(err))
+        self.assertIn('connection reset by peer', str(err))
+
+    def test_image_deleted_meanwhile_stays_nova_s_image_not_found(self):
+        # Nova's compute manager treats a snapshot image deleted during the
+        # upload apart from every other failure.
+        err = self.snapshot(nova_exception.ImageNotFound(image_id=IMAGE_ID))
+        self.assertIsInstance(err, nova_exception.ImageNotFound)

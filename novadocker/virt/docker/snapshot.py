@@ -22,12 +22,14 @@ committed image is removed whatever happens.
 """
 
 from nova.compute import task_states
+from nova import exception as nova_exception
 from nova.image import glance
 from oslo_log import log as logging
 from oslo_utils import excutils
 
 from novadocker.virt.docker import archive
 from novadocker.virt.docker import client
+from novadocker.virt.docker import exception
 from novadocker.virt.docker import image_cache
 
 LOG = logging.getLogger(__name__)
@@ -36,8 +38,8 @@ LOG = logging.getLogger(__name__)
 def snapshot(context, instance, image_id, container_id, update_task_state):
     """Commit *container_id* and stream it to Glance image *image_id*.
 
-    A failed upload is logged as an error naming the server and re-raised
-    (Nova then deletes the half-made image).
+    A failed upload is logged as an error naming the server and raised as
+    SnapshotUploadFailed (Nova then deletes the half-made image).
     """
     api = glance.API()
     record = api.get(context, image_id)
@@ -57,7 +59,7 @@ def snapshot(context, instance, image_id, container_id, update_task_state):
             body = archive.ArchiveBody(archive.SnapshotArchive(
                 archive.ChunkReader(saved), image_id, image_config,
                 archive.Limits.from_conf()))
-            api.update(context, image_id, metadata, data=body)
+            _upload(api, context, image_id, metadata, body)
     except Exception as e:
         with excutils.save_and_reraise_exception():
             LOG.error('Snapshot %(image_id)s failed after %(size)d bytes '
@@ -69,6 +71,22 @@ def snapshot(context, instance, image_id, container_id, update_task_state):
         image_cache.remove_quietly(commit_tag)
     LOG.info('Snapshot %(image_id)s uploaded to Glance (%(size)d bytes)',
              {'image_id': image_id, 'size': body.size}, instance=instance)
+
+
+def _upload(api, context, image_id, metadata, body):
+    """Stream *body* into Glance; SnapshotUploadFailed when that fails.
+
+    Nova's ImageNotFound (the image was deleted meanwhile) passes as it is:
+    the compute manager handles it apart from every other failure.
+    """
+    try:
+        api.update(context, image_id, metadata, data=body)
+    except nova_exception.ImageNotFound:
+        raise
+    except Exception as e:
+        raise exception.SnapshotUploadFailed(
+            image_id=image_id, size=body.size,
+            reason=str(e) or type(e).__name__) from e
 
 
 def _commit(container_id, image_id, repository):
