@@ -212,7 +212,7 @@ class DockerDriver(driver.ComputeDriver):
                 if stopped:
                     self._restart_stopped(stopped)
             except Exception as e:
-                LOG.debug('Engine watch: %s', e)
+                LOG.warning('Engine watch failed, tries again: %s', e)
 
     def _restart_stopped(self, uuids):
         instances = self._instances_here() or []
