@@ -12,6 +12,7 @@
 
 """How a Neutron VIF maps to the interface inside a sandbox (no root)."""
 
+import ast
 import contextlib
 import os
 
@@ -362,19 +363,9 @@ class PrivilegedArgumentChecksTestCase(test.NoDBTestCase):
     def _inspected(self, labels, pid=4242, running=True, cid='a' * 64):
         info = {'Id': cid, 'Config': {'Labels': labels},
                 'State': {'Running': running, 'Pid': pid}}
-
-        class Api(object):
-            def inspect_container(self, sandbox_id):
-                return info
-
-        class Client(object):
-            api = Api()
-
-        @contextlib.contextmanager
-        def client(what):
-            yield Client()
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.client.docker_client', client))
+            'novadocker.privsep.netdev._Engine.inspect_container',
+            lambda *args: info))
 
     def test_non_sandbox_or_other_host_containers_are_refused(self):
         for labels in ({}, {netdev.LABEL_ROLE: 'workload',
@@ -394,6 +385,16 @@ class PrivilegedArgumentChecksTestCase(test.NoDBTestCase):
                               'a' * 64, 'h')
         self._inspected(labels)
         self.assertEqual(4242, netdev._inspect_sandbox('a' * 64, 'h'))
+
+    def test_the_privileged_side_imports_no_driver_module(self):
+        with open(netdev.__file__) as f:
+            tree = ast.parse(f.read())
+        imported = [n.module if isinstance(n, ast.ImportFrom) else a.name
+                    for n in ast.walk(tree)
+                    if isinstance(n, (ast.Import, ast.ImportFrom))
+                    for a in n.names]
+        self.assertEqual([], [m for m in imported
+                              if m and m.startswith('novadocker.virt')])
 
     def test_a_pid_outside_the_container_is_refused(self):
         # This test process is in no container of that id.
@@ -533,7 +534,6 @@ class VanishingEngine(object):
             yield self
         return fixtures.MonkeyPatch(
             'novadocker.virt.docker.client.docker_client', client)
-
 
 
 class _ListingApi(object):
