@@ -472,7 +472,7 @@ class EngineWatchTestCase(DriverTestBase):
                 return len(self.rounds) > 1
 
         def stopped_sandboxes(host, interval):
-            raise RuntimeError('listing broke')
+            raise exception.DockerDriverError(reason='listing broke')
 
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.server_containers.stopped_sandboxes',

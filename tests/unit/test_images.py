@@ -353,8 +353,10 @@ class SnapshotUploadTestCase(testtools.TestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'nova.image.glance.API', lambda: _Glance(error)))
         instance = mock.Mock(project_id='p', os_type=None, uuid=IMAGE_ID)
-        err = self.assertRaises(Exception, snapshot.snapshot, None, instance,
-                                IMAGE_ID, 'd' * 64, lambda **kw: None)
+        err = self.assertRaises(
+            (exception.SnapshotUploadFailed, nova_exception.ImageNotFound),
+            snapshot.snapshot, None, instance, IMAGE_ID, 'd' * 64,
+            lambda **kw: None)
         # Nothing of the snapshot is kept on the host.
         self.assertEqual(['nova-snapshot/%s:upload' % IMAGE_ID],
                          engine.removed)
