@@ -260,11 +260,14 @@ class PlugDecisionsTestCase(test.NoDBTestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.vifs._check_bridge', lambda b, p: None))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.vifs._ovs_port_state',
-            lambda osvif, port_id: self.ovs.get(port_id, 'missing')))
+            'novadocker.virt.docker.vifs._ovs_port_states',
+            lambda ports: {port_id: self.ovs.get(port_id, 'missing')
+                           for _osvif, port_id in ports}))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.vifs._vsctl',
+            'novadocker.virt.docker.ovsdb.vsctl',
             lambda *args: self.calls.append(('vsctl',) + args[:2])))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.ovsdb._native', lambda: None))
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.vifs.os_vif.plug',
             lambda osvif, info: self.calls.append(('plug', osvif.vif_name))))
@@ -410,100 +413,6 @@ class PrivilegedArgumentChecksTestCase(test.NoDBTestCase):
         for mtu in (0, 67, 65536, '1500', True):
             self.assertRaises(netdev.Refused, netdev._check_config,
                               good[0], mtu, *good[2:])
-
-
-class _Command(object):
-
-    def __init__(self, result=None, error=None):
-        self.result, self.error = result, error
-
-    def execute(self, check_error=False):
-        assert check_error, 'a failed OVSDB command must raise'
-        if self.error:
-            raise self.error
-        return self.result
-
-
-class _Ovsdb(object):
-    """os-vif's open OVSDB API as far as vifs uses it: find and set."""
-
-    def __init__(self, rows=(), error=None):
-        self.rows, self.error, self.calls = list(rows), error, []
-
-    def db_find(self, table, *conditions, columns=None):
-        self.calls.append(('find', table, conditions, tuple(columns)))
-        return _Command(self.rows, self.error)
-
-    def db_set(self, table, record, *col_values):
-        self.calls.append(('set', table, record, col_values))
-        return _Command(None, self.error)
-
-
-class NativeOvsdbTestCase(test.NoDBTestCase):
-    """Port state and host mark through os-vif's replica, or ovs-vsctl."""
-
-    VSCTL_FIND = ('{"headings": ["name", "ofport", "error", "external_ids"],'
-                  ' "data": [["tapc0ffee00-11", 7, ["set", []], ["map", '
-                  '[["iface-id", "%s"]]]]]}' % PORT)
-
-    def setUp(self):
-        super().setUp()
-        vifs.load()
-        self.vsctl = []
-        self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.vifs._vsctl', self._vsctl))
-        self.osvif = vifs._to_osvif(make_vif())
-
-    def _vsctl(self, *args):
-        self.vsctl.append(args)
-        return self.VSCTL_FIND if 'find' in args else ''
-
-    def _replica(self, api):
-        self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.vifs._open_ovsdb', lambda: api))
-
-    def test_state_read_from_the_replica_without_a_fork(self):
-        api = _Ovsdb([{'name': 'tapc0ffee00-11', 'ofport': 7, 'error': [],
-                       'external_ids': {'iface-id': PORT}}])
-        self._replica(api)
-        self.assertEqual('ok', vifs._ovs_port_state(self.osvif, PORT))
-        self.assertEqual([('find', 'Interface',
-                           (('name', '=', 'tapc0ffee00-11'),),
-                           ('name', 'ofport', 'error', 'external_ids'))],
-                         api.calls)
-        self.assertEqual([], self.vsctl)
-
-    def test_replica_row_without_ofport_is_stale(self):
-        # An unset optional column reads as [] from the IDL.
-        self._replica(_Ovsdb([{'name': 'tapc0ffee00-11', 'ofport': [],
-                               'error': 'could not open network device',
-                               'external_ids': {'iface-id': PORT}}]))
-        self.assertEqual('stale', vifs._ovs_port_state(self.osvif, PORT))
-        self._replica(_Ovsdb([]))
-        self.assertEqual('missing', vifs._ovs_port_state(self.osvif, PORT))
-
-    def test_state_falls_back_to_vsctl(self):
-        self._replica(None)
-        self.assertEqual('ok', vifs._ovs_port_state(self.osvif, PORT))
-        self._replica(_Ovsdb(error=RuntimeError('connection lost')))
-        self.assertEqual('ok', vifs._ovs_port_state(self.osvif, PORT))
-        self.assertEqual(2, sum(1 for a in self.vsctl if 'find' in a))
-
-    def test_mark_merges_one_key_in_one_transaction(self):
-        api = _Ovsdb()
-        self._replica(api)
-        vifs._mark(self.osvif, 'h1')
-        self.assertEqual([('set', 'Interface', 'tapc0ffee00-11',
-                           (('external_ids', {vifs.OVS_HOST_KEY: 'h1'}),))],
-                         api.calls)
-        self.assertEqual([], self.vsctl)
-
-    def test_mark_falls_back_to_vsctl_when_the_transaction_fails(self):
-        self._replica(_Ovsdb(error=RuntimeError('row not found')))
-        vifs._mark(self.osvif, 'h1')
-        self.assertEqual([('set', 'Interface', 'tapc0ffee00-11',
-                           'external_ids:%s=h1' % vifs.OVS_HOST_KEY)],
-                         self.vsctl)
 
 
 class VanishingEngine(object):
