@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""archive.py and the engine checks of image_cache, without an engine."""
+"""The archive checks and the engine image store checks, without an engine."""
 
 import contextlib
 import gzip
@@ -21,9 +21,10 @@ import tarfile
 import fixtures
 import testtools
 
-from novadocker.virt.docker import archive
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker.image import archive
+from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import store
 
 IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
 
@@ -178,23 +179,23 @@ class EngineChecksTestCase(testtools.TestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.client.docker_client', docker_client))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.image_cache._store_checked', []))
+            'novadocker.virt.docker.image.store._store_checked', []))
 
     def test_containerd_image_store_is_refused(self):
         # As docker info reports it with the containerd snapshotter on.
         self.use_engine_info({'Driver': 'overlayfs', 'DriverStatus': [
             ['driver-type', 'io.containerd.snapshotter.v1']]})
         err = self.assertRaises(exception.ImageStoreUnsupported,
-                                image_cache.check_image_store)
+                                store.check_image_store)
         self.assertIn('containerd-snapshotter', str(err))
 
     def test_graph_driver_store_is_accepted(self):
         self.use_engine_info({'Driver': 'overlay2', 'DriverStatus': [
             ['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']]})
-        image_cache.check_image_store()
+        store.check_image_store()
 
     def test_lock_without_a_directory(self):
-        conf = image_cache.CONF
+        conf = naming.CONF
         conf.set_override('image_lock_path', None, group='docker')
         conf.set_override('lock_path', None, group='oslo_concurrency')
         self.addCleanup(conf.clear_override, 'image_lock_path',
@@ -202,11 +203,11 @@ class EngineChecksTestCase(testtools.TestCase):
         self.addCleanup(conf.clear_override, 'lock_path',
                         group='oslo_concurrency')
         err = self.assertRaises(exception.ImageLockPathUnset,
-                                image_cache.engine_lock, 'x')
+                                store.engine_lock, 'x')
         self.assertIn('lock_path', str(err))
 
     def test_reserved_names(self):
-        names = image_cache.reserved_names()
+        names = naming.reserved_names()
         self.assertIn('nova-image/', names)
         self.assertIn('nova-snapshot/', names)
         self.assertIn('nova-docker/sandbox:', names)

@@ -87,7 +87,7 @@ class DriverTestBase(test.NoDBTestCase):
         # The image store check and the cross-process image lock are the
         # image path's, tested there; this engine holds the sandbox image.
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.sandbox.ensure_sandbox_image',
+            'novadocker.virt.docker.image.sandbox.ensure_sandbox_image',
             lambda: None))
         # OVS is not here: the orphan ports are the functional tests' job;
         # the orphan links are this fake network's.
@@ -95,7 +95,7 @@ class DriverTestBase(test.NoDBTestCase):
             'novadocker.virt.docker.vifs.remove_orphans',
             self.net.remove_orphans))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.image_cache.ensure_image',
+            'novadocker.virt.docker.image.load.ensure_image',
             lambda context, image_meta, instance: BUSYBOX))
         self.nova_instances = []
         self.useFixture(fixtures.MonkeyPatch(

@@ -24,13 +24,15 @@ import fixtures
 from nova import exception as nova_exception
 import testtools
 
-from novadocker.virt.docker import archive
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import image_cache
-from novadocker.virt.docker import snapshot
+from novadocker.virt.docker.image import archive
+from novadocker.virt.docker.image import cache
+from novadocker.virt.docker.image import load
+from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import snapshot
 
 IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
-TAG = image_cache.image_tag_for(IMAGE_ID)
+TAG = naming.image_tag_for(IMAGE_ID)
 LAYER = 'aaaa/layer.tar'
 CONFIG_DATA = b'{"config": {}}'
 CONFIG = hashlib.sha256(CONFIG_DATA).hexdigest() + '.json'
@@ -74,7 +76,7 @@ def rewrite(data, digest=None, chunks=None, limits=LIMITS):
     reader = archive.GlanceReader(IMAGE_ID, chunks or chunked(data), digest,
                                   limits.download_limit)
     body = archive.LoadArchive(reader, IMAGE_ID, TAG, limits,
-                               image_cache.reserved_names())
+                               naming.reserved_names())
     return b''.join(body)
 
 
@@ -91,38 +93,38 @@ class TagTestCase(testtools.TestCase):
 
     def test_tag_is_derived_from_the_id(self):
         self.assertEqual('nova-image/%s:glance' % IMAGE_ID,
-                         image_cache.image_tag_for(IMAGE_ID))
+                         naming.image_tag_for(IMAGE_ID))
 
     def test_uppercase_uuid_maps_to_the_same_tag(self):
-        self.assertEqual(TAG, image_cache.image_tag_for(IMAGE_ID.upper()))
+        self.assertEqual(TAG, naming.image_tag_for(IMAGE_ID.upper()))
 
     def test_id_that_cannot_be_a_reference_is_refused(self):
         for bad in ('ubuntu:latest', '../x', '', None, 'a b', 'nova/x'):
             err = self.assertRaises(exception.InvalidImageId,
-                                    image_cache.image_tag_for, bad)
+                                    naming.image_tag_for, bad)
             self.assertIn('UUID', str(err))
 
     def test_id_with_a_trailing_newline_is_refused(self):
         self.assertRaises(exception.InvalidImageId,
-                          image_cache.image_tag_for, IMAGE_ID + '\n')
-        self.assertIsNone(image_cache.image_id_from_tag(
+                          naming.image_tag_for, IMAGE_ID + '\n')
+        self.assertIsNone(naming.image_id_from_tag(
             'nova-image/%s\n:glance' % IMAGE_ID))
 
     def test_id_from_tag_round_trips_and_ignores_others(self):
-        self.assertEqual(IMAGE_ID, image_cache.image_id_from_tag(TAG))
-        self.assertIsNone(image_cache.image_id_from_tag('ubuntu:latest'))
-        self.assertIsNone(image_cache.image_id_from_tag(
+        self.assertEqual(IMAGE_ID, naming.image_id_from_tag(TAG))
+        self.assertIsNone(naming.image_id_from_tag('ubuntu:latest'))
+        self.assertIsNone(naming.image_id_from_tag(
             'nova-image/%s:other' % IMAGE_ID))
         self.assertIsNone(
-            image_cache.image_id_from_tag('nova-image/UPPER:glance'))
+            naming.image_id_from_tag('nova-image/UPPER:glance'))
 
     def test_wrong_container_format_names_image_and_format(self):
         err = self.assertRaises(exception.InvalidImageFormat,
-                                image_cache.check_container_format, IMAGE_ID,
+                                naming.check_container_format, IMAGE_ID,
                                 'bare')
         self.assertIn(IMAGE_ID, str(err))
         self.assertIn('container_format=bare', str(err))
-        image_cache.check_container_format(IMAGE_ID, 'docker')
+        naming.check_container_format(IMAGE_ID, 'docker')
 
 
 class RewriteTestCase(testtools.TestCase):
@@ -211,7 +213,7 @@ class RewriteTestCase(testtools.TestCase):
 
     def test_coalesce_keeps_bytes_and_order(self):
         pieces = [b'a' * 10, b'b' * 300, b'c', b'd' * 1000, b'e' * 5]
-        out = list(image_cache.coalesce(iter(pieces), size=256))
+        out = list(load.coalesce(iter(pieces), size=256))
         self.assertEqual(b''.join(pieces), b''.join(out))
         self.assertTrue(all(len(c) >= 256 for c in out[:-1]))
 
@@ -294,12 +296,12 @@ class LastUsedTestCase(testtools.TestCase):
         self.assertEqual(
             datetime.datetime(2026, 11, 23, 23, 52, 3, 186734,
                               tzinfo=datetime.timezone.utc),
-            image_cache._last_used(info))
+            cache._last_used(info))
 
     def test_unset_last_tag_time_falls_back_to_created(self):
         info = {'Created': '2020-01-01T00:00:00.5Z',
                 'Metadata': {'LastTagTime': '0001-01-01T00:00:00Z'}}
-        self.assertEqual(2020, image_cache._last_used(info).year)
+        self.assertEqual(2020, cache._last_used(info).year)
 
 
 class _SnapshotEngine(object):

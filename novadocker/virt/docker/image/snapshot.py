@@ -13,7 +13,7 @@
 """Snapshots: a server's workload, committed and streamed to Glance.
 
 The upload is a ``docker save`` archive of one image (container_format
-docker, disk_format raw) that boots again through image_cache. It carries
+docker, disk_format raw) that boots again through load. It carries
 the container's file system and the source image's own runtime config,
 never the server's metadata environment or the driver's labels. It is
 streamed from the engine through a file-like body (glanceclient reads the
@@ -27,10 +27,11 @@ from nova.image import glance
 from oslo_log import log as logging
 from oslo_utils import excutils
 
-from novadocker.virt.docker import archive
 from novadocker.virt.docker import client
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker.image import archive
+from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import store
 
 LOG = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ def snapshot(context, instance, image_id, container_id, update_task_state):
     api = glance.API()
     record = api.get(context, image_id)
     update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-    commit_repo = image_cache.repository_for(
-        image_id, prefix=image_cache.SNAPSHOT_PREFIX)
+    commit_repo = naming.repository_for(
+        image_id, prefix=naming.SNAPSHOT_PREFIX)
     commit_tag = commit_repo + ':upload'
     body = None
     try:
@@ -68,7 +69,7 @@ def snapshot(context, instance, image_id, container_id, update_task_state):
                        'size': body.size if body else 0,
                        'err': e}, instance=instance)
     finally:
-        image_cache.remove_quietly(commit_tag)
+        store.remove_quietly(commit_tag)
     LOG.info('Snapshot %(image_id)s uploaded to Glance (%(size)d bytes)',
              {'image_id': image_id, 'size': body.size}, instance=instance)
 
@@ -108,6 +109,6 @@ def snapshot_metadata(instance, record):
         properties['os_type'] = instance.os_type
     return {'name': record.get('name'),
             'status': 'active',
-            'container_format': image_cache.DOCKER_CONTAINER_FORMAT,
+            'container_format': naming.DOCKER_CONTAINER_FORMAT,
             'disk_format': 'raw',
             'properties': properties}
