@@ -26,6 +26,7 @@ The same reader rewrites the archive of a snapshot on its way to Glance
 (see snapshot.py).
 """
 
+import gzip
 import hashlib
 import json
 import re
@@ -255,12 +256,27 @@ class ChunkReader(object):
         return self._pending.take(size)
 
 
+class _Prefixed(object):
+    """A ``read()`` that returns *head* before the rest of *source*."""
+
+    def __init__(self, head, source):
+        self._head = _Piece(head)
+        self._source = source
+
+    def read(self, size=COPY_CHUNK):
+        if self._head:
+            return self._head.take(size)
+        return self._source.read(size)
+
+
 class Decompressed(object):
     """Exact reads of the (possibly gzip-compressed) archive, bounded.
 
-    The gzip stream is inflated a bounded piece at a time, so a small
-    download that inflates to terabytes costs only the time to read up to
-    *limit* bytes of it.
+    The gzip stream is inflated by the standard library a bounded piece at
+    a time (gzip reads its input in small blocks and inflates at most what
+    is asked for), so a small download that inflates to terabytes costs
+    only the time to read up to *limit* bytes of it. Concatenated gzip
+    members form one stream, as in gzip(1).
     """
 
     _OUT_CHUNK = 256 * 1024
@@ -271,16 +287,14 @@ class Decompressed(object):
         self._source = source
         self._limit = limit
         self._buffer = bytearray()
-        self._inflater = None
-        self._input = b''
         self._eof = False
         self._sniff()
 
     def _sniff(self):
         head = self._source.read(6)
         if head.startswith(b'\x1f\x8b'):
-            self._inflater = zlib.decompressobj(wbits=31)
-            self._input = head
+            self._source = gzip.GzipFile(
+                fileobj=_Prefixed(head, self._source), mode='rb')
             return
         for magic, name in ((b'BZh', 'bzip2'), (b'\xfd7zXZ\0', 'xz'),
                             (b'\x28\xb5\x2f\xfd', 'zstd')):
@@ -300,34 +314,22 @@ class Decompressed(object):
         self._buffer += data
 
     def _more(self):
-        if self._inflater is None:
-            data = self._source.read(COPY_CHUNK)
-            if not data:
-                self._eof = True
-            self._add(data)
-            return
-        if not self._input:
-            self._input = self._source.read(COPY_CHUNK)
-            if not self._input:
-                if not self._inflater.eof:
-                    raise exception.InvalidImageArchive(
-                        image_id=self.image_id,
-                        reason='the gzip stream is truncated after %d '
-                               'bytes' % self.expanded)
-                self._eof = True
-                return
-        if self._inflater.eof:
-            # Concatenated gzip members form one stream, as in gzip(1).
-            self._inflater = zlib.decompressobj(wbits=31)
         try:
-            out = self._inflater.decompress(self._input, self._OUT_CHUNK)
-        except zlib.error as e:
+            data = self._source.read(self._OUT_CHUNK)
+        except EOFError as e:
+            raise exception.InvalidImageArchive(
+                image_id=self.image_id,
+                reason='the gzip stream is truncated after %d bytes'
+                       % self.expanded) from e
+        except (OSError, zlib.error) as e:
+            # gzip.BadGzipFile is an OSError (a failed download is already
+            # ImageDownloadFailed, raised through as it is).
             raise exception.InvalidImageArchive(
                 image_id=self.image_id,
                 reason='the gzip stream is corrupt (%s)' % e) from e
-        self._input = (self._inflater.unconsumed_tail or
-                       self._inflater.unused_data)
-        self._add(out)
+        if not data:
+            self._eof = True
+        self._add(data)
 
     def read(self, size):
         """Return exactly *size* bytes, or fewer only at the end."""
@@ -390,22 +392,6 @@ class Member(object):
         return info.tobuf(tarfile.PAX_FORMAT, 'utf-8', 'strict')
 
 
-def _number(field, image_id, what):
-    if field[:1] and field[0] & 0x80 and what != 'checksum':
-        if field[0] != 0x80:
-            raise refuse(image_id, 'a negative or oversized %s in a tar '
-                         'header' % what)
-        return int.from_bytes(field[1:], 'big')
-    text = field.split(b'\0', 1)[0].strip(b' ')
-    try:
-        return int(text, 8) if text else 0
-    except ValueError:
-        raise exception.InvalidImageArchive(
-            image_id=image_id,
-            reason='the tar stream is corrupt or truncated (%s is not a '
-                   'number)' % what)
-
-
 def _text(field, image_id):
     raw = field.split(b'\0', 1)[0]
     try:
@@ -414,27 +400,43 @@ def _text(field, image_id):
         raise refuse(image_id, 'a member name that is not UTF-8: %r' % raw)
 
 
+def _checked_text(text, image_id):
+    """A name decoded with surrogateescape, refused unless it was UTF-8."""
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        raise refuse(image_id, 'a member name that is not UTF-8: %r'
+                     % text.encode('utf-8', 'surrogateescape'))
+    return text
+
+
 def _parse_header(block, image_id):
-    stored = _number(block[148:156], image_id, 'checksum')
-    unsigned = sum(block[:148]) + 256 + sum(block[156:])
-    signed = unsigned - sum(b for b in block[:148] + block[156:]
-                            if b >= 128) * 2
-    if stored not in (unsigned, signed):
+    """One 512-byte header, decoded by tarfile, as a dict of its fields.
+
+    tarfile checks the checksum and the numeric fields; names are decoded
+    leniently there and refused here unless they are UTF-8. The type is
+    the header's own byte: a V7 file whose name ends in '/' stays a file
+    (its data follows), as the rest of this reader expects.
+    """
+    try:
+        info = tarfile.TarInfo.frombuf(block, 'utf-8', 'surrogateescape')
+    except tarfile.HeaderError as e:
+        what = ('bad header checksum' if 'checksum' in str(e) else
+                'a header field is not a number')
         raise exception.InvalidImageArchive(
             image_id=image_id,
-            reason='the tar stream is corrupt or truncated (bad header '
-                   'checksum)')
-    name = _text(block[0:100], image_id)
-    if block[257:263] == b'ustar\0':
-        prefix = _text(block[345:500], image_id)
-        if prefix:
-            name = prefix + '/' + name
+            reason='the tar stream is corrupt or truncated (%s)' % what
+        ) from e
+    for what in ('mode', 'size', 'mtime'):
+        if getattr(info, what) < 0:
+            raise refuse(image_id, 'a negative or oversized %s in a tar '
+                         'header' % what)
     return {'type': block[156:157],
-            'name': name,
-            'mode': _number(block[100:108], image_id, 'mode'),
-            'size': _number(block[124:136], image_id, 'size'),
-            'mtime': _number(block[136:148], image_id, 'mtime'),
-            'linkname': _text(block[157:257], image_id)}
+            'name': _checked_text(info.name, image_id),
+            'mode': info.mode,
+            'size': info.size,
+            'mtime': info.mtime,
+            'linkname': _checked_text(info.linkname, image_id)}
 
 
 def _pax_records(data, image_id):
