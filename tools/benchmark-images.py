@@ -46,8 +46,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 from novadocker.virt.docker.image import archive  # noqa: E402
+
+from novadocker.virt.docker.image import rules  # noqa: E402
+
 from novadocker.virt.docker.image import load  # noqa: E402
 from novadocker.virt.docker.image import naming  # noqa: E402
+from novadocker.virt.docker.image import streams  # noqa: E402
 
 BASE_IMAGE = 'nova-docker/busybox:latest'
 
@@ -91,12 +95,12 @@ def status_kib(key):
 
 
 def parse_only(image_id, data):
-    reader = archive.GlanceReader(image_id, MemoryGlance(
+    reader = streams.GlanceReader(image_id, MemoryGlance(
         image_id, data).download(None, image_id),
-        archive.ExpectedDigest(image_id, 'sha512',
+        streams.ExpectedDigest(image_id, 'sha512',
                                hashlib.sha512(data).hexdigest()))
     body = archive.LoadArchive(reader, image_id, 'x:y',
-                               archive.Limits.from_conf(len(data)))
+                               rules.Limits.from_conf(len(data)))
     for _piece in body:
         pass
 

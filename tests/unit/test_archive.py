@@ -24,7 +24,10 @@ import testtools
 from novadocker.virt.docker import exception
 from novadocker.virt.docker.image import archive
 from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import rules
 from novadocker.virt.docker.image import store
+from novadocker.virt.docker.image import streams
+from novadocker.virt.docker.image import tar
 
 IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
 
@@ -32,43 +35,43 @@ IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
 class NamesTestCase(testtools.TestCase):
 
     def test_normalise_strips_dots_and_slashes(self):
-        self.assertEqual('a/b', archive.normalise('./a//./b/', IMAGE_ID))
-        self.assertEqual('', archive.normalise('./', IMAGE_ID))
+        self.assertEqual('a/b', rules.normalise('./a//./b/', IMAGE_ID))
+        self.assertEqual('', rules.normalise('./', IMAGE_ID))
 
     def test_normalise_refuses_escapes(self):
         for bad, word in (('../x', "'..'"), ('a/../../x', "'..'"),
                           ('/etc/x', 'absolute'), ('a\\b', 'backslash'),
                           ('a' * 5000, 'longer than')):
             err = self.assertRaises(exception.UnsafeImageArchive,
-                                    archive.normalise, bad, IMAGE_ID)
+                                    rules.normalise, bad, IMAGE_ID)
             self.assertIn(word, str(err))
 
     def test_links_resolve_inside_only(self):
-        self.assertEqual('blobs/sha256/x', archive.resolve_link(
+        self.assertEqual('blobs/sha256/x', rules.resolve_link(
             'abc/layer.tar', '../blobs/sha256/x', IMAGE_ID))
         for target in ('../../x', '/etc', 'a/../../b', '..', ''):
             self.assertRaises(exception.UnsafeImageArchive,
-                              archive.resolve_link, 'abc/l', target,
+                              rules.resolve_link, 'abc/l', target,
                               IMAGE_ID)
 
 
 def stream(data, limits):
-    reader = archive.ChunkReader([data])
-    return archive.MemberReader(
-        IMAGE_ID, archive.Decompressed(IMAGE_ID, reader,
+    reader = streams.ChunkReader([data])
+    return tar.MemberReader(
+        IMAGE_ID, streams.Decompressed(IMAGE_ID, reader,
                                        limits.expanded_limit), limits)
 
 
 class LimitsTestCase(testtools.TestCase):
 
-    LIMITS = archive.Limits(max_bytes=1024 ** 2, max_members=10,
-                            max_header_bytes=2048, max_expansion=4,
-                            declared_size=10000)
+    LIMITS = rules.Limits(max_bytes=1024 ** 2, max_members=10,
+                          max_header_bytes=2048, max_expansion=4,
+                          declared_size=10000)
 
     def test_limits_follow_glance_size(self):
         self.assertEqual(10000, self.LIMITS.download_limit)
         self.assertEqual(40000, self.LIMITS.expanded_limit)
-        unknown = archive.Limits(1024 ** 2, 10, 2048, 4)
+        unknown = rules.Limits(1024 ** 2, 10, 2048, 4)
         self.assertEqual(1024 ** 2, unknown.expanded_limit)
 
     def test_gzip_inflating_past_the_limit(self):
@@ -120,7 +123,7 @@ class SnapshotConfigTestCase(testtools.TestCase):
         self.assertEqual(['sha256:1'], config['rootfs']['diff_ids'])
 
     def test_body_reads_in_bounded_pieces(self):
-        body = archive.ArchiveBody(iter([b'a' * 10, b'b' * 5]))
+        body = streams.ArchiveBody(iter([b'a' * 10, b'b' * 5]))
         self.assertEqual(b'aaaa', body.read(4))
         self.assertEqual(b'aaaaaa', body.read(100))
         self.assertEqual(b'bbbbb', body.read())
@@ -132,9 +135,9 @@ class SnapshotConfigTestCase(testtools.TestCase):
         # a reader that copied what is left of its piece on every read
         # would move about eight times the bytes it delivers.
         piece = 1024 * 1024
-        for make in (lambda chunks: archive.ArchiveBody(chunks),
-                     lambda chunks: archive.GlanceReader(
-                         IMAGE_ID, chunks, archive.ExpectedDigest(IMAGE_ID))):
+        for make in (lambda chunks: streams.ArchiveBody(chunks),
+                     lambda chunks: streams.GlanceReader(
+                         IMAGE_ID, chunks, streams.ExpectedDigest(IMAGE_ID))):
             copied = []
             chunks = [CountingBytes(b'x' * piece, copied) for _ in range(4)]
             reader = make(chunks)

@@ -29,7 +29,9 @@ from novadocker.virt.docker.image import archive
 from novadocker.virt.docker.image import cache
 from novadocker.virt.docker.image import load
 from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import rules
 from novadocker.virt.docker.image import snapshot
+from novadocker.virt.docker.image import streams
 
 IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
 TAG = naming.image_tag_for(IMAGE_ID)
@@ -67,13 +69,13 @@ def chunked(data, size=1000):
         yield data[start:start + size]
 
 
-LIMITS = archive.Limits(max_bytes=64 * 1024 ** 2, max_members=100,
-                        max_header_bytes=8192, max_expansion=10)
+LIMITS = rules.Limits(max_bytes=64 * 1024 ** 2, max_members=100,
+                      max_header_bytes=8192, max_expansion=10)
 
 
 def rewrite(data, digest=None, chunks=None, limits=LIMITS):
-    digest = digest or archive.ExpectedDigest(IMAGE_ID)
-    reader = archive.GlanceReader(IMAGE_ID, chunks or chunked(data), digest,
+    digest = digest or streams.ExpectedDigest(IMAGE_ID)
+    reader = streams.GlanceReader(IMAGE_ID, chunks or chunked(data), digest,
                                   limits.download_limit)
     body = archive.LoadArchive(reader, IMAGE_ID, TAG, limits,
                                naming.reserved_names())
@@ -148,8 +150,8 @@ class RewriteTestCase(testtools.TestCase):
         # The manifest and end-of-archive are only produced after the last
         # input byte: a failing archive never yields them.
         data = make_archive(images_in_manifest=2)
-        reader = archive.GlanceReader(IMAGE_ID, chunked(data),
-                                      archive.ExpectedDigest(IMAGE_ID))
+        reader = streams.GlanceReader(IMAGE_ID, chunked(data),
+                                      streams.ExpectedDigest(IMAGE_ID))
         produced = []
         gen = iter(archive.LoadArchive(reader, IMAGE_ID, TAG, LIMITS))
         err = self.assertRaises(exception.InvalidImageArchive,
@@ -228,7 +230,7 @@ class DigestTestCase(testtools.TestCase):
         return rec
 
     def test_multihash_preferred(self):
-        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record(
+        digest = streams.ExpectedDigest.from_glance(IMAGE_ID, self.record(
             checksum='0' * 32, os_hash_algo='sha512',
             os_hash_value=hashlib.sha512(self.DATA).hexdigest()))
         self.assertEqual('sha512', digest.algorithm)
@@ -236,7 +238,7 @@ class DigestTestCase(testtools.TestCase):
         self.assertIn(TAG.encode(), out)
 
     def test_md5_fallback_for_unknown_algorithm(self):
-        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record(
+        digest = streams.ExpectedDigest.from_glance(IMAGE_ID, self.record(
             checksum=hashlib.md5(self.DATA).hexdigest(),
             os_hash_algo='nosuchhash', os_hash_value='00'))
         self.assertEqual('md5', digest.algorithm)
@@ -244,7 +246,7 @@ class DigestTestCase(testtools.TestCase):
 
     def test_mismatch_names_image_algorithm_and_values(self):
         expected = hashlib.sha512(b'other').hexdigest()
-        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record(
+        digest = streams.ExpectedDigest.from_glance(IMAGE_ID, self.record(
             os_hash_algo='sha512', os_hash_value=expected.upper()))
         err = self.assertRaises(exception.ImageChecksumMismatch, rewrite,
                                 self.DATA, digest)
@@ -256,8 +258,8 @@ class DigestTestCase(testtools.TestCase):
         self.assertIn('%d bytes' % len(self.DATA), message)
 
     def test_config_id_is_the_sha256_of_the_config(self):
-        reader = archive.GlanceReader(IMAGE_ID, chunked(self.DATA),
-                                      archive.ExpectedDigest(IMAGE_ID))
+        reader = streams.GlanceReader(IMAGE_ID, chunked(self.DATA),
+                                      streams.ExpectedDigest(IMAGE_ID))
         body = archive.LoadArchive(reader, IMAGE_ID, TAG, LIMITS)
         b''.join(body)
         self.assertEqual('sha256:' + CONFIG[:-len('.json')], body.config_id)
@@ -265,13 +267,13 @@ class DigestTestCase(testtools.TestCase):
     def test_trailing_padding_is_hashed(self):
         # Bytes after the end-of-archive blocks still count.
         data = self.DATA + b'\0' * 4096
-        digest = archive.ExpectedDigest(IMAGE_ID, 'md5',
+        digest = streams.ExpectedDigest(IMAGE_ID, 'md5',
                                         hashlib.md5(self.DATA).hexdigest())
         self.assertRaises(exception.ImageChecksumMismatch, rewrite, data,
                           digest)
 
     def test_no_checksum_still_loads(self):
-        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record())
+        digest = streams.ExpectedDigest.from_glance(IMAGE_ID, self.record())
         self.assertIsNone(digest.algorithm)
         rewrite(self.DATA, digest=digest)
 

@@ -30,7 +30,9 @@ from novadocker.virt.docker import client
 from novadocker.virt.docker import exception
 from novadocker.virt.docker.image import archive
 from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import rules
 from novadocker.virt.docker.image import store
+from novadocker.virt.docker.image import streams
 
 LOG = logging.getLogger(__name__)
 
@@ -78,8 +80,8 @@ def _load_from_glance(context, image_id, tag, instance):
     api = glance.API()
     record = api.get(context, image_id)
     naming.check_container_format(image_id, record.get('container_format'))
-    digest = archive.ExpectedDigest.from_glance(image_id, record)
-    limits = archive.Limits.from_conf(record.get('size'))
+    digest = streams.ExpectedDigest.from_glance(image_id, record)
+    limits = rules.Limits.from_conf(record.get('size'))
     LOG.info('Loading image %(image_id)s from Glance as %(tag)s',
              {'image_id': image_id, 'tag': tag}, instance=instance)
     started = time.monotonic()
@@ -90,7 +92,7 @@ def _load_from_glance(context, image_id, tag, instance):
             reason='Glance returned no data stream (image signature '
                    'verification consumes it; the Docker driver does not '
                    'support [glance] verify_glance_signatures)')
-    reader = archive.GlanceReader(image_id, chunks, digest,
+    reader = streams.GlanceReader(image_id, chunks, digest,
                                   limits.download_limit)
     try:
         body = archive.LoadArchive(reader, image_id, tag, limits,

@@ -31,7 +31,9 @@ from novadocker.virt.docker import client
 from novadocker.virt.docker import exception
 from novadocker.virt.docker.image import archive
 from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import rules
 from novadocker.virt.docker.image import store
+from novadocker.virt.docker.image import streams
 
 LOG = logging.getLogger(__name__)
 
@@ -56,10 +58,10 @@ def snapshot(context, instance, image_id, container_id, update_task_state):
         metadata = snapshot_metadata(instance, record)
         with client.docker_client(what='save image %s' % commit_tag) as dc:
             saved = dc.api.get_image(commit_tag,
-                                     chunk_size=archive.COPY_CHUNK)
-            body = archive.ArchiveBody(archive.SnapshotArchive(
-                archive.ChunkReader(saved), image_id, image_config,
-                archive.Limits.from_conf()))
+                                     chunk_size=streams.COPY_CHUNK)
+            body = streams.ArchiveBody(archive.SnapshotArchive(
+                streams.ChunkReader(saved), image_id, image_config,
+                rules.Limits.from_conf()))
             _upload(api, context, image_id, metadata, body)
     except Exception as e:
         with excutils.save_and_reraise_exception():
