@@ -81,6 +81,17 @@ class LimitsTestCase(testtools.TestCase):
         self.assertIn('decompressed', str(err))
         self.assertIn('image_max_expansion', str(err))
 
+    def test_header_claim_refused_before_later_gzip_members(self):
+        # The header is its own gzip member: it is decoded, and refused,
+        # before anything of the members after it is inflated.
+        info = tarfile.TarInfo('big/layer.tar')
+        info.size = 1 << 40
+        data = gzip.compress(info.tobuf(tarfile.GNU_FORMAT)) + \
+            gzip.compress(b'\0' * 100000) * 3
+        err = self.assertRaises(exception.ImageArchiveTooLarge, list,
+                                stream(data, self.LIMITS).members())
+        self.assertIn('one member', str(err))
+
     def test_long_name_within_bound_is_read(self):
         info = tarfile.TarInfo('d' * 1500)
         out = io.BytesIO()

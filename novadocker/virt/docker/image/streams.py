@@ -208,13 +208,18 @@ class Decompressed(object):
         self._limit = limit
         self._buffer = bytearray()
         self._eof = False
+        self._read = source.read
         self._sniff()
 
     def _sniff(self):
         head = self._source.read(6)
         if head.startswith(b'\x1f\x8b'):
-            self._source = gzip.GzipFile(
+            inflated = gzip.GzipFile(
                 fileobj=_Prefixed(head, self._source), mode='rb')
+            # read1 inflates from one gzip member at a time: a header alone
+            # in its member is decoded, and refused, before the members
+            # after it are inflated.
+            self._read = inflated.read1
             return
         for magic, name in ((b'BZh', 'bzip2'), (b'\xfd7zXZ\0', 'xz'),
                             (b'\x28\xb5\x2f\xfd', 'zstd')):
@@ -236,7 +241,7 @@ class Decompressed(object):
 
     def _more(self):
         try:
-            data = self._source.read(self._OUT_CHUNK)
+            data = self._read(self._OUT_CHUNK)
         except EOFError as e:
             raise exception.InvalidImageArchive(
                 image_id=self.image_id,
