@@ -21,6 +21,7 @@ body with ``read()``); nothing is written to disk on this side, and the
 committed image is removed whatever happens.
 """
 
+from glanceclient import exc as glance_exc
 from nova.compute import task_states
 from nova import exception as nova_exception
 from nova.image import glance
@@ -41,8 +42,9 @@ LOG = logging.getLogger(__name__)
 def snapshot(context, instance, image_id, container_id, update_task_state):
     """Commit *container_id* and stream it to Glance image *image_id*.
 
-    A failed upload is logged as an error naming the server and raised as
-    SnapshotUploadFailed (Nova then deletes the half-made image).
+    A failed upload is logged as an error naming the server and re-raised,
+    a broken transfer as SnapshotUploadFailed (Nova then deletes the
+    half-made image).
     """
     api = glance.API()
     record = api.get(context, image_id)
@@ -77,14 +79,17 @@ def snapshot(context, instance, image_id, container_id, update_task_state):
 
 
 def _upload(api, context, image_id, metadata, body):
-    """Stream *body* into Glance; SnapshotUploadFailed when that fails.
+    """Stream *body* to Glance; SnapshotUploadFailed if the transfer breaks.
 
-    Nova's ImageNotFound (the image was deleted meanwhile) passes as it is:
-    the compute manager handles it apart from every other failure.
+    An answer from Glance passes as it is: Nova's own exceptions (Nova's
+    compute manager handles ImageNotFound, the image deleted meanwhile,
+    apart from the rest) and glanceclient's HTTP errors. A transfer that
+    breaks (a connection reset, a timeout) becomes SnapshotUploadFailed,
+    naming the snapshot and the bytes sent.
     """
     try:
         api.update(context, image_id, metadata, data=body)
-    except nova_exception.ImageNotFound:
+    except (nova_exception.NovaException, glance_exc.HTTPException):
         raise
     except Exception as e:
         raise exception.SnapshotUploadFailed(
