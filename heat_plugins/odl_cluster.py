@@ -405,7 +405,7 @@ class OdlCluster(stack_resource.StackResource):
     def _wait_ready(self, waiter):
         try:
             ready = waiter.poll()
-        except (odl_readiness.ClusterNotReady,
+        except (odl_readiness.MembersNotReady,
                 odl_readiness.MemberFailed) as err:
             raise ClusterNotReady(message=str(err)) from err
         if ready:

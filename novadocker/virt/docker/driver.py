@@ -47,11 +47,12 @@ import novadocker.conf
 from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import hostinfo
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker.image import cache as image_cache
+from novadocker.virt.docker.image import load as image_load
+from novadocker.virt.docker.image import sandbox
+from novadocker.virt.docker.image import snapshot
 from novadocker.virt.docker import netns
-from novadocker.virt.docker import sandbox
 from novadocker.virt.docker import server_containers
-from novadocker.virt.docker import snapshot
 from novadocker.virt.docker import vifs
 
 CONF = novadocker.conf.CONF
@@ -212,7 +213,7 @@ class DockerDriver(driver.ComputeDriver):
                 if stopped:
                     self._restart_stopped(stopped)
             except Exception as e:
-                LOG.debug('Engine watch: %s', e)
+                LOG.warning('Engine watch failed, tries again: %s', e)
 
     def _restart_stopped(self, uuids):
         instances = self._instances_here() or []
@@ -388,7 +389,7 @@ class DockerDriver(driver.ComputeDriver):
                         'only %s', ', '.join(ignored),
                         ', '.join(sorted(containers.HONOURED_PROPERTIES)),
                         instance=instance)
-        image = image_cache.ensure_image(context, image_meta, instance)
+        image = image_load.ensure_image(context, image_meta, instance)
         sandbox.ensure_sandbox_image()
         try:
             server_containers.create(
