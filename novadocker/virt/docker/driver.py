@@ -816,10 +816,13 @@ class DockerDriver(driver.ComputeDriver):
                          network_info, image_meta, resize_instance,
                          allocations, block_device_info=None, power_on=True,
                          share_info=None):
-        """Give the kept containers the new flavor's limits; start them."""
-        if resize_instance:
-            server_containers.update_limits(self._host, instance.uuid,
-                                            instance.flavor)
+        """Give the kept containers the new flavor's limits; start them.
+
+        Nova's resize_instance only says whether the disks changed: the
+        limits are applied whatever it says (Nova has set the new flavor).
+        """
+        server_containers.update_limits(self._host, instance.uuid,
+                                        instance.flavor)
         if power_on:
             self._start(instance, network_info)
 
@@ -868,3 +871,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_host_ip_addr(self):
         return CONF.my_ip
+
+    def trigger_crash_dump(self, instance):
+        """A container has no NMI to send: refused with Nova's own error."""
+        raise nova_exception.TriggerCrashDumpNotSupported()
