@@ -19,6 +19,7 @@ Real engine, OVS and rootwrap: what a user sees is checked on the engine
 import time
 
 from tests.functional import base
+from tests.functional import fixtures as nd_fixtures
 
 MIB = 1024 * 1024
 LABEL_ROLE = 'org.openstack.nova.role'
@@ -105,6 +106,25 @@ class RescueTestCase(_ActionsBase):
                          self.read(server, '/before.txt'))
         self.assertEqual('repaired', self.read(server, '/repaired.txt'))
         self.assertWired(server)
+        self.delete_all(server)
+
+    def test_rescue_image_runs_its_own_command(self):
+        rescuer = self.glance.add_image(
+            nd_fixtures.docker_save(nd_fixtures.BUSYBOX_IMAGE), 'rescuer',
+            os_command_line="/bin/sh -c 'echo found-$(cat "
+                            "/mnt/rescue/before.txt); exec sleep 3600'")
+        server = self.boot_on_net()
+        self.write(server, '/before.txt', 'the-data')
+        server = self.action(
+            server, {'rescue': {'rescue_image_ref': rescuer}}, 'RESCUE')
+        [rescue] = self.rescue_containers(server)
+        for _ in range(40):
+            if b'found-the-data' in rescue.logs():
+                break
+            time.sleep(0.25)
+        self.assertIn(b'found-the-data', rescue.logs())
+        server = self.action(server, {'unrescue': None}, 'ACTIVE')
+        self.assertEqual('the-data', self.read(server, '/before.txt'))
         self.delete_all(server)
 
     def test_delete_while_rescued_leaves_nothing(self):

@@ -350,16 +350,37 @@ def rescue_name(instance):
     return 'nova-%s-rescue' % instance.uuid
 
 
-def rescue_config(instance, host, image, sandbox_id, layer_dir):
+def rescue_command(image_meta):
+    """The rescue image's own os_command_line, or None (its CMD).
+
+    Not the server's: the rescue image says how it runs. When Nova rescues
+    with the server's own image the two are the same.
+    """
+    props = image_meta.properties if image_meta.obj_attr_is_set(
+        'properties') else None
+    value = props.get('os_command_line') if props is not None else None
+    if not value:
+        return None
+    try:
+        return shlex.split(value) or None
+    except ValueError as e:
+        raise exception.InvalidCommandLine(value=value, reason=str(e))
+
+
+def rescue_config(instance, host, image, sandbox_id, layer_dir,
+                  command=None):
     """Keyword arguments of containers.create() for a rescue container.
 
-    It runs *image* in the sandbox's network namespace (the server's ports
-    and addresses) with the server's flavor limits and hardening, and with
-    *layer_dir*, the stopped workload's writable layer on the engine host,
-    bound read-write at RESCUE_MOUNT.
+    It runs *image* (with *command*, or the image's CMD) in the sandbox's
+    network namespace (the server's ports and addresses) with the server's
+    flavor limits, environment and hardening, and with *layer_dir*, the
+    stopped workload's writable layer on the engine host, bound read-write
+    at RESCUE_MOUNT.
     """
     config = workload_config(instance, host, image, sandbox_id)
     config.pop('command', None)
+    if command:
+        config['command'] = command
     config.update({
         'name': rescue_name(instance),
         'labels': labels_for(instance, host, ROLE_RESCUE),

@@ -685,7 +685,9 @@ class DockerDriver(driver.ComputeDriver):
         is given) in the server's sandbox, so it has the server's ports and
         addresses, and sees the workload's writable layer read-write at
         containers.RESCUE_MOUNT. The workload container is not changed.
-        The rescue password is not used: a container has no console login.
+        The rescue container runs the rescue image's os_command_line (or
+        its CMD) with the server's environment (its metadata). The rescue
+        password is not used: a container has no console login.
 
         What can be refused (an image that is not a docker archive, a
         storage driver without a bindable writable layer) is checked before
@@ -693,6 +695,7 @@ class DockerDriver(driver.ComputeDriver):
         """
         network_info = network_info or _network_info_of(instance)
         try:
+            command = containers.rescue_command(image_meta)
             image = self._rescue_image(context, image_meta, instance)
             layer_dir = server_containers.writable_layer_dir(self._host,
                                                              instance.uuid)
@@ -710,7 +713,7 @@ class DockerDriver(driver.ComputeDriver):
             # A rescue container left by a failed unrescue is replaced.
             server_containers.remove_rescue(self._host, instance.uuid)
             server_containers.start_rescue(instance, self._host, image,
-                                           box_id, layer_dir)
+                                           box_id, layer_dir, command)
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('Rescue failed; the server is put back as it '

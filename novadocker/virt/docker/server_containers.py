@@ -516,10 +516,11 @@ def writable_layer_dir(host, instance_uuid):
 
 
 @_changes_engine
-def start_rescue(instance, host, image, sandbox_id, layer_dir):
+def start_rescue(instance, host, image, sandbox_id, layer_dir,
+                 command=None):
     """Create and start the rescue container; return its id."""
     config = containers.rescue_config(instance, host, image, sandbox_id,
-                                      layer_dir)
+                                      layer_dir, command)
     with docker_client.docker_client(
             'start rescue container of %s' % instance.uuid) as client:
         rescue_id = client.containers.create(**config).id
