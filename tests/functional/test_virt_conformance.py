@@ -20,13 +20,15 @@ than the driver:
 * the suite's test image (id cedef40a-..., container_format ami) is served
   as the busybox docker archive under the same id;
 * the suite's port names bridge br0, which a host wired by Neutron's OVS
-  agent does not have: its ports go to br-int, each with its own id, and
-  its addresses are typed fixed, as Neutron's are.
+  agent does not have: its ports go to br-int, each with its own id, with
+  Neutron's binding details (the netdev datapath) and fixed addresses.
 
 Tests that cannot apply are not skipped: NOT_APPLICABLE removes them from
 the class, each with its reason, and test_not_applicable_is_explained keeps
 that list honest.
 """
+
+import copy
 
 import fixtures
 from nova.tests.unit import utils as test_utils
@@ -75,6 +77,9 @@ def _ports():
     vif['id'] = uuidutils.generate_uuid()
     vif['ovs_interfaceid'] = vif['id']
     vif['network']['bridge'] = 'br-int'
+    # As Neutron binds ports on this host: without the netdev datapath in
+    # the details, os-vif would switch the shared br-int to the kernel one.
+    vif['details'] = copy.deepcopy(nd_fixtures.NETDEV_VIF_DETAILS)
     # The suite builds its addresses as plain IPs (type None); Neutron's
     # port addresses are fixed IPs, which is what the driver configures.
     for subnet in vif['network']['subnets']:
@@ -92,10 +97,10 @@ class DockerDriverConformanceTestCase(test_virt_drivers._VirtDriverTestCase,
         self.useFixture(fixtures.MonkeyPatch(
             'tests.functional.fixtures.DockerGlanceFixture', _SuiteGlance))
         super().setUp()
-        # A host label of this test's own: its containers are its own.
-        self.connection._host = 'nd-%s-suite' % uuidutils.generate_uuid()[:8]
-        self.hosts.append(self.connection._host)
-        self.connection.init_host(self.connection._host)
+        # The privileged helper wires only sandboxes of the host it was
+        # started for: the suite's driver is that host's second driver.
+        # The test's cleanup removes what is left under its label.
+        self.connection.init_host(self.hosts[0])
 
     def _get_running_instance(self, obj=True):
         instance = test_utils.get_test_instance(obj=obj)
