@@ -262,3 +262,62 @@ class RefusedMoveTestCase(_ActionsBase):
         self.assertUntouched(server, started)
         self.assertIn('cannot live-migrate', details)
         self.delete_all(server)
+
+
+class OtherHostTestCase(_ActionsBase):
+    """Evacuation and unshelve onto another host (same engine, two hosts)."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_compute('b')
+        self.source, self.target = self.hosts[0], self.hosts[1]
+
+    def on_host(self, server, host, role='workload'):
+        """The server's container of *role* labelled with *host*."""
+        found = [c for c in self.containers_of(server)
+                 if c.labels.get('org.openstack.nova.host') == host and
+                 c.labels.get(LABEL_ROLE) == role]
+        return found[0] if found else None
+
+    def test_evacuate_rebuilds_from_the_image_source_cleans_up(self):
+        server = self.boot(host=self.source, flavor_id=self.flavor)
+        self.write(server, '/written.txt', 'lost-by-evacuation')
+        self.computes[self.source].stop()
+        service = self.admin_api.get_services(
+            host=self.source, binary='nova-compute')[0]
+        self.admin_api.put_service_force_down(service['id'], True)
+
+        server = self._evacuate_server(server, expected_host=self.target)
+        server = self.action(server, {'os-start': None}, 'ACTIVE')
+        rebuilt = self.on_host(server, self.target)
+        self.assertEqual('running', rebuilt.status)
+        code, out = rebuilt.exec_run(['cat', '/written.txt'])
+        self.assertNotEqual(0, code, out)  # rebuilt from the image
+        # The source's containers wait for their host to come back...
+        self.assertIsNotNone(self.on_host(server, self.source))
+
+        self.admin_api.put_service_force_down(service['id'], False)
+        self.restart_compute_service(self.computes[self.source],
+                                     keep_hypervisor_state=False)
+        # ...which removes them, and leaves the target's alone.
+        self.assertIsNone(self.on_host(server, self.source))
+        self.assertIsNone(self.on_host(server, self.source, 'sandbox'))
+        self.assertEqual('running', self.on_host(server, self.target).status)
+        self.delete_all(server)
+
+    def test_unshelve_onto_the_other_host_keeps_the_data(self):
+        self.flags(shelved_offload_time=0)
+        server = self.boot_on_net(host=self.source)
+        self.write(server, '/kept.txt', 'travelled-through-glance')
+        server = self._shelve_server(server)
+        self.assertIsNone(self.on_host(server, self.source))
+        self.api.post_server_action(
+            server['id'], {'unshelve': {'host': self.target}})
+        server = self._wait_for_server_parameter(
+            server, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None,
+                     'OS-EXT-SRV-ATTR:host': self.target})
+        self.assertEqual('running', self.on_host(server, self.target).status)
+        self.assertEqual('travelled-through-glance',
+                         self.read(server, '/kept.txt'))
+        self.assertWired(server)
+        self.delete_all(server)

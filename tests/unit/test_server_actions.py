@@ -286,3 +286,45 @@ def fixtures_patch(target, error):
     def refuse(*args, **kwargs):
         raise error
     return fixtures.MonkeyPatch(target, refuse)
+
+
+class RescueAndLimitsConfigTestCase(test_driver.DriverTestBase):
+
+    def test_rescue_container_config(self):
+        inst = test_driver.make_instance(
+            metadata={'APP': 'x'},
+            system_metadata={'image_os_command_line': '/bin/server'})
+        config = containers.rescue_config(inst, 'h1', 'img:1', 'box-id',
+                                          '/var/lib/docker/overlay2/l/diff')
+        self.assertEqual('nova-%s-rescue' % inst.uuid, config['name'])
+        self.assertEqual('rescue', config['labels'][containers.LABEL_ROLE])
+        self.assertEqual('container:box-id', config['network_mode'])
+        self.assertEqual([{'Type': 'bind',
+                           'Source': '/var/lib/docker/overlay2/l/diff',
+                           'Target': '/mnt/rescue', 'ReadOnly': False}],
+                         config['mounts'])
+        # The server's command is not the rescue image's.
+        self.assertNotIn('command', config)
+        self.assertEqual({'APP': 'x'}, config['environment'])
+        self.assertEqual(128 * 1024 * 1024, config['mem_limit'])
+        self.assertIn('no-new-privileges', config['security_opt'])
+
+    def test_rescue_command_is_the_rescue_images(self):
+        image = objects.ImageMeta.from_dict(
+            {'id': IMAGE_ID,
+             'properties': {'os_command_line': "sh -c 'echo hi'"}})
+        self.assertEqual(['sh', '-c', 'echo hi'],
+                         containers.rescue_command(image))
+        self.assertIsNone(containers.rescue_command(
+            objects.ImageMeta.from_dict({})))
+
+    def test_limits_follow_the_flavor(self):
+        flavor = objects.Flavor(name='f', vcpus=4, memory_mb=256, root_gb=1,
+                                extra_specs={'docker:pids_limit': '100'})
+        self.assertEqual({'Memory': 256 * 1024 * 1024,
+                          'MemorySwap': 256 * 1024 * 1024,
+                          'PidsLimit': 100, 'NanoCpus': 2 * 10 ** 9},
+                         containers.limits_for(flavor, host_cpus=2))
+        self.flags(cpu_limit_mode='shares', group='docker')
+        self.assertEqual(4096,
+                         containers.limits_for(flavor)['CpuShares'])
