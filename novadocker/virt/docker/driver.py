@@ -874,7 +874,3 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_host_ip_addr(self):
         return CONF.my_ip
-
-    def trigger_crash_dump(self, instance):
-        """A container has no NMI to send: refused with Nova's own error."""
-        raise nova_exception.TriggerCrashDumpNotSupported()
