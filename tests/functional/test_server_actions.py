@@ -286,6 +286,12 @@ class OtherHostTestCase(_ActionsBase):
         service = self.admin_api.get_services(
             host=self.source, binary='nova-compute')[0]
         self.admin_api.put_service_force_down(service['id'], True)
+        # Two hosts of one engine share container names, two real hosts do
+        # not: the source's containers get names of their own, keeping
+        # their labels (which is how their host finds them again).
+        for role in ('workload', 'sandbox'):
+            old = self.on_host(server, self.source, role)
+            old.rename('%s-on-%s' % (old.name, self.source))
 
         server = self._evacuate_server(server, expected_host=self.target)
         server = self.action(server, {'os-start': None}, 'ACTIVE')
@@ -296,9 +302,10 @@ class OtherHostTestCase(_ActionsBase):
         # The source's containers wait for their host to come back...
         self.assertIsNotNone(self.on_host(server, self.source))
 
-        self.admin_api.put_service_force_down(service['id'], False)
         self.restart_compute_service(self.computes[self.source],
                                      keep_hypervisor_state=False)
+        # Nova lets the host up only once it has cleaned up.
+        self.admin_api.put_service_force_down(service['id'], False)
         # ...which removes them, and leaves the target's alone.
         self.assertIsNone(self.on_host(server, self.source))
         self.assertIsNone(self.on_host(server, self.source, 'sandbox'))

@@ -36,6 +36,7 @@ from nova import context as nova_context
 from nova import exception as nova_exception
 from nova import objects
 from nova.objects import fields
+from nova import utils as nova_utils
 from nova.virt import driver
 from nova.virt import hardware
 import os_resource_classes as orc
@@ -401,6 +402,13 @@ class DockerDriver(driver.ComputeDriver):
                         instance=instance)
         image = image_cache.ensure_image(context, image_meta, instance)
         sandbox.ensure_sandbox_image()
+        # An evacuation spawns here while Nova still records the old host
+        # (it moves instance.host once the rebuild is done); the ports are
+        # this host's, and the privileged helper checks the sandbox's host.
+        with nova_utils.temporary_mutation(instance, host=self._host):
+            self._create_and_start(instance, image, network_info, power_on)
+
+    def _create_and_start(self, instance, image, network_info, power_on):
         try:
             server_containers.create(
                 instance, self._host, image, vifs.dns_servers(network_info),
