@@ -792,7 +792,9 @@ class DockerDriver(driver.ComputeDriver):
                 reason='a server\'s writable layer lives in this host\'s '
                 'engine and moving it is not implemented; resize on the '
                 'same host ([DEFAULT] allow_resize_to_same_host = True), or '
-                'snapshot the server and boot the snapshot elsewhere')
+                'shelve the server and unshelve it on the other host '
+                '(openstack server unshelve --host), which carries its data '
+                'through Glance')
         containers.pids_limit_for(flavor)
         old_gb = int(instance.flavor.root_gb or 0)
         if self._disk_quota and int(flavor.root_gb or 0) != old_gb:
