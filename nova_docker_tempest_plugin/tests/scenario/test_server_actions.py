@@ -22,12 +22,15 @@ address, which says the rescue container has the server's port and disk.
 Resize needs [compute-feature-enabled] resize and, on one node, Nova's
 allow_resize_to_same_host; rescue needs [compute-feature-enabled] rescue
 and [nova_docker] host_checks (HTTP from the host); the refused migration
-needs two compute nodes ([compute] min_compute_nodes).
+and unshelve onto the other host need two compute nodes ([compute]
+min_compute_nodes), the latter also [compute-feature-enabled]
+shelve_migrate.
 """
 
 import time
 
 from tempest import config
+from tempest.lib.common import api_microversion_fixture
 from tempest.lib.common.utils import data_utils
 from tempest.lib.common.utils import test_utils
 from tempest.lib import decorators
@@ -68,6 +71,7 @@ class ServerActionsTest(base.NovaDockerScenarioTest):
         super().setup_clients()
         cls.admin_servers_client = cls.os_admin.servers_client
         cls.admin_flavors_client = cls.os_admin.flavors_client
+        cls.admin_services_client = cls.os_admin.services_client
 
     @classmethod
     def resource_setup(cls):
@@ -175,3 +179,61 @@ class ServerActionsTest(base.NovaDockerScenarioTest):
         self.assertEqual('ACTIVE', after['status'])
         # Never stopped: one boot line, no second start.
         self.assertEqual(1, len(workloads.boots(self.console(server['id']))))
+
+    def host_of(self, server_id):
+        return self.admin_servers_client.show_server(
+            server_id)['server']['OS-EXT-SRV-ATTR:host']
+
+    def wait_for_shelved(self, server_id):
+        """SHELVED or SHELVED_OFFLOADED (shelved_offload_time 0)."""
+        deadline = time.time() + CONF.compute.build_timeout
+        while time.time() < deadline:
+            server = self.servers_client.show_server(server_id)['server']
+            if server['status'] in ('SHELVED', 'SHELVED_OFFLOADED') and \
+                    not server.get('OS-EXT-STS:task_state'):
+                return server['status']
+            if server['status'] == 'ERROR':
+                self.fail('server %s is ERROR: %s' % (
+                    server_id, server.get('fault', {}).get('message')))
+            time.sleep(CONF.compute.build_interval)
+        self.fail('server %s was not shelved in %d s'
+                  % (server_id, CONF.compute.build_timeout))
+
+    def other_compute_host(self, host):
+        services = self.admin_services_client.list_services(
+            binary='nova-compute')['services']
+        others = [s['host'] for s in services
+                  if s['host'] != host and s['state'] == 'up' and
+                  s['status'] == 'enabled']
+        if not others:
+            raise self.skipException('no other compute host is up')
+        return others[0]
+
+    @decorators.idempotent_id('4d1c8b7a-3e2f-4a5b-9c6d-7e8f9a0b1c2d')
+    def test_unshelve_on_the_other_host_keeps_the_data(self):
+        if CONF.compute.min_compute_nodes < 2:
+            raise self.skipException('needs two compute nodes')
+        if not CONF.compute_feature_enabled.shelve_migrate:
+            raise self.skipException(
+                '[compute-feature-enabled] shelve_migrate')
+        # Unshelve to a chosen host: microversion 2.91, admin.
+        self.useFixture(api_microversion_fixture.APIMicroversionFixture(
+            compute_microversion='2.91'))
+        tag = data_utils.rand_name('moved')
+        server = self.create_server(self.image_id, _metadata(KEEP_INIT, tag))
+        self.wait_for_server(server['id'])
+        self.wait_for_console(server['id'], workloads.boots, 'ND-BOOT line')
+        source = self.host_of(server['id'])
+        target = self.other_compute_host(source)
+
+        self.servers_client.shelve_server(server['id'])
+        status = self.wait_for_shelved(server['id'])
+        if status != 'SHELVED_OFFLOADED':
+            self.admin_servers_client.shelve_offload_server(server['id'])
+            self.wait_for_server(server['id'], 'SHELVED_OFFLOADED')
+
+        self.admin_servers_client.unshelve_server(server['id'], host=target)
+        self.wait_for_server(server['id'])
+        self.assertEqual(target, self.host_of(server['id']))
+        # A new container on the target: the file came through Glance.
+        self.wait_for_kept(server['id'], tag, 1)
