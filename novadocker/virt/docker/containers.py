@@ -336,3 +336,74 @@ def workload_config(instance, host, image, sandbox_id, host_cpus=None,
 def _hostname(instance):
     # Nova has already sanitised instance.hostname into a DNS label.
     return (instance.hostname or 'server-%s' % instance.uuid)[:63]
+
+
+# -- rescue and resize --------------------------------------------------------
+
+ROLE_RESCUE = 'rescue'
+# Where a rescue container sees the server's writable layer (its disk).
+RESCUE_MOUNT = '/mnt/rescue'
+
+
+def rescue_name(instance):
+    """The engine name of the server's rescue container."""
+    return 'nova-%s-rescue' % instance.uuid
+
+
+def rescue_command(image_meta):
+    """The rescue image's own os_command_line, or None (its CMD).
+
+    Not the server's: the rescue image says how it runs. When Nova rescues
+    with the server's own image the two are the same.
+    """
+    props = image_meta.properties if image_meta.obj_attr_is_set(
+        'properties') else None
+    value = props.get('os_command_line') if props is not None else None
+    if not value:
+        return None
+    try:
+        return shlex.split(value) or None
+    except ValueError as e:
+        raise exception.InvalidCommandLine(value=value, reason=str(e))
+
+
+def rescue_config(instance, host, image, sandbox_id, layer_dir,
+                  command=None):
+    """Keyword arguments of containers.create() for a rescue container.
+
+    It runs *image* (with *command*, or the image's CMD) in the sandbox's
+    network namespace (the server's ports and addresses) with the server's
+    flavor limits, environment and hardening, and with *layer_dir*, the
+    stopped workload's writable layer on the engine host, bound read-write
+    at RESCUE_MOUNT.
+    """
+    config = workload_config(instance, host, image, sandbox_id)
+    config.pop('command', None)
+    if command:
+        config['command'] = command
+    config.update({
+        'name': rescue_name(instance),
+        'labels': labels_for(instance, host, ROLE_RESCUE),
+        'tty': True,
+        'stdin_open': True,
+        'mounts': [{'Type': 'bind', 'Source': layer_dir,
+                    'Target': RESCUE_MOUNT, 'ReadOnly': False}],
+    })
+    return config
+
+
+def limits_for(flavor, host_cpus=None):
+    """The engine's update body for *flavor*'s memory, CPU and PIDs.
+
+    The same limits workload_config gives at create, in the Engine API's
+    own field names (ContainerUpdate).
+    """
+    memory = int(flavor.memory_mb) * 1024 * 1024
+    body = {'Memory': memory, 'MemorySwap': memory,
+            'PidsLimit': pids_limit_for(flavor)}
+    cpu = cpu_limits_for(flavor, host_cpus)
+    if 'nano_cpus' in cpu:
+        body['NanoCpus'] = cpu['nano_cpus']
+    else:
+        body['CpuShares'] = cpu['cpu_shares']
+    return body

@@ -223,3 +223,19 @@ class InvalidEnvironmentValue(nova_exception.InvalidInput):
 
 class InvalidImageProperty(nova_exception.ImageUnacceptable):
     msg_fmt = ('Image property %(name)s=%(value)r is invalid: %(reason)s.')
+
+
+class RescueUnsupported(DockerDriverError):
+    msg_fmt = ('Server %(instance_uuid)s cannot be rescued on this host: '
+               '%(reason)s. Nothing was changed.')
+
+
+class MigrationUnsupported(DockerDriverError):
+    msg_fmt = ('The Docker driver cannot move server %(instance_uuid)s to '
+               'host %(dest)s: %(reason)s. The server was left as it was.')
+
+
+class ResizeUnsupported(DockerDriverError):
+    msg_fmt = ('The Docker driver cannot resize server %(instance_uuid)s to '
+               'flavor %(flavor)s: %(reason)s. The server was left as it '
+               'was.')

@@ -338,12 +338,16 @@ def remove(host, instance_uuid):
 
     Image VOLUMEs become anonymous volumes; removing them with the
     container keeps them from outliving the server. Missing containers are
-    fine.
+    fine. Every container labelled with the server goes (a rescue
+    container too).
     """
-    for container in find(host, instance_uuid):
-        if container is not None:
-            _unless_gone('remove container %s' % container.name,
-                         _remove_one, container.id)
+    if not instance_uuid:
+        # Without a uuid the label filter would match the whole host.
+        raise exception.DockerDriverError(
+            reason='a server is looked up by its instance uuid')
+    for container in list_containers(host, instance_uuid=instance_uuid):
+        _unless_gone('remove container %s' % container.name,
+                     _remove_one, container.id)
 
 
 def remove_orphans(host, live_uuids):
@@ -480,3 +484,76 @@ def supports_disk_quota(host, image):
         return False, str(e.kwargs.get('reason', e))
     _unless_gone('remove %s' % name, _remove_one, box.id)
     return True, 'storage_opt size accepted'
+
+
+# -- rescue -------------------------------------------------------------------
+
+def rescue_container(host, instance_uuid):
+    """The server's rescue container, or None."""
+    found = list_containers(host, role=containers.ROLE_RESCUE,
+                            instance_uuid=instance_uuid)
+    return found[0] if found else None
+
+
+def writable_layer_dir(host, instance_uuid):
+    """The engine-host directory holding the workload's writable layer.
+
+    Only overlay2 keeps it as a plain directory (UpperDir) that another
+    container can bind while the workload is stopped; any other storage
+    driver raises RescueUnsupported before anything is changed.
+    """
+    workload = existing(host, instance_uuid).workload
+    with docker_client.docker_client(
+            'inspect container %s' % workload.name) as client:
+        graph = _inspect(client, workload.id).get('GraphDriver') or {}
+    upper = (graph.get('Data') or {}).get('UpperDir')
+    if graph.get('Name') != 'overlay2' or not upper:
+        raise exception.RescueUnsupported(
+            instance_uuid=instance_uuid,
+            reason='the engine stores containers with the %s storage '
+            'driver; rescue needs overlay2' % graph.get('Name'))
+    return upper
+
+
+@_changes_engine
+def start_rescue(instance, host, image, sandbox_id, layer_dir,
+                 command=None):
+    """Create and start the rescue container; return its id."""
+    config = containers.rescue_config(instance, host, image, sandbox_id,
+                                      layer_dir, command)
+    with docker_client.docker_client(
+            'start rescue container of %s' % instance.uuid) as client:
+        rescue_id = client.containers.create(**config).id
+        try:
+            client.api.start(rescue_id)
+        except Exception:
+            _remove_one(client, rescue_id)
+            raise
+    return rescue_id
+
+
+@_changes_engine
+def remove_rescue(host, instance_uuid):
+    """Remove the server's rescue container if it has one."""
+    rescue = rescue_container(host, instance_uuid)
+    if rescue is not None:
+        _unless_gone('remove container %s' % rescue.name, _remove_one,
+                     rescue.id)
+
+
+# -- resize -------------------------------------------------------------------
+
+@_changes_engine
+def update_limits(host, instance_uuid, flavor, host_cpus=None):
+    """Apply *flavor*'s memory, CPU and PIDs limits to the workload.
+
+    The SDK's update_container has no NanoCpus or PidsLimit, and the engine
+    refuses a CPU quota on a container created with NanoCpus: the update
+    goes to the Engine API's own endpoint (ContainerUpdate, API 1.40).
+    """
+    workload = existing(host, instance_uuid).workload
+    body = containers.limits_for(flavor, host_cpus)
+    with docker_client.docker_client(
+            'update limits of %s' % workload.name) as client:
+        url = client.api._url('/containers/{0}/update', workload.id)
+        client.api._result(client.api._post_json(url, data=body), True)
