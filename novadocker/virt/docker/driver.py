@@ -32,6 +32,7 @@ import time
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
+from nova.console import type as console_type
 from nova import context as nova_context
 from nova import exception as nova_exception
 from nova import objects
@@ -44,7 +45,10 @@ from oslo_log import log as logging
 from oslo_utils import excutils
 
 import novadocker.conf
+from novadocker.virt.docker import configdrive
+from novadocker.virt.docker import console
 from novadocker.virt.docker import containers
+from novadocker.virt.docker import diagnostics
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker import image_cache
@@ -101,6 +105,7 @@ class DockerDriver(driver.ComputeDriver):
         self._host = CONF.host
         self._disk_quota = False
         self._watch_stop = threading.Event()
+        self._consoles = console.Consoles()
 
     # -- start-up and host ------------------------------------------------
 
@@ -130,6 +135,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def cleanup_host(self, host):
         self._watch_stop.set()
+        self._consoles.close_all()
 
     def _wait_for_engine(self):
         deadline = time.monotonic() + CONF.docker.engine_start_timeout
@@ -194,6 +200,8 @@ class DockerDriver(driver.ComputeDriver):
         if removed:
             LOG.info('Removed the containers of %d servers Nova no longer '
                      'has here', len(removed))
+        _quietly('Removing leftover config drives', None,
+                 configdrive.remove_orphans, live)
         # Their namespace links go with the other orphan links and ports.
         _quietly('Removing leftover ports and namespace links', None,
                  vifs.remove_orphans, self._host, live)
@@ -391,6 +399,9 @@ class DockerDriver(driver.ComputeDriver):
         image = image_cache.ensure_image(context, image_meta, instance)
         sandbox.ensure_sandbox_image()
         try:
+            if configdrive.wanted(instance):
+                configdrive.build(instance, network_info, injected_files,
+                                  admin_password)
             server_containers.create(
                 instance, self._host, image, vifs.dns_servers(network_info),
                 disk_quota=self._disk_quota)
@@ -452,6 +463,7 @@ class DockerDriver(driver.ComputeDriver):
 
         The workload gets SIGTERM, then SIGKILL after *timeout* seconds.
         """
+        self._consoles.close(instance.uuid)
         server_containers.stop(self._host, instance.uuid, timeout)
         _quietly('Removing the namespace link', instance,
                  netns.remove_link, instance.uuid)
@@ -560,7 +572,10 @@ class DockerDriver(driver.ComputeDriver):
         if keep_workload:
             self._stop(instance, network_info, timeout=0)
             return
+        self._consoles.close(instance.uuid)
+        console.forget(instance.uuid)
         server_containers.remove(self._host, instance.uuid)
+        configdrive.remove(instance.uuid)
         netns.remove_link(instance.uuid)
         vifs.unplug_vifs(instance, network_info)
 
@@ -645,3 +660,35 @@ class DockerDriver(driver.ComputeDriver):
 
     def manage_image_cache(self, context, all_instances):
         image_cache.manage_image_cache(context, all_instances)
+
+    # -- diagnostics ----------------------------------------------------------
+
+    def _figures(self, instance):
+        return server_containers.workload_figures(self._host, instance.uuid)
+
+    def get_instance_diagnostics(self, instance):
+        """Diagnostics (API 2.48 and later) from the engine's figures."""
+        state = server_containers.power_state_of(self._host, instance.uuid)
+        return diagnostics.instance_diagnostics(instance, state,
+                                                self._figures(instance))
+
+    def get_diagnostics(self, instance):
+        """The legacy diagnostics dict (API before 2.48)."""
+        return diagnostics.legacy_diagnostics(instance,
+                                              self._figures(instance))
+
+    # -- interactive serial console -----------------------------------------
+
+    def get_serial_console(self, context, instance):
+        """The server's console endpoint (nova-serialproxy connects to it).
+
+        The same port every time (Nova asks again to validate it before
+        connecting), opened on demand and closed when the server stops.
+        """
+        if not CONF.serial_console.enabled:
+            raise nova_exception.ConsoleTypeUnavailable(console_type='serial')
+        server_containers.check_console(self._host, instance.uuid)
+        attach = functools.partial(server_containers.console_socket,
+                                   self._host, instance.uuid)
+        host, port = self._consoles.endpoint(instance.uuid, attach)
+        return console_type.ConsoleSerial(host=host, port=port)
