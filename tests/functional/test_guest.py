@@ -285,7 +285,7 @@ class SerialConsoleTestCase(GuestTestBase):
                    proxyclient_address='127.0.0.1', group='serial_console')
 
     def console_url(self, server):
-        return self.api.post(
+        return self.api.api_post(
             '/servers/%s/remote-consoles' % server['id'],
             {'remote_console': {'protocol': 'serial', 'type': 'serial'}}
         ).body['remote_console']['url']

@@ -63,9 +63,14 @@ def host_dir(instance_uuid):
     return os.path.join(CONF.docker.config_drive_dir, instance_uuid)
 
 
+# Columns Nova always loads; an Instance object built without them (by a
+# caller that never meant to ask for a drive) has none to give.
+_ASKING_FIELDS = ('config_drive', 'launched_at', 'image_ref')
+
+
 def user_data_of(instance):
     """The server's user data as bytes (b'' when it has none)."""
-    if not instance.user_data:
+    if not instance.obj_attr_is_set('user_data') or not instance.user_data:
         return b''
     try:
         return base64.b64decode(instance.user_data)
@@ -81,6 +86,8 @@ def runs_user_data(instance):
 
 def wanted(instance):
     """Whether the server gets a config drive."""
+    if not all(instance.obj_attr_is_set(f) for f in _ASKING_FIELDS):
+        return runs_user_data(instance)
     return bool(nova_configdrive.required_by(instance) or
                 runs_user_data(instance))
 
