@@ -329,11 +329,12 @@ class SerialConsoleTestCase(GuestTestBase):
         second.close()
         conn.close()
 
-        # A nova-compute restart: the same port serves again.
+        # A nova-compute restart: the same port listens again at once
+        # (a URL handed out before still works), and Nova still names it.
         self.restart_compute_service(self.computes[self.hosts[0]],
                                      keep_hypervisor_state=False)
-        self.assertEqual(address, self.endpoint(server))
         conn = socket.create_connection(address, 10)
+        self.assertEqual(address, self.endpoint(server))
         conn.settimeout(2)
         self.addCleanup(conn.close)
         self.type_and_read(conn, 'echo again-$((7*7))', 'again-49')
@@ -369,3 +370,31 @@ def free_ports(count=4):
     port = probe.getsockname()[1]
     probe.close()
     return port, port + count
+
+
+class UserDataSignalTestCase(GuestTestBase):
+
+    def test_script_signals_a_listener_at_first_boot(self):
+        # What a Heat wait condition's signal needs: the script runs with
+        # the network already wired, and its request reaches a listener.
+        listener = self.boot_guest()
+        code, out = self.exec_in(
+            listener, 'sh', '-c',
+            '(nc -l -p %d > /tmp/signal &) ; sleep 1' % base.HTTP_PORT)
+        self.assertEqual(0, code, out)
+        script = ('#!/bin/sh\n'
+                  'printf "POST /signal HTTP/1.0\\r\\n\\r\\n'
+                  '{\\"status\\": \\"SUCCESS\\", \\"id\\": \\"%s\\"}" '
+                  '| nc -w 5 %s %d\n'
+                  % ('nd-signal', self.ip_of(listener), base.HTTP_PORT))
+        signaller = self.boot_guest(
+            user_data=base64.b64encode(script.encode()).decode())
+        got = ''
+        for _ in range(60):
+            got = self.read(listener, '/tmp/signal')
+            if 'SUCCESS' in got:
+                break
+            time.sleep(0.5)
+        self.assertIn('POST /signal', got)
+        self.assertIn('"status": "SUCCESS", "id": "nd-signal"', got)
+        self.delete_all(listener, signaller)

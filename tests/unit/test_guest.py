@@ -346,9 +346,12 @@ class ConsoleTestCase(test_driver.DriverTestBase):
         self.driver.power_on(None, self.instance, [])
         # A new service (a nova-compute restart) keeps the port.
         self.driver.cleanup_host('h1')
+        # It listens again at once, for a URL handed out before.
+        self.nova_instances[:] = [self.instance]
         again = test_driver.driver.DockerDriver(test_driver._VirtAPI())
-        again._host = 'h1'
+        again.init_host('h1')
         self.addCleanup(again.cleanup_host, 'h1')
+        socket.create_connection((endpoint.host, endpoint.port), 2).close()
         self.assertEqual(endpoint.port, again.get_serial_console(
             None, self.instance).port)
 

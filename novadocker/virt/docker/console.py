@@ -95,6 +95,18 @@ def forget(instance_uuid):
         pass
 
 
+def recorded_servers():
+    """uuids of the servers with a recorded console port."""
+    return set(_recorded_ports())
+
+
+def forget_orphans(live_uuids):
+    """Drop the records of servers no longer on this host."""
+    live = set(live_uuids)
+    for uuid in recorded_servers() - live:
+        forget(uuid)
+
+
 def port_range():
     start, stop = (int(p) for p in CONF.serial_console.port_range.split(':'))
     if start >= stop:

@@ -128,6 +128,7 @@ class DockerDriver(driver.ComputeDriver):
                       'are wired once it is. Start Open vSwitch or fix '
                       '[os_vif_ovs] ovsdb_connection.', e)
         self._remove_orphans()
+        self._reopen_consoles()
         if CONF.docker.engine_watch_interval:
             self._watch_stop.clear()
             threading.Thread(target=self._watch_engine, daemon=True,
@@ -202,6 +203,8 @@ class DockerDriver(driver.ComputeDriver):
                      'has here', len(removed))
         _quietly('Removing leftover config drives', None,
                  configdrive.remove_orphans, live)
+        _quietly('Forgetting console ports of servers gone', None,
+                 console.forget_orphans, live)
         # Their namespace links go with the other orphan links and ports.
         _quietly('Removing leftover ports and namespace links', None,
                  vifs.remove_orphans, self._host, live)
@@ -668,7 +671,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_instance_diagnostics(self, instance):
         """Diagnostics (API 2.48 and later) from the engine's figures."""
-        state = server_containers.power_state_of(self._host, instance.uuid)
+        state = self.get_info(instance, use_cache=False).state
         return diagnostics.instance_diagnostics(instance, state,
                                                 self._figures(instance))
 
@@ -678,6 +681,23 @@ class DockerDriver(driver.ComputeDriver):
                                               self._figures(instance))
 
     # -- interactive serial console -----------------------------------------
+
+    def _reopen_consoles(self):
+        """Listen again for running servers that had a console.
+
+        A console URL handed out before a nova-compute restart keeps
+        working: the proxy finds the recorded port listening.
+        """
+        if not CONF.serial_console.enabled:
+            return
+        recorded = console.recorded_servers()
+        for instance in self._instances_here() or []:
+            if instance.uuid not in recorded:
+                continue
+            try:
+                self.get_serial_console(None, instance)
+            except Exception as e:
+                LOG.info('Console not reopened: %s', e, instance=instance)
 
     def get_serial_console(self, context, instance):
         """The server's console endpoint (nova-serialproxy connects to it).
