@@ -40,6 +40,15 @@ SCRIPT = ('#!/bin/sh\n'
           'echo nd-user-data-says-hello\n')
 
 
+DIAGNOSTICS_FIELDS = (
+    'state', 'driver', 'hypervisor', 'hypervisor_os', 'uptime',
+    'config_drive', 'num_cpus', 'num_nics', 'num_disks', 'memory_details',
+    'cpu_details', 'nic_details', 'disk_details')
+NIC_FIELDS = ('mac_address', 'rx_octets', 'rx_errors', 'rx_drop',
+              'rx_packets', 'rx_rate', 'tx_octets', 'tx_errors', 'tx_drop',
+              'tx_packets', 'tx_rate')
+
+
 def public_key():
     key = ed25519.Ed25519PrivateKey.generate().public_key()
     return key.public_bytes(serialization.Encoding.OpenSSH,
@@ -248,6 +257,13 @@ class DiagnosticsTestCase(GuestTestBase):
         a = self.boot_on_net()
         b = self.boot_on_net()
         before = self.diagnostics(a, '2.48')
+        # What upstream tempest's 2.48 schema asks: every field, and a
+        # driver name from its five.
+        self.assertEqual(sorted(DIAGNOSTICS_FIELDS), sorted(before))
+        self.assertIn(before['driver'], ('libvirt', 'xenapi', 'vmwareapi',
+                                         'ironic', 'hyperv'))
+        self.assertEqual(sorted(NIC_FIELDS),
+                         sorted(before['nic_details'][0]))
         self.assertEqual('running', before['state'])
         self.assertEqual('docker', before['hypervisor'])
         self.assertEqual(128, before['memory_details']['maximum'])
