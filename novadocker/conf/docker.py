@@ -257,6 +257,18 @@ docker_opts = [
         help='Seconds without a byte in either direction after which an '
              'interactive serial console session is closed, freeing the '
              'server\'s one console slot for the next user. 0: never.'),
+    cfg.ListOpt(
+        'serial_console_proxy_addresses',
+        default=['127.0.0.1', '::1'],
+        help='Source addresses allowed to connect to a server\'s '
+             'interactive serial console endpoint: those of the hosts '
+             'running nova-serialproxy. Any other connection is closed '
+             'before a byte is read or written, so a server that can route '
+             'to [serial_console] proxyclient_address (a tenant network '
+             'whose gateway is on this host) still cannot reach a console. '
+             'The default suits a proxy on the compute host itself; on a '
+             'multi-node cloud list the proxy hosts\' management '
+             'addresses.'),
 ]
 
 

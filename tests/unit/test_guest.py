@@ -385,3 +385,22 @@ class ConsoleTestCase(test_driver.DriverTestBase):
         self.driver.spawn(None, instance, None, [], None, {}, [])
         self.assertRaises(nova_exception.ConsoleTypeUnavailable,
                           self.driver.get_serial_console, None, instance)
+
+    def test_only_the_proxy_hosts_may_connect(self):
+        self.flags(serial_console_proxy_addresses=['192.0.2.0/24'],
+                   group='docker')
+        endpoint = self.driver.get_serial_console(None, self.instance)
+        conn = self.connect(endpoint)
+        conn.sendall(b'echo hi\r')
+        # Closed without a byte (reset: our bytes were never read), and
+        # never attached to the tty.
+        try:
+            self.assertEqual(b'', conn.recv(100))
+        except ConnectionResetError:
+            pass
+        self.assertNotIn(containers.workload_name(self.instance),
+                         self.engine.ttys)
+        self.flags(serial_console_proxy_addresses=['127.0.0.1'],
+                   group='docker')
+        self.connect(endpoint).sendall(b'x')
+        self.assertEqual(b'x', self.tty().recv(10))

@@ -24,8 +24,9 @@ asks for the console and closed when the server stops or goes. A
 connection is bridged to the workload's tty through the engine's attach
 API (stdin and output, raw since the workload has a tty).
 
-One session at a time: a second connection gets a line saying so and is
-closed. A session with no byte either way for ``[docker]
+Only connections from ``[docker] serial_console_proxy_addresses`` (the
+proxy's hosts) are served; any other is closed at once. One session at a
+time: a second connection gets a line saying so and is closed. A session with no byte either way for ``[docker]
 serial_console_idle_timeout`` seconds is closed.
 """
 
@@ -134,6 +135,25 @@ def listen_address():
     return address
 
 
+def proxy_allowed(peer):
+    """Whether *peer* is an address nova-serialproxy connects from."""
+    try:
+        peer = ipaddress.ip_address(peer.split('%')[0])
+    except ValueError:
+        return False
+    if getattr(peer, 'ipv4_mapped', None):
+        peer = peer.ipv4_mapped
+    for allowed in CONF.docker.serial_console_proxy_addresses:
+        try:
+            if peer in ipaddress.ip_network(allowed.strip(), strict=False):
+                return True
+        except ValueError:
+            LOG.error('Ignoring %r in [docker] '
+                      'serial_console_proxy_addresses: not an address',
+                      allowed)
+    return False
+
+
 def _bind(address, port):
     family = socket.AF_INET6 if ':' in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -184,6 +204,13 @@ class Endpoint:
                 conn, peer = self._sock.accept()
             except OSError:
                 return
+            if not proxy_allowed(peer[0]):
+                LOG.warning('Console connection from %(peer)s refused: not '
+                            'in [docker] serial_console_proxy_addresses '
+                            '(server %(uuid)s)',
+                            {'peer': peer[0], 'uuid': self.uuid})
+                conn.close()
+                continue
             if not self._busy.acquire(blocking=False):
                 LOG.info('Refused a second console session from %s',
                          peer[0])
