@@ -26,8 +26,10 @@ API (stdin and output, raw since the workload has a tty).
 
 Only connections from ``[docker] serial_console_proxy_addresses`` (the
 proxy's hosts) are served; any other is closed at once. One session at a
-time: a second connection gets a line saying so and is closed. A session with no byte either way for ``[docker]
-serial_console_idle_timeout`` seconds is closed.
+time: a second connection gets a line saying so and is closed. A session
+with no byte either way for ``[docker] serial_console_idle_timeout``
+seconds is closed. The listeners of running servers that had a console
+are opened again when nova-compute starts.
 """
 
 import ipaddress
