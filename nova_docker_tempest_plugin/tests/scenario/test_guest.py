@@ -33,7 +33,9 @@ from tempest.lib.common import api_microversion_fixture
 from tempest.lib.common.utils import data_utils
 from tempest.lib.common.utils import test_utils
 from tempest.lib import decorators
+from tempest.lib import exceptions as lib_exc
 
+from nova_docker_tempest_plugin.services import orchestration_client
 from nova_docker_tempest_plugin.tests.scenario import base
 from nova_docker_tempest_plugin import workloads
 
@@ -335,3 +337,117 @@ class DiagnosticsTest(GuestScenarioTest):
             time.sleep(3)
         legacy = self.diagnostics('2.1')
         self.assertGreaterEqual(legacy['eth0_rx_packets'], nic['rx_packets'])
+
+
+# A user-data script that signals a Heat wait condition with busybox alone
+# (the image has no curl): a raw HTTP POST through nc, retried until
+# heat-api answers 200.
+SIGNAL_SCRIPT = r'''#!/bin/sh
+url='__endpoint__'
+hp=${url#*://}; hp=${hp%%/*}; path=/${url#*://*/}
+case $hp in *:*) host=${hp%:*}; port=${hp##*:};; *) host=$hp; port=80;; esac
+body='{"status": "SUCCESS", "reason": "nd-seed", "data": "signalled"}'
+fmt='POST %s HTTP/1.0\r\nHost: %s\r\nX-Auth-Token: %s\r\n'
+fmt="${fmt}Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+for i in $(seq 30); do
+  out=$(printf "$fmt" "$path" "$hp" '__token__' ${#body} "$body" |
+        nc -w 10 $host $port 2>&1)
+  case $out in "HTTP/1."*" 200 "*) echo "ND-SIGNALLED $i"; exit 0;; esac
+  sleep 2
+done
+echo "ND-SIGNAL-FAILED $out"
+'''
+
+
+def seed_template():
+    """Security group, port and server whose user data signals Heat."""
+    return {
+        'heat_template_version': '2016-10-14',
+        'parameters': {
+            'image': {'type': 'string'},
+            'flavor': {'type': 'string'},
+            'network': {'type': 'string'},
+            'availability_zone': {'type': 'string'},
+        },
+        'resources': {
+            'security_group': {
+                'type': 'OS::Neutron::SecurityGroup',
+                'properties': {'rules': [{'protocol': 'icmp'}]}},
+            'port': {
+                'type': 'OS::Neutron::Port',
+                'properties': {
+                    'network': {'get_param': 'network'},
+                    'security_groups': [
+                        {'get_resource': 'security_group'}]}},
+            'handle': {'type': 'OS::Heat::WaitConditionHandle'},
+            'wait': {
+                'type': 'OS::Heat::WaitCondition',
+                'properties': {'handle': {'get_resource': 'handle'},
+                               'timeout': 300}},
+            'server': {
+                'type': 'OS::Nova::Server',
+                'properties': {
+                    'image': {'get_param': 'image'},
+                    'flavor': {'get_param': 'flavor'},
+                    'availability_zone': {
+                        'get_param': 'availability_zone'},
+                    'networks': [{'port': {'get_resource': 'port'}}],
+                    'user_data_format': 'RAW',
+                    'user_data': {'str_replace': {
+                        'template': SIGNAL_SCRIPT,
+                        'params': {
+                            '__endpoint__': {
+                                'get_attr': ['handle', 'endpoint']},
+                            '__token__': {
+                                'get_attr': ['handle', 'token']}}}}}},
+        },
+        'outputs': {
+            'signalled': {'value': {'get_attr': ['wait', 'data']}},
+            'server': {'value': {'get_resource': 'server'}},
+        },
+    }
+
+
+class SeedTemplateTest(GuestScenarioTest):
+    """A seed-style stack completes because its user data signals."""
+
+    @classmethod
+    def setup_clients(cls):
+        super().setup_clients()
+        cls.heat = orchestration_client.OrchestrationClient(
+            cls.os_primary.auth_provider, 'orchestration',
+            CONF.identity.region,
+            build_interval=CONF.compute.build_interval,
+            build_timeout=CONF.nova_docker.stack_timeout,
+            disable_ssl_certificate_validation=(
+                CONF.identity.disable_ssl_certificate_validation),
+            ca_certs=CONF.identity.ca_certificates_file)
+
+    @decorators.idempotent_id('0b0c8f64-3d4e-4d1d-9a51-6f1f4c2d5e07')
+    def test_user_data_signals_the_wait_condition(self):
+        name = data_utils.rand_name('nd-seed')
+        parameters = {
+            'image': self.base_image_id, 'flavor': self.flavor_id,
+            'network': self.network['id'],
+            'availability_zone': CONF.nova_docker.availability_zone,
+        }
+        timeout = CONF.nova_docker.stack_timeout
+        stack_id = self.heat.create_stack(
+            name, seed_template(), parameters,
+            timeout_mins=max(1, timeout // 60))['stack']['id']
+        self.addCleanup(self._delete_stack, name, stack_id)
+        stack = self.heat.wait_for_stack(name, stack_id, 'CREATE_COMPLETE',
+                                         timeout)
+        outputs = {o['output_key']: o['output_value']
+                   for o in stack.get('outputs', [])}
+        self.assertIn('signalled', json.dumps(outputs['signalled']))
+        console = self.console(outputs['server'])
+        self.assertIn('ND-SIGNALLED', console)
+
+    def _delete_stack(self, name, stack_id):
+        try:
+            self.heat.delete_stack(name, stack_id)
+        except lib_exc.NotFound:
+            return
+        self.heat.wait_for_stack(name, stack_id, 'DELETE_COMPLETE',
+                                 CONF.nova_docker.stack_timeout)
