@@ -699,11 +699,14 @@ class DockerDriver(driver.ComputeDriver):
             except Exception as e:
                 LOG.info('Console not reopened: %s', e, instance=instance)
 
+    @_serialized
     def get_serial_console(self, context, instance):
         """The server's console endpoint (nova-serialproxy connects to it).
 
         The same port every time (Nova asks again to validate it before
         connecting), opened on demand and closed when the server stops.
+        Serialized with stop and delete, so a request racing a delete
+        cannot leave a listener behind.
         """
         if not CONF.serial_console.enabled:
             raise nova_exception.ConsoleTypeUnavailable(console_type='serial')
