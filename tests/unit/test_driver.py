@@ -55,6 +55,7 @@ def make_instance(vcpus=1, metadata=None, system_metadata=None, root_gb=1):
         hostname='web-1', flavor=flavor, metadata=metadata or {},
         system_metadata=system_metadata or {}, vm_state=vm_states.ACTIVE,
         task_state=None, power_state=power_state.RUNNING, host='h1',
+        config_drive='', launched_at=None, user_data=None, image_ref='',
         info_cache=objects.InstanceInfoCache(network_info=PORTS))
 
 

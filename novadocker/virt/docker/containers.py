@@ -35,6 +35,7 @@ from oslo_log import log as logging
 from oslo_utils import strutils
 
 import novadocker.conf
+from novadocker.virt.docker import configdrive
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import hostinfo
 
@@ -65,6 +66,8 @@ HONOURED_PROPERTIES = {
 # metadata and silently drops the rest: a command that long may be cut.
 COMMAND_MAX_CHARS = 254
 EXTRA_SPEC_PIDS = 'docker:pids_limit'
+# Where the server's host name points in its /etc/hosts.
+OWN_NAME_ADDRESS = '127.0.1.1'
 
 # Capabilities of Docker's default set that every workload loses unless
 # [docker] cap_keep names them: none is needed by an ordinary service, each
@@ -281,6 +284,11 @@ def sandbox_config(instance, host, dns_servers=()):
         'command': SANDBOX_COMMAND,
         'name': sandbox_name(instance),
         'hostname': _hostname(instance),
+        # The server's own name resolves inside it (the workload shares
+        # this /etc/hosts). The engine adds no such line to a container
+        # without engine networking; 127.0.1.1 is Debian's and cloud-init's
+        # convention, and stays right whatever ports come and go.
+        'extra_hosts': {_hostname(instance): OWN_NAME_ADDRESS},
         'labels': labels_for(instance, host, ROLE_SANDBOX),
         'network_mode': 'none',
         'detach': True,
@@ -330,6 +338,9 @@ def workload_config(instance, host, image, sandbox_id, host_cpus=None,
     command = command_for(instance)
     if command:
         config['command'] = command
+    volumes = configdrive.volumes_for(instance)
+    if volumes:
+        config['volumes'] = volumes
     return config
 
 

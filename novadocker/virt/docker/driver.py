@@ -32,6 +32,7 @@ import time
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
+from nova.console import type as console_type
 from nova import context as nova_context
 from nova import exception as nova_exception
 from nova import objects
@@ -45,7 +46,10 @@ from oslo_log import log as logging
 from oslo_utils import excutils
 
 import novadocker.conf
+from novadocker.virt.docker import configdrive
+from novadocker.virt.docker import console
 from novadocker.virt.docker import containers
+from novadocker.virt.docker import diagnostics
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker.image import cache as image_cache
@@ -114,6 +118,7 @@ class DockerDriver(driver.ComputeDriver):
         self._host = CONF.host
         self._disk_quota = False
         self._watch_stop = threading.Event()
+        self._consoles = console.Consoles()
 
     # -- start-up and host ------------------------------------------------
 
@@ -136,6 +141,7 @@ class DockerDriver(driver.ComputeDriver):
                       'are wired once it is. Start Open vSwitch or fix '
                       '[os_vif_ovs] ovsdb_connection.', e)
         self._remove_orphans()
+        self._reopen_consoles()
         if CONF.docker.engine_watch_interval:
             self._watch_stop.clear()
             threading.Thread(target=self._watch_engine, daemon=True,
@@ -143,6 +149,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def cleanup_host(self, host):
         self._watch_stop.set()
+        self._consoles.close_all()
 
     def _wait_for_engine(self):
         deadline = time.monotonic() + CONF.docker.engine_start_timeout
@@ -207,6 +214,10 @@ class DockerDriver(driver.ComputeDriver):
         if removed:
             LOG.info('Removed the containers of %d servers Nova no longer '
                      'has here', len(removed))
+        _quietly('Removing leftover config drives', None,
+                 configdrive.remove_orphans, live)
+        _quietly('Forgetting console ports of servers gone', None,
+                 console.forget_orphans, live)
         # Their namespace links go with the other orphan links and ports.
         _quietly('Removing leftover ports and namespace links', None,
                  vifs.remove_orphans, self._host, live)
@@ -407,10 +418,15 @@ class DockerDriver(driver.ComputeDriver):
         # (it moves instance.host once the rebuild is done); the ports are
         # this host's, and the privileged helper checks the sandbox's host.
         with nova_utils.temporary_mutation(instance, host=self._host):
-            self._create_and_start(instance, image, network_info, power_on)
+            self._create_and_start(instance, image, network_info, power_on,
+                                   injected_files, admin_password)
 
-    def _create_and_start(self, instance, image, network_info, power_on):
+    def _create_and_start(self, instance, image, network_info, power_on,
+                          injected_files, admin_password):
         try:
+            if configdrive.wanted(instance):
+                configdrive.build(instance, network_info, injected_files,
+                                  admin_password)
             server_containers.create(
                 instance, self._host, image, vifs.dns_servers(network_info),
                 disk_quota=self._disk_quota)
@@ -472,6 +488,7 @@ class DockerDriver(driver.ComputeDriver):
 
         The workload gets SIGTERM, then SIGKILL after *timeout* seconds.
         """
+        self._consoles.close(instance.uuid)
         server_containers.stop(self._host, instance.uuid, timeout)
         _quietly('Removing the namespace link', instance,
                  netns.remove_link, instance.uuid)
@@ -586,7 +603,10 @@ class DockerDriver(driver.ComputeDriver):
         if keep_workload:
             self._stop(instance, network_info, timeout=0)
             return
+        self._consoles.close(instance.uuid)
+        console.forget(instance.uuid)
         server_containers.remove(self._host, instance.uuid)
+        configdrive.remove(instance.uuid)
         netns.remove_link(instance.uuid)
         vifs.unplug_vifs(instance, network_info)
 
@@ -743,7 +763,7 @@ class DockerDriver(driver.ComputeDriver):
             # No rescue image: the server's own, already in the engine.
             image_meta = objects.ImageMeta.from_dict(
                 {'id': instance.image_ref})
-        return image_cache.ensure_image(context, image_meta, instance)
+        return image_load.ensure_image(context, image_meta, instance)
 
     def _put_back(self, instance, network_info):
         """Start again a server Nova stopped for a rescue that failed."""
@@ -885,3 +905,55 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_host_ip_addr(self):
         return CONF.my_ip
+
+    # -- diagnostics ----------------------------------------------------------
+
+    def _figures(self, instance):
+        return server_containers.workload_figures(self._host, instance.uuid)
+
+    def get_instance_diagnostics(self, instance):
+        """Diagnostics (API 2.48 and later) from the engine's figures."""
+        state = self.get_info(instance, use_cache=False).state
+        return diagnostics.instance_diagnostics(instance, state,
+                                                self._figures(instance))
+
+    def get_diagnostics(self, instance):
+        """The legacy diagnostics dict (API before 2.48)."""
+        return diagnostics.legacy_diagnostics(instance,
+                                              self._figures(instance))
+
+    # -- interactive serial console -----------------------------------------
+
+    def _reopen_consoles(self):
+        """Listen again for running servers that had a console.
+
+        A console URL handed out before a nova-compute restart keeps
+        working: the proxy finds the recorded port listening.
+        """
+        if not CONF.serial_console.enabled:
+            return
+        recorded = console.recorded_servers()
+        for instance in self._instances_here() or []:
+            if instance.uuid not in recorded:
+                continue
+            try:
+                self.get_serial_console(None, instance)
+            except Exception as e:
+                LOG.info('Console not reopened: %s', e, instance=instance)
+
+    @_serialized
+    def get_serial_console(self, context, instance):
+        """The server's console endpoint (nova-serialproxy connects to it).
+
+        The same port every time (Nova asks again to validate it before
+        connecting), opened on demand and closed when the server stops.
+        Serialized with stop and delete, so a request racing a delete
+        cannot leave a listener behind.
+        """
+        if not CONF.serial_console.enabled:
+            raise nova_exception.ConsoleTypeUnavailable(console_type='serial')
+        server_containers.check_console(self._host, instance.uuid)
+        attach = functools.partial(server_containers.console_socket,
+                                   self._host, instance.uuid)
+        host, port = self._consoles.endpoint(instance.uuid, attach)
+        return console_type.ConsoleSerial(host=host, port=port)
