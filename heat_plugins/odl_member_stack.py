@@ -43,11 +43,24 @@ ENV_SIGNAL_URL = 'ODL_READY_SIGNAL_URL'    # heat-api signal URL of READY
 ENV_SIGNAL_TOKEN = 'ODL_READY_SIGNAL_TOKEN'  # Keystone token for it
 ENV_READY_TIMEOUT = 'ODL_READY_TIMEOUT'    # seconds the member keeps trying
 
+# The northbound VIP server's metadata = odl-vip-entrypoint.sh's environment.
+ENV_VIP_MEMBERS = 'ODL_VIP_MEMBERS'        # member IPs, member order
+ENV_VIP_PORT = 'ODL_VIP_PORT'              # port the VIP listens on
+ENV_VIP_CHECK_PATH = 'ODL_VIP_CHECK_PATH'  # health check: readiness URL
+ENV_VIP_CHECK_AUTH = 'ODL_VIP_CHECK_AUTH'  # its Authorization header
+VIP_STATS_PORT = 8404                      # HAProxy's statistics page
+
 SERVER_GROUP = 'server_group'
 READY_HANDLE = 'ready_handle'
+VIP_PORT = 'vip_port'
+VIP_SERVER = 'vip_server'
+VIP_FLOATING_IP = 'vip_floating_ip'
 OUTPUT_MEMBER_IPS = 'member_ips'
 OUTPUT_MEMBER_NETWORKS = 'member_networks'
 OUTPUT_SERVER_IDS = 'server_ids'
+OUTPUT_VIP_IP = 'vip_ip'
+OUTPUT_VIP_FLOATING_IP = 'vip_floating_ip'
+OUTPUT_VIP_SERVER_ID = 'vip_server_id'
 
 
 def member_name(index):
