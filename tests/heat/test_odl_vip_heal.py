@@ -20,6 +20,7 @@ from oslo_config import cfg
 
 from heat_plugins import odl_readiness
 from tests.heat import base
+from tests.heat import test_odl_signal
 
 VIP = '10.0.0.10'
 
@@ -254,3 +255,37 @@ class TestHeal(base.OdlClusterTestCase):
         self.assertIn('Not changing image while member-1 server',
                       stack.status_reason)
         self.assertEqual([], self.cloud.nova.servers.rebuilds)
+
+
+class TestSignalledHeal(test_odl_signal.SignalTestCase):
+    """Heal in the default readiness mode: the replacement must signal."""
+
+    def lose_member_2(self):
+        stack = self.create_stack(vip=True)
+        self.assertEqual((stack.CREATE, stack.COMPLETE), stack.state,
+                         stack.status_reason)
+        self.assertEqual(3, len(self.heat_api.accepted))
+        lost = self.cloud.members()['member-2'].id
+        self.cloud.nova.servers.vanish(lost)
+        return stack, lost
+
+    def test_replacement_signals_before_the_update_completes(self):
+        stack, lost = self.lose_member_2()
+        TestHeal.update_unchanged(self, stack)
+        self.assertEqual((stack.UPDATE, stack.COMPLETE), stack.state,
+                         stack.status_reason)
+        new = self.cloud.members()['member-2']
+        self.assertNotEqual(lost, new.id)
+        # Only the replacement signalled again.
+        self.assertEqual(['member-2'],
+                         [m for _t, m, _d in self.heat_api.accepted[3:]])
+
+    def test_silent_replacement_fails_the_update_naming_it(self):
+        stack, _lost = self.lose_member_2()
+        self.members.modes['member-2'] = 'silent'
+        TestHeal.update_unchanged(self, stack)
+        self.assertEqual((stack.UPDATE, stack.FAILED), stack.state)
+        self.assertIn('member-2 10.0.0.12 never signalled',
+                      stack.status_reason)
+        for other in ('member-1 10.0.0.11', 'member-3 10.0.0.13'):
+            self.assertNotIn(other + ' never signalled', stack.status_reason)
