@@ -837,13 +837,9 @@ class OdlCluster(stack_resource.StackResource):
         address = self._northbound_address(ips)
         if not address or not ips:
             return None
-        return '\n'.join([
-            'ODL_MODE=externalodl',
-            'ODL_MGR_IP=%s' % address,
-            'ODL_PORT=%d' % self.properties[self.RESTCONF_PORT],
-            'ODL_OVS_MANAGERS=%s' % ','.join(ips),
-            'ODL_MGR_PORT=%d' % self.properties[self.OVSDB_PORT],
-        ]) + '\n'
+        return odl_member_stack.devstack_local_conf(
+            address, self.properties[self.RESTCONF_PORT], ips,
+            self.properties[self.OVSDB_PORT])
 
     def _member_hosts(self):
         nova = self.client_plugin('nova')

@@ -254,6 +254,21 @@ def build(spec, images=None):
     }
 
 
+def devstack_local_conf(mgr_ip, restconf_port, member_ips, ovsdb_port):
+    """The local.conf lines of a networking-odl node using the cluster.
+
+    networking-odl in externalodl mode sends Neutron's northbound calls to
+    ``mgr_ip`` (the VIP) and connects the node's OVS to every member.
+    """
+    return '\n'.join([
+        'ODL_MODE=externalodl',
+        'ODL_MGR_IP=%s' % mgr_ip,
+        'ODL_PORT=%d' % restconf_port,
+        'ODL_OVS_MANAGERS=%s' % ','.join(member_ips),
+        'ODL_MGR_PORT=%d' % ovsdb_port,
+    ]) + '\n'
+
+
 def rolling_image_steps(spec, old_image, new_image):
     """Return one nested template per member, replacing images in order.
 

@@ -19,6 +19,7 @@ run_phase (tests/unit/devstack/devstack-node.sh), with stubs only on PATH.
 import os
 import socket
 
+from heat_plugins import odl_member_stack
 from tests.unit.devstack import base
 
 ALL_IN_ONE = '### local.conf: all-in-one node'
@@ -238,6 +239,29 @@ class NetworkingOdlTestCase(base.NodeTestCase):
     def setUp(self):
         super().setUp()
         self.conf = base.readme_blocks(NETWORKING_ODL)[0]
+
+    def test_cluster_devstack_local_conf_points_at_the_vip(self):
+        # What OS::ODL::Cluster's devstack_local_conf attribute prints, in
+        # place of the README's ODL lines: the VIP northbound, every member
+        # southbound.
+        lines = odl_member_stack.devstack_local_conf(
+            '192.0.2.10', 8181, ['192.0.2.11', '192.0.2.12', '192.0.2.13'],
+            6640)
+        conf = '\n'.join(
+            line for line in self.conf.splitlines()
+            if not line.strip().startswith(('ODL_MODE=', 'ODL_MGR_HOST=',
+                                            'ODL_OVS_MANAGERS='))) + '\n'
+        conf += ''.join('    %s\n' % line for line in lines.splitlines())
+        os.unlink(os.path.join(self.state, 'ovs.up'))
+        self.set_stub_state('ovs-managers', ['ptcp:6640:127.0.0.1'])
+        out = self.run_devstack(
+            'stack', conf,
+            STUB_ODL_MEMBERS='192.0.2.11,192.0.2.12,192.0.2.13').stdout
+        self.assertIn('stack.sh completed', out)
+        ml2 = self.node_ini('/etc/neutron/plugins/ml2/ml2_conf.ini')
+        self.assertEqual('http://192.0.2.10:8181/controller/nb/v2/neutron',
+                         ml2.get('ml2_odl', 'url'))
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
 
     def test_stacks_and_managers_are_merged_once(self):
         # OVS is not running yet (networking-odl's install starts it), and
