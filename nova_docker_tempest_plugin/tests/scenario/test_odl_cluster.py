@@ -481,9 +481,14 @@ class OdlClusterDrillTest(OdlClusterBase):
         members = out['members']
         targets = manager_targets(out['odl_ovs_managers'])
         self.assertEqual(3, len(targets), out)
-        expected_policy = ('anti-affinity' if len(hosts) >= 3
-                           else 'soft-anti-affinity')
-        self.assertEqual(expected_policy, out['server_group_policy'])
+        if len(hosts) < 3:
+            self.assertEqual('soft-anti-affinity',
+                             out['server_group_policy'])
+        else:
+            # anti-affinity when the stack's user may count the hosts
+            # (an admin call), soft otherwise.
+            self.assertIn(out['server_group_policy'],
+                          ('anti-affinity', 'soft-anti-affinity'))
         placed = {m['name']: m['host'] for m in out['member_hosts']}
         print('members on hosts: %s; VIP %s; managers %s' % (
             placed, out['northbound_vip'], out['odl_ovs_managers']))
