@@ -203,6 +203,42 @@ class ComputeNodeTestCase(base.NodeTestCase):
         self.assertFalse(os.path.exists(self.node_path(
             '/opt/stack/data/nova-docker')))
 
+    def test_second_node_takes_the_cluster_stacks_members(self):
+        # The two-node cloud: the controller created ODL_CLUSTER_STACK;
+        # this compute node, without Heat, reads its members and connects
+        # its own OVS to every one of them.
+        stacks = {'odl-cluster': {
+            'stack_name': 'odl-cluster', 'stack_status': 'UPDATE_COMPLETE',
+            'outputs': {'odl_ovs_managers':
+                        '192.0.2.11,192.0.2.12,192.0.2.13'}}}
+        self.set_stub_state('stacks', stacks)
+        conf = self.conf.replace(
+            'ODL_OVS_MANAGERS=odl1.example.org,odl2.example.org,'
+            'odl3.example.org', 'ODL_CLUSTER_STACK=odl-cluster')
+        self.assertNotEqual(self.conf, conf)
+        out = self.run_devstack('stack', conf, STUB_CONTROLLER_DISCOVERS='1')
+        self.assertIn('stack.sh completed', out.stdout)
+        self.assertEqual(MANAGERS[1:], self.stub_state('ovs-managers'))
+        # It made no stack and no VIP image; its clean leaves the stack.
+        self.assertEqual(stacks, self.stub_state('stacks'))
+        self.assertEqual([], [c for c in self.calls('openstack') if any(
+            a == 'stack' and b == 'create' for a, b in zip(c, c[1:]))])
+        self.assertTrue([c for c in self.calls('openstack') if any(
+            a == 'stack' and b == 'output' for a, b in zip(c, c[1:]))])
+        self.run_devstack('clean')
+        self.assertEqual(stacks, self.stub_state('stacks'))
+        self.assertEqual([], self.stub_state('ovs-managers'))
+
+    def test_second_node_before_the_cluster_stack_fails_clearly(self):
+        conf = self.conf.replace(
+            'ODL_OVS_MANAGERS=odl1.example.org,odl2.example.org,'
+            'odl3.example.org', 'ODL_CLUSTER_STACK=odl-cluster')
+        proc = self.run_devstack('stack', conf, check=False,
+                                 STUB_CONTROLLER_DISCOVERS='1')
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn('stack odl-cluster does not exist and Heat is not '
+                      'enabled here', proc.stdout + proc.stderr)
+
     def test_controller_stacks_without_compute(self):
         controller = base.readme_blocks(CONTROLLER_AND_COMPUTE)[0]
         out = self.run_devstack('stack', controller).stdout
