@@ -90,6 +90,13 @@ class OdlCluster(stack_resource.StackResource):
     A new image rebuilds the members one at a time, waiting for the
     cluster to be whole again after each; the member count cannot be
     changed in place.
+
+    By default a northbound VIP (an HAProxy server, health-checking the
+    members' readiness URL) fronts RESTCONF and the Neutron northbound API;
+    server_group_policy auto spreads the members with anti-affinity when
+    there is a compute host per member, soft-anti-affinity otherwise. Any
+    update first replaces the servers that were deleted or are in ERROR
+    (what stack check reports), each on its own port, so with its address.
     """
 
     support_status = support.SupportStatus(version='27.0.0')
