@@ -62,13 +62,10 @@ UNSUPPORTED = {
                                          'compute_utils naming',
     'get_device_name_for_instance': 'compute manager falls back to '
                                     'compute_utils naming',
-    # Consoles and diagnostics: the API answers 501 Not Implemented.
+    # Other consoles: the API answers 501 Not Implemented.
     'get_vnc_console': 'API: 501, server untouched',
     'get_spice_console': 'API: 501, server untouched',
-    'get_serial_console': 'API: 501, server untouched',
     'get_mks_console': 'API: 501, server untouched',
-    'get_diagnostics': 'API: 501, server untouched',
-    'get_instance_diagnostics': 'API: 501, server untouched',
     'set_admin_password': 'compute manager: task state reverted, API 501 '
                           '"not implemented by this driver"',
     # Hosts: the os-hosts API answers 501.
@@ -260,7 +257,7 @@ class RescueRefusalTestCase(test_driver.DriverTestBase):
         refusal = exception.InvalidImageFormat(image_id=IMAGE_ID,
                                                container_format='bare')
         self.useFixture(fixtures_patch(
-            'novadocker.virt.docker.image_cache.ensure_image', refusal))
+            'novadocker.virt.docker.image.load.ensure_image', refusal))
         image = objects.ImageMeta.from_dict({'id': IMAGE_ID,
                                              'container_format': 'bare'})
         self.assertRaises(exception.InvalidImageFormat, self.driver.rescue,
@@ -275,7 +272,7 @@ class RescueRefusalTestCase(test_driver.DriverTestBase):
         refusal = exception.InvalidImageFormat(image_id=IMAGE_ID,
                                                container_format='bare')
         self.useFixture(fixtures_patch(
-            'novadocker.virt.docker.image_cache.ensure_image', refusal))
+            'novadocker.virt.docker.image.load.ensure_image', refusal))
         image = objects.ImageMeta.from_dict({'id': IMAGE_ID})
         self.assertRaises(exception.InvalidImageFormat, self.driver.rescue,
                           None, inst, test_driver.PORTS, image, '', None)
