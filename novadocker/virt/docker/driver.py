@@ -14,14 +14,16 @@
 
 This module is the facade Nova calls. It decides the order of things and
 what a failure means; the work is done by the modules beside it:
-``server_containers`` (a server's containers on the engine), ``containers``
-(what they look like), ``images`` (Glance <-> engine), ``vifs`` and
-``netns`` (networking), ``hostinfo`` (resources). It never touches docker
-SDK objects.
+``server_containers`` (a server's containers on the engine),
+``containers`` (what they look like), the ``image`` package (Glance <->
+engine), ``vifs``, ``ovsdb`` and ``netns`` (networking), ``configdrive``,
+``console`` and ``diagnostics`` (what a server's user sees of it) and
+``hostinfo`` (resources). It never touches docker SDK objects.
 
-Operations on one server are serialized by a per-server lock: Nova's own
-instance lock does not cover every entry point (the start-up resume, the
-engine watch, get_console_output racing a delete).
+The methods that change a server take a per-server lock (``_serialized``):
+Nova's own instance lock does not cover every entry point (the start-up
+resume, the engine watch). Readers (``get_console_output``, ``snapshot``)
+and the port calls (which ``vifs`` serializes itself) do not.
 """
 
 import functools
