@@ -53,6 +53,10 @@ CLOUDS_YAML=/etc/openstack/clouds.yaml
 DEBS=(mariadb-server rabbitmq-server memcached curl)
 # shellcheck source=tools/lib/deployment-conf.sh
 source "$TOP_DIR/tools/lib/deployment-conf.sh"
+# shellcheck source=tools/cloud/nodes.sh
+source "$TOP_DIR/tools/cloud/nodes.sh"
+# Security groups: noop until the openvswitch firewall is proven here.
+FIREWALL_DRIVER=${NOVA_DOCKER_CLOUD_FIREWALL:-noop}
 
 START=$(date +%s)
 say() { printf '[cloud %4ds] %s\n' "$(($(date +%s) - START))" "$*"; }
@@ -94,7 +98,8 @@ healthy() {
         http)
             code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$port/") || true
             [ "${code:-000}" != 000 ] && [ "$code" -lt 500 ] ;;
-        tcp) (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ;;
+        tcp) (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null \
+                 || (exec 3<>"/dev/tcp/$CTL_IP/$port") 2>/dev/null ;;
         *) pid_of "$1" >/dev/null ;;
     esac
 }
@@ -266,7 +271,9 @@ EOF
 }
 
 write_configs() {
-    local transport="rabbit://openstack:$PASSWORD@127.0.0.1:5672/" p
+    local p k
+    TRANSPORT="rabbit://openstack:$PASSWORD@$CTL_IP:5672/"
+    local transport=$TRANSPORT
     for p in keystone glance placement nova neutron heat; do mkdir -p "$ETC/$p"; done
     mkdir -p "$ETC/keystone/fernet-keys" "$ETC/keystone/credential-keys" \
         "$DATA/glance/images" "$DATA/glance/staging" "$DATA/glance/tasks" \
@@ -325,6 +332,7 @@ EOF
     cp "$VENV/etc/nova/api-paste.ini" "$ETC/nova/"
     rootwrap_conf nova
     local nova_common
+    # NOVA_COMMON: also the compute nodes' (nodes.sh).
     nova_common=$(cat <<EOF
 [oslo_concurrency]
 lock_path = $DATA/locks
@@ -341,6 +349,7 @@ $(client placement placement)
 $(client neutron neutron)
 EOF
 )
+    NOVA_COMMON=$nova_common
     { cat <<EOF
 [DEFAULT]
 transport_url = $transport
@@ -419,13 +428,13 @@ host = $COMPUTE_HOST
 integration_bridge = $BRIDGE
 tunnel_bridge = $TUN_BRIDGE
 datapath_type = netdev
-local_ip = 127.0.0.1
+local_ip = $CTL_IP
 ovsdb_connection = $OVSDB
 of_listen_port = 16633
 [agent]
 tunnel_types = vxlan
 [securitygroup]
-firewall_driver = noop
+firewall_driver = $FIREWALL_DRIVER
 EOF
 
     cp "$VENV/etc/heat/api-paste.ini" "$ETC/heat/"
@@ -458,6 +467,7 @@ EOF
     # shellcheck disable=SC2034
     HEAT_PLUGIN_DIRS=$("$VENV/bin/python" -c 'import heat_plugins, os; print(os.path.dirname(heat_plugins.__file__))')
     apply_deployment heat "$ETC/heat/heat.conf"
+    for ((k = 2; k <= COMPUTES; k++)); do write_node_configs "$k"; done
     say "configuration written under $ETC"
 }
 
@@ -479,8 +489,12 @@ start_mysql() {
 start_rabbitmq() {
     mkdir -p "$DATA/rabbitmq" "$LOGS/rabbitmq"
     EPMD_BEFORE=$(pgrep -x epmd || true)
+    # AMQP on the control-plane address the compute nodes reach; epmd and
+    # Erlang distribution (rabbitmqctl's way in) on loopback only.
     start rabbitmq env HOME=/root RABBITMQ_NODENAME=ndc-rabbit@localhost \
-        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=5672 \
+        RABBITMQ_NODE_IP_ADDRESS="$CTL_IP" RABBITMQ_NODE_PORT=5672 \
+        ERL_EPMD_ADDRESS=127.0.0.1 \
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
         RABBITMQ_DIST_PORT=25672 RABBITMQ_MNESIA_BASE="$DATA/rabbitmq" \
         RABBITMQ_LOG_BASE="$LOGS/rabbitmq" RABBITMQ_LOGS=- \
         /usr/lib/rabbitmq/bin/rabbitmq-server
@@ -564,7 +578,8 @@ start_keystone() {
 
 provision() {
     NDC_AUTH_URL=http://$HOST_IP:5000/v3 NDC_PASSWORD=$PASSWORD NDC_HOST_IP=$HOST_IP \
-    NDC_CIDR=$CIDR NDC_COMPUTE_HOST=$COMPUTE_HOST NDC_IMAGE_NAME=$IMAGE_NAME \
+    NDC_CIDR=$CIDR NDC_COMPUTE_HOST=$COMPUTE_HOST NDC_COMPUTE_HOSTS="$(compute_hosts)" \
+    NDC_IMAGE_NAME=$IMAGE_NAME \
     NDC_IMAGE_FILE=$DATA/busybox-image.tar NDC_HEAT_DOMAIN_FILE=$ETC/heat/stack-domain-id \
     NDC_RESOURCES_FILE=$RUN/resources.json NDC_AGGREGATE=$AGGREGATE NDC_ZONE=$ZONE \
         "$VENV/bin/python" "$TOP_DIR/tools/cloud/provision.py" "$@"
@@ -604,6 +619,7 @@ ensure_bridges() {
             say "created OVS bridge $br (netdev)"
         fi
     done
+    ensure_underlay
     ovs-vsctl --timeout=10 --may-exist add-port "$BRIDGE" "$GW_DEV" \
         -- set interface "$GW_DEV" type=internal \
         -- set interface "$GW_DEV" external_ids:skip_cleanup=true
@@ -652,18 +668,31 @@ bind_gateway_port() {
     say "host address $HOST_IP bound to Neutron port $port"
 }
 
+compute_hosts() {
+    local k hosts=$COMPUTE_HOST
+    for ((k = 2; k <= COMPUTES; k++)); do hosts+=",$(node_host "$k")"; done
+    echo "$hosts"
+}
+
+all_hosts_listed() {
+    local listed h
+    listed=$("$VENV/bin/nova-manage" --config-file "$ETC/nova/nova.conf" cell_v2 list_hosts 2>/dev/null) || return 1
+    for h in $(compute_hosts | tr , ' '); do
+        grep -q " $h " <<<"$listed" || return 1
+    done
+}
+
 discover_hosts() {
     local i
     for i in $(seq 1 60); do
         "$VENV/bin/nova-manage" --config-file "$ETC/nova/nova.conf" cell_v2 discover_hosts \
             >>"$LOGS/discover-hosts.log" 2>&1 || true
-        "$VENV/bin/nova-manage" --config-file "$ETC/nova/nova.conf" cell_v2 list_hosts 2>/dev/null \
-            | grep -q " $COMPUTE_HOST " && return 0
+        all_hosts_listed && return 0
         pid_of nova-compute >/dev/null || { tail -n 25 "$LOGS/nova-compute.log" >&2; die "nova-compute exited"; }
         sleep 2
     done
     tail -n 25 "$LOGS/nova-compute.log" >&2
-    die "nova-compute did not register as $COMPUTE_HOST in 120 s"
+    die "not every nova-compute ($(compute_hosts)) registered in 120 s"
 }
 
 write_clouds_yaml() {
@@ -712,6 +741,7 @@ cmd_up() {
     docker info >/dev/null 2>&1 || die "dockerd does not answer: run tools/bootstrap-host.sh"
     ovs-vsctl --timeout=5 show >/dev/null 2>&1 || die "Open vSwitch does not answer: run tools/bootstrap-host.sh"
     mkdir -p "$ETC" "$LOGS" "$RUN" "$DATA"
+    echo "$COMPUTES" >"$RUN/computes"
     STARTED=()
     read_cloud_settings
     say "stage: packages"; install_debs
@@ -735,7 +765,10 @@ cmd_up() {
     write_configs >/dev/null
     say "stage: API services"; start_apis
     say "stage: network agent"; start_network_agent
-    say "stage: compute"; start_compute; discover_hosts
+    say "stage: compute"; start_compute
+    local k
+    for ((k = 2; k <= COMPUTES; k++)); do node_up "$k"; done
+    discover_hosts
     [ -s "$DATA/busybox-image.tar" ] || {
         "$TOP_DIR/tools/build-busybox-image.sh" "$IMAGE" >/dev/null
         docker save "$IMAGE" >"$DATA/busybox-image.tar.part"
@@ -798,8 +831,11 @@ cmd_down() {
         provision delete-servers || say "could not delete every server through the API"
     fi
     # nova-compute first, so nothing recreates what is removed below.
+    local k
     stop_pids nova-compute
+    for ((k = 2; k <= COMPUTES; k++)); do stop_pids "c$k-nova-compute"; done
     remove_server_leftovers
+    for ((k = 2; k <= COMPUTES; k++)); do node_down "$k"; done
     # The OpenStack services together, then what they use.
     local services=()
     for ((i = ${#SERVICES[@]} - 1; i >= 3; i--)); do
@@ -816,7 +852,7 @@ cmd_down() {
         done <"$RUN/ovs-managers-added"
         rm -f "$RUN/ovs-managers-added"
     fi
-    for name in "$TUN_BRIDGE" "$BRIDGE"; do
+    for name in "$TUN_BRIDGE" "$BRIDGE" "$UL_BRIDGE"; do
         if ovs-vsctl --timeout=10 br-exists "$name"; then
             ovs-vsctl --timeout=10 del-br "$name"
             say "removed OVS bridge $name"
@@ -825,6 +861,7 @@ cmd_down() {
     if [ "${1:-}" = --purge ]; then
         # The venv stays: it is the slow part and holds no state.
         rm -rf "$DATA" "$ETC" "$RUN" "$LOGS"
+        for ((k = 2; k <= COMPUTES; k++)); do rm -rf "$(node_exec_root "$k")"; done
         say "removed $DATA, $ETC, $RUN and $LOGS"
     fi
     say "cloud down"
@@ -891,10 +928,26 @@ cmd_restart_compute() {
     die "nova-compute did not finish init_host in 180 s (log: $LOGS/nova-compute.log)"
 }
 
+# How many compute nodes: up's --computes, else what the last up recorded.
+COMPUTES=$(cat "$RUN/computes" 2>/dev/null || echo 1)
+if [ "${1:-}" = up ]; then
+    COMPUTES=1
+    case "${2:-}" in
+        '') ;;
+        --computes) COMPUTES=${3:-}
+            [[ $COMPUTES =~ ^[1-9]$ ]] || die "--computes takes a number from 1 to 9" ;;
+        *) die "usage: $0 up [--computes N]" ;;
+    esac
+    if [ -s "$RUN/computes" ] && [ "$(cat "$RUN/computes")" -gt "$COMPUTES" ]; then
+        die "the cloud runs $(cat "$RUN/computes") compute nodes: tools/cloud.sh down first"
+    fi
+fi
+register_node_services
+
 case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down "${2:-}" ;;
     status) cmd_status ;;
     restart-compute) cmd_restart_compute "${2:-}" ;;
-    *) echo "usage: $0 up|down [--purge]|status|restart-compute [--kill]" >&2; exit 2 ;;
+    *) echo "usage: $0 up [--computes N]|down [--purge]|status|restart-compute [--kill]" >&2; exit 2 ;;
 esac

@@ -199,12 +199,18 @@ def ensure_network(conn, demo):
     return net, subnet, port
 
 
+def hosts():
+    return ENV.get('NDC_COMPUTE_HOSTS', ENV['NDC_COMPUTE_HOST']).split(',')
+
+
 def resources():
     conn = admin()
     host = ENV['NDC_COMPUTE_HOST']
-    wait_for('nova-compute %s up' % host, lambda: [
-        s for s in conn.compute.services(binary='nova-compute', host=host)
-        if s.state == 'up'])
+    for each in hosts():
+        wait_for('nova-compute %s up' % each, lambda: [
+            s for s in conn.compute.services(binary='nova-compute',
+                                             host=each)
+            if s.state == 'up'])
     flavor = conn.compute.find_flavor('docker.small', ignore_missing=True)
     if flavor is None:
         conn.compute.create_flavor(name='docker.small', vcpus=1, ram=256,
@@ -217,15 +223,17 @@ def resources():
             name=ENV['NDC_AGGREGATE'],
             availability_zone=ENV['NDC_ZONE'])
         say('created aggregate %s (zone %s)' % (agg.name, ENV['NDC_ZONE']))
-    if host not in (agg.hosts or []):
-        conn.compute.add_host_to_aggregate(agg, host)
+    for each in hosts():
+        if each not in (agg.hosts or []):
+            conn.compute.add_host_to_aggregate(agg, each)
     demo = conn.identity.find_project('demo')
     image = ensure_image(conn)
     net, subnet, port = ensure_network(conn, demo)
-    wait_for('an alive Open vSwitch agent on %s' % host, lambda: [
-        a for a in conn.network.agents(host=host,
-                                       binary='neutron-openvswitch-agent')
-        if a.is_alive])
+    for each in hosts():
+        wait_for('an alive Open vSwitch agent on %s' % each, lambda: [
+            a for a in conn.network.agents(
+                host=each, binary='neutron-openvswitch-agent')
+            if a.is_alive])
     json.dump({'network_id': net.id, 'subnet_id': subnet.id,
                'gateway_port_id': port.id, 'gateway_mac': port.mac_address,
                'image_id': image.id},
@@ -233,11 +241,10 @@ def resources():
 
 
 def delete_servers():
-    """Delete every server of the cloud's compute host, and wait."""
+    """Delete every server of the cloud's compute hosts, and wait."""
     conn = admin()
-    host = ENV['NDC_COMPUTE_HOST']
     servers = [s for s in conn.compute.servers(all_projects=True)
-               if s.compute_host in (host, None)]
+               if s.compute_host in hosts() + [None]]
     for server in servers:
         conn.compute.delete_server(server, ignore_missing=True)
     for server in servers:
