@@ -50,13 +50,14 @@ OVSDB=unix:/var/run/openvswitch/db.sock
 IMAGE=${NOVA_DOCKER_TEST_IMAGE:-nova-docker/busybox:latest}
 IMAGE_NAME=nova-docker-busybox
 CLOUDS_YAML=/etc/openstack/clouds.yaml
-DEBS=(mariadb-server rabbitmq-server memcached curl)
+DEBS=(mariadb-server rabbitmq-server memcached curl conntrack)
 # shellcheck source=tools/lib/deployment-conf.sh
 source "$TOP_DIR/tools/lib/deployment-conf.sh"
 # shellcheck source=tools/cloud/nodes.sh
 source "$TOP_DIR/tools/cloud/nodes.sh"
-# Security groups: noop until the openvswitch firewall is proven here.
-FIREWALL_DRIVER=${NOVA_DOCKER_CLOUD_FIREWALL:-noop}
+# Security groups: enforced by the OVS agents (conntrack flows on the
+# netdev bridges); NOVA_DOCKER_CLOUD_FIREWALL=noop turns them off.
+FIREWALL_DRIVER=${NOVA_DOCKER_CLOUD_FIREWALL:-openvswitch}
 
 START=$(date +%s)
 say() { printf '[cloud %4ds] %s\n' "$(($(date +%s) - START))" "$*"; }

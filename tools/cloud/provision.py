@@ -203,6 +203,16 @@ def hosts():
     return ENV.get('NDC_COMPUTE_HOSTS', ENV['NDC_COMPUTE_HOST']).split(',')
 
 
+def ensure_aggregate(conn, name, zone, members):
+    agg = conn.compute.find_aggregate(name, ignore_missing=True)
+    if agg is None:
+        agg = conn.compute.create_aggregate(name=name, availability_zone=zone)
+        say('created aggregate %s (zone %s)' % (name, zone))
+    for each in members:
+        if each not in (agg.hosts or []):
+            conn.compute.add_host_to_aggregate(agg, each)
+
+
 def resources():
     conn = admin()
     host = ENV['NDC_COMPUTE_HOST']
@@ -216,16 +226,14 @@ def resources():
         conn.compute.create_flavor(name='docker.small', vcpus=1, ram=256,
                                    disk=1, is_public=True)
         say('created flavor docker.small')
-    agg = conn.compute.find_aggregate(ENV['NDC_AGGREGATE'],
-                                      ignore_missing=True)
-    if agg is None:
-        agg = conn.compute.create_aggregate(
-            name=ENV['NDC_AGGREGATE'],
-            availability_zone=ENV['NDC_ZONE'])
-        say('created aggregate %s (zone %s)' % (agg.name, ENV['NDC_ZONE']))
-    for each in hosts():
-        if each not in (agg.hosts or []):
-            conn.compute.add_host_to_aggregate(agg, each)
+    # The controller's compute host is the zone the demo and the
+    # single-host scenarios use; the other nodes have a zone of their own
+    # (ZONE-nodes), where the multi-node scenarios put servers explicitly.
+    first, others = hosts()[0], hosts()[1:]
+    ensure_aggregate(conn, ENV['NDC_AGGREGATE'], ENV['NDC_ZONE'], [first])
+    if others:
+        ensure_aggregate(conn, ENV['NDC_AGGREGATE'] + '-nodes',
+                         ENV['NDC_ZONE'] + '-nodes', others)
     demo = conn.identity.find_project('demo')
     image = ensure_image(conn)
     net, subnet, port = ensure_network(conn, demo)
