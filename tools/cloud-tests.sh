@@ -14,7 +14,8 @@
 # Usage: tools/cloud-tests.sh [plugin|upstream|all]   (as root; default all)
 # Environment: NOVA_DOCKER_TEMPEST_VENV (default <repo>/.tox/tempest),
 # NOVA_DOCKER_CLOUD_HOME (default /opt/nova-docker-cloud),
-# NOVA_DOCKER_UPSTREAM_CONCURRENCY (default 2).
+# NOVA_DOCKER_UPSTREAM_CONCURRENCY (default 2), NOVA_DOCKER_PLUGIN_CLASSES
+# (an extended regex: run only the plugin scenario classes it matches).
 
 set -o errexit -o nounset -o pipefail
 
@@ -98,7 +99,14 @@ alt_flavor = conn.compute.find_flavor('docker.small.alt')
 if alt_flavor is None:
     alt_flavor = conn.compute.create_flavor(
         name='docker.small.alt', vcpus=1, ram=320, disk=1, is_public=True)
+# The zone of the other compute nodes (tools/cloud.sh up --computes N),
+# when one of them is up: the multi-node scenarios need it.
+nodes_zone = ''
+for svc in conn.compute.services(binary='nova-compute'):
+    if svc.availability_zone == 'docker-nodes' and svc.state == 'up':
+        nodes_zone = 'docker-nodes'
 for key, value in (('auth_url', auth['auth_url']),
+                   ('nodes_zone', nodes_zone),
                    ('admin_password', auth['password']),
                    ('image_id', image.id), ('flavor_id', flavor.id),
                    ('alt_image_id', alt_image.id),
@@ -128,6 +136,7 @@ write_config() {
         -e "s|@ALT_IMAGE_ID@|$(fact alt_image_id)|" \
         -e "s|@ALT_FLAVOR_ID@|$(fact alt_flavor_id)|" \
         -e "s|@ODL_IMAGE_FILE@|$odl_file|" \
+        -e "s|@NODES_ZONE@|$(fact nodes_zone)|" \
         -e "s|@LOG_DIR@|$WORKSPACE|" \
         -e "s|@TOP_DIR@|$TOP_DIR|" \
         "$TOP_DIR/etc/tempest/tempest.conf.in" >"$WORKSPACE/etc/tempest.conf"
@@ -156,6 +165,15 @@ run_plugin() {
         --regex '^nova_docker_tempest_plugin\.' 2>/dev/null \
         | sed -n 's/^\(nova_docker_tempest_plugin\.[^[]*\)\.test_[^.]*\[.*$/\1/p' | sort -u)
     [ -n "$classes" ] || die "tempest lists no nova-docker scenario"
+    if ! grep -q '^nodes_availability_zone = .' "$WORKSPACE/etc/tempest.conf"; then
+        # A one-node cloud: the multi-node scenarios have nothing to test.
+        say "one compute node: the multi-node scenarios (test_multinode) are not run"
+        classes=$(grep -v '\.test_multinode\.' <<<"$classes")
+    fi
+    if [ -n "${NOVA_DOCKER_PLUGIN_CLASSES:-}" ]; then
+        classes=$(grep -E -- "$NOVA_DOCKER_PLUGIN_CLASSES" <<<"$classes") \
+            || die "no scenario class matches $NOVA_DOCKER_PLUGIN_CLASSES"
+    fi
     for cls in $classes; do
         t0=$(date +%s) rc=0
         log=plugin-${cls##*.}
