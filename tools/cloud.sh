@@ -25,7 +25,9 @@
 #           reconciliation of every server on the host).
 #
 # Environment: NOVA_DOCKER_CLOUD_HOME (default /opt/nova-docker-cloud),
-# NOVA_DOCKER_CLOUD_CIDR (default 10.20.0.0/24; the host holds its .1).
+# NOVA_DOCKER_CLOUD_CIDR (default 10.20.0.0/24; the host holds its .1),
+# NOVA_DOCKER_CLOUD_PYTHON (default /usr/bin/python3),
+# NOVA_DOCKER_CLOUD_FIREWALL (default openvswitch; noop: no security groups).
 
 set -o errexit -o nounset -o pipefail
 # The script acts as the cloud's admin with the credentials it wrote; an
@@ -35,6 +37,8 @@ unset OS_CLOUD OS_AUTH_URL OS_USERNAME OS_PASSWORD OS_PROJECT_NAME OS_TOKEN
 TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLOUD_HOME=${NOVA_DOCKER_CLOUD_HOME:-/opt/nova-docker-cloud}
 VENV=$CLOUD_HOME/venv
+# The services' interpreter: the system's, which every user can run.
+CLOUD_PYTHON=${NOVA_DOCKER_CLOUD_PYTHON:-/usr/bin/python3}
 ETC=$CLOUD_HOME/etc
 LOGS=$CLOUD_HOME/log
 RUN=$CLOUD_HOME/run
@@ -47,10 +51,18 @@ TUN_BRIDGE="br-ndc-tun"
 GW_DEV=ndc-gw
 COMPUTE_HOST=nova-docker-cloud
 OVSDB=unix:/var/run/openvswitch/db.sock
+# nova-compute is not root: it reaches OVSDB over TCP on loopback, as in
+# packaged deployments (the unix socket is root's).
+OVSDB_TCP_PORT=6650
+OVSDB_COMPUTE=tcp:127.0.0.1:$OVSDB_TCP_PORT
 IMAGE=${NOVA_DOCKER_TEST_IMAGE:-nova-docker/busybox:latest}
 IMAGE_NAME=nova-docker-busybox
 CLOUDS_YAML=/etc/openstack/clouds.yaml
-DEBS=(mariadb-server rabbitmq-server memcached curl conntrack)
+DEBS=(mariadb-server rabbitmq-server memcached curl conntrack sudo)
+# nova-compute runs as this user (in the docker group), as packaged
+# deployments run it; privsep and rootwrap through sudo.
+NOVA_USER=nova
+SUDOERS=/etc/sudoers.d/nova-docker-cloud
 # shellcheck source=tools/lib/deployment-conf.sh
 source "$TOP_DIR/tools/lib/deployment-conf.sh"
 # shellcheck source=tools/cloud/nodes.sh
@@ -188,7 +200,14 @@ bundle_hash() {
 
 install_venv() {
     local stamp=$VENV/.services reqs
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    # The interpreter must be one the unprivileged nova user can run (a
+    # pyenv build under /root is not): a venv made from another goes.
+    if [ -e "$VENV/bin/python" ] \
+            && [ "$(readlink -f "$VENV/bin/python")" != "$(readlink -f "$CLOUD_PYTHON")" ]; then
+        rm -rf "$VENV"
+        say "removed $VENV: it was made from another interpreter than $CLOUD_PYTHON"
+    fi
+    [ -x "$VENV/bin/python" ] || "$CLOUD_PYTHON" -m venv "$VENV"
     reqs=$(cat "$TOP_DIR/tools/cloud/requirements.txt" "$TOP_DIR/requirements.txt" | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$reqs" ]; then
         "$VENV/bin/pip" install -q -r "$TOP_DIR/tools/cloud/requirements.txt" \
@@ -385,6 +404,9 @@ EOF
     NOVA_CPU_CONF=$ETC/nova/nova-cpu.conf NOVA_BIN_DIR=$VENV/bin
     apply_deployment nova-cpu "$ETC/nova/nova-cpu.conf"
     apply_deployment nova-cpu-root "$ETC/nova/nova-cpu.conf"
+    unprivileged_compute_conf "$ETC/nova/nova-cpu.conf"
+    printf 'os_vif_ovs\tovsdb_connection\t%s\n' "$OVSDB_COMPUTE" \
+        | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$ETC/nova/nova-cpu.conf"
 
     cp "$VENV/etc/neutron/api-paste.ini" "$ETC/neutron/"
     rootwrap_conf neutron
@@ -501,7 +523,7 @@ start_rabbitmq() {
         /usr/lib/rabbitmq/bin/rabbitmq-server
 }
 
-rabbitmqctl() { HOME=/root /usr/lib/rabbitmq/bin/rabbitmqctl -n ndc-rabbit@localhost "$@"; }
+rabbitmqctl() { HOME=/root ERL_EPMD_ADDRESS=127.0.0.1 /usr/lib/rabbitmq/bin/rabbitmqctl -n ndc-rabbit@localhost "$@"; }
 
 init_infra() {
     local db pid
@@ -640,8 +662,72 @@ start_network_agent() {
     wait_healthy neutron-openvswitch-agent
 }
 
+# AS_NOVA: the prefix that runs a command as the unprivileged
+# nova-compute user (nodes.sh puts it after nsenter).
+as_nova() {
+    AS_NOVA=(setpriv --reuid "$NOVA_USER" --regid "$NOVA_USER" --init-groups
+             env HOME="$DATA/nova" USER="$NOVA_USER")
+}
+
+ensure_nova_user() {
+    if ! id "$NOVA_USER" >/dev/null 2>&1; then
+        useradd --system --user-group --no-create-home --home-dir "$DATA/nova" \
+            --shell /usr/sbin/nologin --groups docker "$NOVA_USER"
+        echo "$NOVA_USER" >"$RUN/user-added"
+        say "created user $NOVA_USER (groups: $(id -Gn "$NOVA_USER"))"
+    fi
+    id -Gn "$NOVA_USER" | grep -qw docker || die "user $NOVA_USER is not in the docker group"
+    # Root only for the cloud's own helpers, with its configuration.
+    local k c confs="$ETC/nova/nova-cpu.conf"
+    for ((k = 2; k <= COMPUTES; k++)); do confs+=" $ETC/nova/nova-cpu-c$k.conf"; done
+    {
+        echo "# Written by nova-docker tools/cloud.sh; removed by its down."
+        echo "Defaults:$NOVA_USER !requiretty"
+        echo "$NOVA_USER ALL = (root) NOPASSWD: $VENV/bin/nova-rootwrap $ETC/nova/rootwrap.conf *"
+        for c in $confs; do
+            echo "$NOVA_USER ALL = (root) NOPASSWD: $VENV/bin/privsep-helper --config-file $c *"
+        done
+    } >"$SUDOERS.tmp"
+    chmod 440 "$SUDOERS.tmp"
+    visudo -cq -f "$SUDOERS.tmp" || die "sudoers file $SUDOERS.tmp does not parse"
+    mv "$SUDOERS.tmp" "$SUDOERS"
+    # What nova-compute writes, and the configuration it reads (with
+    # passwords: not world-readable).
+    mkdir -p "$DATA/nova/instances"
+    chown -R "$NOVA_USER:$NOVA_USER" "$DATA/nova"
+    chgrp "$NOVA_USER" "$DATA/locks" && chmod 2775 "$DATA/locks"
+    for c in $confs; do chgrp "$NOVA_USER" "$c"; chmod 640 "$c"; done
+    for ((k = 2; k <= COMPUTES; k++)); do
+        chown -R "$NOVA_USER:$NOVA_USER" "$(node_data "$k")/nova" "$(node_data "$k")/locks"
+    done
+}
+
+# unprivileged_compute_conf FILE: privsep and rootwrap through sudo.
+unprivileged_compute_conf() {
+    local helper="sudo $VENV/bin/privsep-helper --config-file $1" ctx
+    for ctx in vif_plug_ovs_privileged nova_docker_privileged nova_sys_admin; do
+        printf '%s\thelper_command\t%s\n' "$ctx" "$helper"
+    done | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$1"
+    printf 'docker\troot_helper\tsudo %s\n' "$VENV/bin/nova-rootwrap $ETC/nova/rootwrap.conf" \
+        | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$1"
+}
+
+# ensure_ovsdb_tcp [VSCTL...]: the loopback TCP remote of an OVSDB (the
+# host's, or a node's with its own ovs-vsctl command).
+ensure_ovsdb_tcp() {
+    local vsctl=("$@") target="ptcp:$OVSDB_TCP_PORT:127.0.0.1"
+    [ $# -gt 0 ] || vsctl=(ovs-vsctl --timeout=10)
+    "${vsctl[@]}" --bare --columns=target list Manager | grep -qxF "$target" && return 0
+    "${vsctl[@]}" -- --id=@m create Manager "target=\"$target\"" \
+        -- add Open_vSwitch . manager_options @m >/dev/null
+    # The host's row is removed by down (a node's goes with its OVS).
+    [ $# -gt 0 ] || echo "$target" >>"$RUN/ovs-managers-added"
+}
+
 start_compute() {
-    start nova-compute "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova-cpu.conf"
+    ensure_ovsdb_tcp
+    as_nova
+    start nova-compute "${AS_NOVA[@]}" "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova-cpu.conf"
     wait_healthy nova-compute
 }
 
@@ -766,7 +852,7 @@ cmd_up() {
     write_configs >/dev/null
     say "stage: API services"; start_apis
     say "stage: network agent"; start_network_agent
-    say "stage: compute"; start_compute
+    say "stage: compute"; ensure_nova_user; start_compute
     local k
     for ((k = 2; k <= COMPUTES; k++)); do node_up "$k"; done
     discover_hosts
@@ -845,6 +931,12 @@ cmd_down() {
     stop_pids "${services[@]}"
     stop_pids memcached rabbitmq mysql
     stop_pids epmd
+    rm -f "$SUDOERS"
+    if [ -s "$RUN/user-added" ]; then
+        userdel "$(cat "$RUN/user-added")" 2>/dev/null || true
+        say "removed user $(cat "$RUN/user-added")"
+        rm -f "$RUN/user-added"
+    fi
     if [ -s "$RUN/ovs-managers-added" ]; then
         while read -r m; do
             ovs-vsctl --timeout=10 -- --if-exists remove Open_vSwitch . manager_options \

@@ -24,7 +24,10 @@ CTL_IP=$UL_PREFIX.1
 node_ns() { echo "ndc-c$1"; }
 node_ip() { echo "$UL_PREFIX.$1"; }
 node_host() { echo "$COMPUTE_HOST-$1"; }
+# RUN, DATA, LOGS, ETC, VENV, COMPUTE_HOST: set by tools/cloud.sh.
+# shellcheck disable=SC2153
 node_run() { echo "$RUN/c$1"; }
+# shellcheck disable=SC2153
 node_data() { echo "$DATA/c$1"; }
 # Short: containerd's socket path sits below it and must stay under 108 bytes.
 node_exec_root() { echo "/run/ndc-c$1"; }
@@ -97,10 +100,10 @@ node_ovs_up() {
     [ -e "$data/conf.db" ] || ovsdb-tool create "$data/conf.db" /usr/share/openvswitch/vswitch.ovsschema
     start "c$k-ovsdb-server" env OVS_RUNDIR="$run" OVS_LOGDIR="$LOGS" OVS_DBDIR="$data" \
         nsenter --net="/var/run/netns/$ns" ovsdb-server "$data/conf.db" \
-        --remote="punix:$run/db.sock" --unixctl="$run/ovsdb-server.ctl" \
+        --remote="punix:$run/db.sock" --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
+        --unixctl="$run/ovsdb-server.ctl" \
         --pidfile="$run/ovsdb-server.pid" --log-file="$LOGS/c$k-ovsdb-server-ovs.log" -vconsole:off
-    local i
-    for i in $(seq 1 50); do [ -S "$run/db.sock" ] && break; sleep 0.2; done
+    for _ in $(seq 1 50); do [ -S "$run/db.sock" ] && break; sleep 0.2; done
     node_vsctl "$k" --no-wait init
     start "c$k-ovs-vswitchd" env OVS_RUNDIR="$run" OVS_LOGDIR="$LOGS" OVS_DBDIR="$data" \
         nsenter --net="/var/run/netns/$ns" ovs-vswitchd "unix:$run/db.sock" \
@@ -129,8 +132,7 @@ node_docker_up() {
         --exec-root "$exec_root" --pidfile "$exec_root/docker.pid" \
         -H "$(node_docker_url "$k")" --group docker --cgroup-parent "ndc-c$k" \
         --bridge=none --iptables=false --ip-masq=false --ip-forward=false
-    local i
-    for i in $(seq 1 60); do
+    for _ in $(seq 1 60); do
         docker -H "$(node_docker_url "$k")" info >/dev/null 2>&1 && return 0
         pid_of "c$k-dockerd" >/dev/null || break
         sleep 1
@@ -160,7 +162,8 @@ EOF
     NOVA_CPU_CONF=$ETC/nova/nova-cpu-c$k.conf NOVA_BIN_DIR=$VENV/bin
     apply_deployment nova-cpu "$ETC/nova/nova-cpu-c$k.conf"
     apply_deployment nova-cpu-root "$ETC/nova/nova-cpu-c$k.conf"
-    printf 'os_vif_ovs\tovsdb_connection\tunix:%s/db.sock\n' "$run" \
+    unprivileged_compute_conf "$ETC/nova/nova-cpu-c$k.conf"
+    printf 'os_vif_ovs\tovsdb_connection\t%s\n' "$OVSDB_COMPUTE" \
         | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$ETC/nova/nova-cpu-c$k.conf"
 
     local helper="$VENV/bin/privsep-helper --config-file $ETC/neutron/neutron.conf --config-file $ETC/neutron/openvswitch_agent-c$k.ini"
@@ -198,9 +201,12 @@ node_up() {
             "$VENV/bin/neutron-openvswitch-agent" --config-file "$ETC/neutron/neutron.conf" \
             --config-file "$ETC/neutron/openvswitch_agent-c$k.ini"
     fi
+    ensure_ovsdb_tcp node_vsctl "$k"
+    # Into the namespace as root, then down to the nova user.
+    as_nova
     start "c$k-nova-compute" env OVS_RUNDIR="$run" \
         nsenter --net="/var/run/netns/$(node_ns "$k")" \
-        "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova-cpu-c$k.conf"
+        "${AS_NOVA[@]}" "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova-cpu-c$k.conf"
     wait_healthy "c$k-neutron-openvswitch-agent" "c$k-nova-compute"
 }
 
@@ -226,10 +232,9 @@ node_down() {
     stop_pids "c$k-neutron-openvswitch-agent" "c$k-dockerd"
     stop_pids "c$k-ovs-vswitchd" "c$k-ovsdb-server"
     # What a killed engine left mounted below its roots.
-    for m in $(awk -v a="$data/" -v b="$exec_root/" \
-                 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts | sort -r); do
-        umount -l "$m" 2>/dev/null || true
-    done
+    awk -v a="$data/" -v b="$exec_root/" \
+        'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts | sort -r \
+        | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     for c in /sys/fs/cgroup/*/"ndc-c$k"; do
         [ -d "$c" ] || continue
         find "$c" -depth -type d -exec rmdir {} + 2>/dev/null || true
