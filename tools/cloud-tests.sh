@@ -70,17 +70,15 @@ odl_image_file() {
     echo "$file"
 }
 
-# Facts from the running cloud, as admin, with the cloud's own SDK. The
-# network private belongs to the demo project; tempest's per-test projects
-# boot on it, so it is shared (idempotent).
+# Facts from the running cloud, as admin, with the cloud's own SDK.
+# tempest's per-test projects boot on the network "tempest" (admin's,
+# shared, its gateway address on the host), never on the demo's private.
 cloud_facts() {
     "$CLOUD_PY" - <<'EOF'
 import openstack
 conn = openstack.connect(cloud='nova-docker-admin')
 auth = conn.config.config['auth']
-net = conn.network.find_network('private', ignore_missing=False)
-if not net.is_shared:
-    conn.network.update_network(net, is_shared=True)
+net = conn.network.find_network('tempest', ignore_missing=False)
 image = conn.image.find_image('nova-docker-busybox', ignore_missing=False)
 flavor = conn.compute.find_flavor('docker.small', ignore_missing=False)
 # Upstream tests that filter servers by image or flavor need a second one

@@ -49,6 +49,11 @@ PREFIX=${CIDR#*/}
 BRIDGE="br-ndc"
 TUN_BRIDGE="br-ndc-tun"
 GW_DEV=ndc-gw
+# tempest's own shared network (admin's), so test projects never boot on
+# the demo's private network; the host holds its gateway address too.
+TEMPEST_CIDR=${NOVA_DOCKER_CLOUD_TEMPEST_CIDR:-10.22.0.0/24}
+TEMPEST_GW_IP=${TEMPEST_CIDR%.*/*}.1
+TEMPEST_GW_DEV=ndc-gwt
 COMPUTE_HOST=nova-docker-cloud
 OVSDB=unix:/var/run/openvswitch/db.sock
 # nova-compute is not root: it reaches OVSDB over TCP on loopback, as in
@@ -601,7 +606,7 @@ start_keystone() {
 
 provision() {
     NDC_AUTH_URL=http://$HOST_IP:5000/v3 NDC_PASSWORD=$PASSWORD NDC_HOST_IP=$HOST_IP \
-    NDC_CIDR=$CIDR NDC_COMPUTE_HOST=$COMPUTE_HOST NDC_COMPUTE_HOSTS="$(compute_hosts)" \
+    NDC_CIDR=$CIDR NDC_TEMPEST_CIDR=$TEMPEST_CIDR NDC_TEMPEST_GW=$TEMPEST_GW_IP NDC_COMPUTE_HOST=$COMPUTE_HOST NDC_COMPUTE_HOSTS="$(compute_hosts)" \
     NDC_IMAGE_NAME=$IMAGE_NAME \
     NDC_IMAGE_FILE=$DATA/busybox-image.tar NDC_HEAT_DOMAIN_FILE=$ETC/heat/stack-domain-id \
     NDC_RESOURCES_FILE=$RUN/resources.json NDC_AGGREGATE=$AGGREGATE NDC_ZONE=$ZONE \
@@ -643,10 +648,14 @@ ensure_bridges() {
         fi
     done
     ensure_underlay
-    ovs-vsctl --timeout=10 --may-exist add-port "$BRIDGE" "$GW_DEV" \
-        -- set interface "$GW_DEV" type=internal \
-        -- set interface "$GW_DEV" external_ids:skip_cleanup=true
-    gw_address_up
+    local dev
+    for dev in "$GW_DEV" "$TEMPEST_GW_DEV"; do
+        ovs-vsctl --timeout=10 --may-exist add-port "$BRIDGE" "$dev" \
+            -- set interface "$dev" type=internal \
+            -- set interface "$dev" external_ids:skip_cleanup=true
+    done
+    gw_address_up "$GW_DEV" "$HOST_IP/$PREFIX"
+    gw_address_up "$TEMPEST_GW_DEV" "$TEMPEST_GW_IP/${TEMPEST_CIDR#*/}"
 }
 
 start_network_agent() {
@@ -731,28 +740,30 @@ start_compute() {
     wait_healthy nova-compute
 }
 
+# gw_address_up DEV ADDRESS/PREFIX
 gw_address_up() {
-    ip link set "$GW_DEV" up
-    ip -4 addr show dev "$GW_DEV" | grep -q "inet $HOST_IP/" \
-        || ip addr add "$HOST_IP/$PREFIX" dev "$GW_DEV"
+    ip link set "$1" up
+    ip -4 addr show dev "$1" | grep -q "inet $2 " || ip addr add "$2" dev "$1"
 }
 
+# bind_gateway_port DEV ADDRESS/PREFIX KEY: KEY_port_id and KEY_mac of
+# resources.json name the Neutron port.
 bind_gateway_port() {
     # The subnet's gateway address is the host's: bind the Neutron port
     # made for it to the internal OVS port holding the address, so the agent
     # puts it on the network's VLAN (servers reach heat-api and the host
     # reaches servers). The agent only binds a port it sees appear with its
     # iface-id, so the port is added again, whole, in one transaction.
-    local port mac
-    port=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["gateway_port_id"])' "$RUN/resources.json")
-    mac=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["gateway_mac"])' "$RUN/resources.json")
-    [ "$(ovs-vsctl --timeout=10 get interface "$GW_DEV" external_ids:iface-id 2>/dev/null)" = "\"$port\"" ] && return 0
-    ovs-vsctl --timeout=10 -- --if-exists del-port "$BRIDGE" "$GW_DEV" \
-        -- add-port "$BRIDGE" "$GW_DEV" -- set interface "$GW_DEV" type=internal \
+    local dev=$1 address=$2 key=$3 port mac
+    port=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$RUN/resources.json" "${key}_port_id")
+    mac=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$RUN/resources.json" "${key}_mac")
+    [ "$(ovs-vsctl --timeout=10 get interface "$dev" external_ids:iface-id 2>/dev/null)" = "\"$port\"" ] && return 0
+    ovs-vsctl --timeout=10 -- --if-exists del-port "$BRIDGE" "$dev" \
+        -- add-port "$BRIDGE" "$dev" -- set interface "$dev" type=internal \
         "mac=\"$mac\"" "external_ids:iface-id=$port" "external_ids:attached-mac=$mac" \
         external_ids:iface-status=active external_ids:skip_cleanup=true
-    gw_address_up
-    say "host address $HOST_IP bound to Neutron port $port"
+    gw_address_up "$dev" "$address"
+    say "host address $address bound to Neutron port $port"
 }
 
 compute_hosts() {
@@ -861,7 +872,9 @@ cmd_up() {
         docker save "$IMAGE" >"$DATA/busybox-image.tar.part"
         mv "$DATA/busybox-image.tar.part" "$DATA/busybox-image.tar"
     }
-    say "stage: cloud objects"; provision resources; bind_gateway_port
+    say "stage: cloud objects"; provision resources
+    bind_gateway_port "$GW_DEV" "$HOST_IP/$PREFIX" gateway
+    bind_gateway_port "$TEMPEST_GW_DEV" "$TEMPEST_GW_IP/${TEMPEST_CIDR#*/}" tempest_gateway
     write_clouds_yaml
     if [ ${#STARTED[@]} -eq 0 ]; then
         say "nothing started: every service was running"

@@ -170,32 +170,33 @@ def ensure_image(conn):
     return image
 
 
-def ensure_network(conn, demo):
-    net = conn.network.find_network('private', project_id=demo.id)
+def ensure_network(conn, project, name, cidr, gateway, shared=False):
+    net = conn.network.find_network(name, project_id=project.id)
     if net is None:
-        net = conn.network.create_network(name='private',
-                                          project_id=demo.id)
-        say('created network private')
-    subnet = conn.network.find_subnet('private-subnet', network_id=net.id)
+        net = conn.network.create_network(name=name, project_id=project.id,
+                                          is_shared=shared)
+        say('created network %s' % name)
+    subnet = conn.network.find_subnet(name + '-subnet', network_id=net.id)
     if subnet is None:
         subnet = conn.network.create_subnet(
-            name='private-subnet', network_id=net.id, project_id=demo.id,
-            ip_version=4, cidr=ENV['NDC_CIDR'], gateway_ip=ENV['NDC_HOST_IP'],
+            name=name + '-subnet', network_id=net.id, project_id=project.id,
+            ip_version=4, cidr=cidr, gateway_ip=gateway,
             # The driver configures addresses itself: no DHCP agent needed.
             enable_dhcp=False)
-        say('created subnet private-subnet %s' % ENV['NDC_CIDR'])
-    port = conn.network.find_port('nova-docker-host-gateway',
-                                  network_id=net.id)
+        say('created subnet %s-subnet %s' % (name, cidr))
+    port_name = 'nova-docker-host-gateway'
+    if name != 'private':
+        port_name += '-' + name
+    port = conn.network.find_port(port_name, network_id=net.id)
     if port is None:
         port = conn.network.create_port(
-            name='nova-docker-host-gateway', network_id=net.id,
+            name=port_name, network_id=net.id,
             device_owner='nova-docker:host-gateway',
             device_id=ENV['NDC_COMPUTE_HOST'],
             binding_host_id=ENV['NDC_COMPUTE_HOST'],
             port_security_enabled=False,
-            fixed_ips=[{'subnet_id': subnet.id,
-                        'ip_address': ENV['NDC_HOST_IP']}])
-        say('created port nova-docker-host-gateway')
+            fixed_ips=[{'subnet_id': subnet.id, 'ip_address': gateway}])
+        say('created port %s' % port_name)
     return net, subnet, port
 
 
@@ -236,7 +237,12 @@ def resources():
                          ENV['NDC_ZONE'] + '-nodes', others)
     demo = conn.identity.find_project('demo')
     image = ensure_image(conn)
-    net, subnet, port = ensure_network(conn, demo)
+    net, subnet, port = ensure_network(conn, demo, 'private',
+                                       ENV['NDC_CIDR'], ENV['NDC_HOST_IP'])
+    # tempest's: shared, owned by admin, never the demo's network.
+    tnet, _, tport = ensure_network(
+        conn, conn.identity.find_project('admin'), 'tempest',
+        ENV['NDC_TEMPEST_CIDR'], ENV['NDC_TEMPEST_GW'], shared=True)
     for each in hosts():
         wait_for('an alive Open vSwitch agent on %s' % each, lambda: [
             a for a in conn.network.agents(
@@ -244,6 +250,9 @@ def resources():
             if a.is_alive])
     json.dump({'network_id': net.id, 'subnet_id': subnet.id,
                'gateway_port_id': port.id, 'gateway_mac': port.mac_address,
+               'tempest_network_id': tnet.id,
+               'tempest_gateway_port_id': tport.id,
+               'tempest_gateway_mac': tport.mac_address,
                'image_id': image.id},
               open(ENV['NDC_RESOURCES_FILE'], 'w'), indent=1)
 
