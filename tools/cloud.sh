@@ -1,12 +1,16 @@
 #!/bin/bash
-# A single-node OpenStack on this machine, with nova-compute running this
-# bundle's driver: MariaDB, RabbitMQ and memcached from Debian; Keystone,
-# Glance, Placement, Nova, Neutron (ML2/openvswitch, agent on a netdev
-# bridge of its own) and Heat from PyPI, in their own virtualenv, started by
-# this script (no systemd) and configured as a deployment guide would.
+# An OpenStack on this machine, with nova-compute running this bundle's
+# driver: MariaDB, RabbitMQ and memcached from Debian; Keystone, Glance,
+# Placement, Nova, Neutron (ML2/openvswitch with VXLAN, agents on netdev
+# bridges, security groups enforced) and Heat from PyPI, in their own
+# virtualenv, started by this script (no systemd) and configured as a
+# deployment guide would. One compute node by default; with --computes N,
+# N - 1 more, each in a network namespace of its own (tools/cloud/nodes.sh,
+# doc/source/install/multinode-cloud.rst). nova-compute runs as the
+# unprivileged user nova.
 #
-# Usage: tools/cloud.sh up|down [--purge]|status|restart-compute [--kill]
-#        (as root, after bootstrap-host)
+# Usage: tools/cloud.sh up [--computes N]|down [--purge]|status|
+#        restart-compute [--kill]   (as root, after bootstrap-host)
 #
 #   up      installs what is missing, writes the configuration, starts every
 #           service not already running, creates the cloud's objects; ends
