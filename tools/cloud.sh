@@ -1041,7 +1041,8 @@ cmd_restart_compute() {
 # How many compute nodes: up's --computes, else what the last up recorded.
 COMPUTES=$(cat "$RUN/computes" 2>/dev/null || echo 1)
 if [ "${1:-}" = up ]; then
-    COMPUTES=1
+    # No flag: as many nodes as a running cloud has (the demo's plain up
+    # must not fail on a two-node cloud), else one.
     case "${2:-}" in
         '') ;;
         --computes) COMPUTES=${3:-}
