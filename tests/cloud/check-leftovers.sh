@@ -34,7 +34,8 @@ cgroups() { find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d -name 'ndc-c*' 2
 mounts() { awk -v h="$CLOUD_HOME/" 'index($2, h) == 1 || $2 ~ "^/run/ndc-c" {print $2}' /proc/mounts | sort; }
 node_dirs() { find /run -maxdepth 1 -name 'ndc-c*' 2>/dev/null | sort || true; }
 users() { getent passwd | cut -d: -f1 | sort; }
-sudoers() { find /etc/sudoers.d -maxdepth 1 -type f 2>/dev/null | sort || true; }
+# The file up writes (the sudo package's own README may come with it).
+sudoers() { find /etc/sudoers.d -maxdepth 1 -type f -name 'nova-docker-*' 2>/dev/null | sort || true; }
 
 snapshot() {
     mkdir -p "$dir"
