@@ -1,6 +1,7 @@
 #!/bin/bash
-# Tempest against the running single-node cloud (tools/cloud.sh up): the
-# nova-docker plugin's scenarios, then upstream tempest's compute API subset
+# Tempest against the running cloud (tools/cloud.sh up [--computes N]): the
+# nova-docker plugin's scenarios (the multi-node ones only when a second
+# compute node is up), then upstream tempest's compute API subset
 # minus etc/tempest/upstream-exclude.txt.
 #
 # Installs tempest (PyPI) and this bundle (for its plugin) into a virtualenv
