@@ -216,7 +216,6 @@ def ensure_aggregate(conn, name, zone, members):
 
 def resources():
     conn = admin()
-    host = ENV['NDC_COMPUTE_HOST']
     for each in hosts():
         wait_for('nova-compute %s up' % each, lambda: [
             s for s in conn.compute.services(binary='nova-compute',

@@ -54,7 +54,8 @@ BIG_FETCH = ('n=$(timeout 20 wget -q -O- http://$ND_PEER:%d/big | wc -c); '
              % workloads.HTTP_PORT)
 # One HTTP fetch of each port of the peer per round.
 PORTS_PROBE = ('for p in $ND_PORTS; do '
-               'r=$(timeout 3 wget -q -O- http://$ND_PEER:$p/ 2>&1 | head -n 1); '
+               'r=$(timeout 3 wget -q -O- http://$ND_PEER:$p/ 2>&1 '
+               '| head -n 1); '
                'echo "ND-PORT $(date +%s) $ND_PEER $p $r"; done')
 
 _BIG = re.compile(r'^ND-BIG (\d+) (\S+) bytes=(\d+)')
