@@ -1,6 +1,7 @@
 #!/bin/bash
-# Tempest against the running single-node cloud (tools/cloud.sh up): the
-# nova-docker plugin's scenarios, then upstream tempest's compute API subset
+# Tempest against the running cloud (tools/cloud.sh up [--computes N]): the
+# nova-docker plugin's scenarios (the multi-node ones only when a second
+# compute node is up), then upstream tempest's compute API subset
 # minus etc/tempest/upstream-exclude.txt.
 #
 # Installs tempest (PyPI) and this bundle (for its plugin) into a virtualenv
@@ -14,7 +15,8 @@
 # Usage: tools/cloud-tests.sh [plugin|upstream|all]   (as root; default all)
 # Environment: NOVA_DOCKER_TEMPEST_VENV (default <repo>/.tox/tempest),
 # NOVA_DOCKER_CLOUD_HOME (default /opt/nova-docker-cloud),
-# NOVA_DOCKER_UPSTREAM_CONCURRENCY (default 2).
+# NOVA_DOCKER_UPSTREAM_CONCURRENCY (default 2), NOVA_DOCKER_PLUGIN_CLASSES
+# (an extended regex: run only the plugin scenario classes it matches).
 
 set -o errexit -o nounset -o pipefail
 
@@ -69,17 +71,15 @@ odl_image_file() {
     echo "$file"
 }
 
-# Facts from the running cloud, as admin, with the cloud's own SDK. The
-# network private belongs to the demo project; tempest's per-test projects
-# boot on it, so it is shared (idempotent).
+# Facts from the running cloud, as admin, with the cloud's own SDK.
+# tempest's per-test projects boot on the network "tempest" (admin's,
+# shared, its gateway address on the host), never on the demo's private.
 cloud_facts() {
     "$CLOUD_PY" - <<'EOF'
 import openstack
 conn = openstack.connect(cloud='nova-docker-admin')
 auth = conn.config.config['auth']
-net = conn.network.find_network('private', ignore_missing=False)
-if not net.is_shared:
-    conn.network.update_network(net, is_shared=True)
+net = conn.network.find_network('tempest', ignore_missing=False)
 image = conn.image.find_image('nova-docker-busybox', ignore_missing=False)
 flavor = conn.compute.find_flavor('docker.small', ignore_missing=False)
 # Upstream tests that filter servers by image or flavor need a second one
@@ -98,7 +98,14 @@ alt_flavor = conn.compute.find_flavor('docker.small.alt')
 if alt_flavor is None:
     alt_flavor = conn.compute.create_flavor(
         name='docker.small.alt', vcpus=1, ram=320, disk=1, is_public=True)
+# The zone of the other compute nodes (tools/cloud.sh up --computes N),
+# when one of them is up: the multi-node scenarios need it.
+nodes_zone = ''
+for svc in conn.compute.services(binary='nova-compute'):
+    if svc.availability_zone == 'docker-nodes' and svc.state == 'up':
+        nodes_zone = 'docker-nodes'
 for key, value in (('auth_url', auth['auth_url']),
+                   ('nodes_zone', nodes_zone),
                    ('admin_password', auth['password']),
                    ('image_id', image.id), ('flavor_id', flavor.id),
                    ('alt_image_id', alt_image.id),
@@ -128,6 +135,7 @@ write_config() {
         -e "s|@ALT_IMAGE_ID@|$(fact alt_image_id)|" \
         -e "s|@ALT_FLAVOR_ID@|$(fact alt_flavor_id)|" \
         -e "s|@ODL_IMAGE_FILE@|$odl_file|" \
+        -e "s|@NODES_ZONE@|$(fact nodes_zone)|" \
         -e "s|@LOG_DIR@|$WORKSPACE|" \
         -e "s|@TOP_DIR@|$TOP_DIR|" \
         "$TOP_DIR/etc/tempest/tempest.conf.in" >"$WORKSPACE/etc/tempest.conf"
@@ -156,6 +164,15 @@ run_plugin() {
         --regex '^nova_docker_tempest_plugin\.' 2>/dev/null \
         | sed -n 's/^\(nova_docker_tempest_plugin\.[^[]*\)\.test_[^.]*\[.*$/\1/p' | sort -u)
     [ -n "$classes" ] || die "tempest lists no nova-docker scenario"
+    if ! grep -q '^nodes_availability_zone = .' "$WORKSPACE/etc/tempest.conf"; then
+        # A one-node cloud: the multi-node scenarios have nothing to test.
+        say "one compute node: the multi-node scenarios (test_multinode) are not run"
+        classes=$(grep -v '\.test_multinode\.' <<<"$classes")
+    fi
+    if [ -n "${NOVA_DOCKER_PLUGIN_CLASSES:-}" ]; then
+        classes=$(grep -E -- "$NOVA_DOCKER_PLUGIN_CLASSES" <<<"$classes") \
+            || die "no scenario class matches $NOVA_DOCKER_PLUGIN_CLASSES"
+    fi
     for cls in $classes; do
         t0=$(date +%s) rc=0
         log=plugin-${cls##*.}

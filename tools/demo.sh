@@ -33,7 +33,8 @@ step() {
 die() { say "FAILED: $*" >&2; exit 1; }
 show() { sed 's/^/      /'; }
 
-servers=() images=() stack='' managers=()
+servers=() images=() stack='' managers=() group=''
+
 cleanup() {
     local uuid
     for uuid in "${managers[@]}"; do
@@ -42,6 +43,7 @@ cleanup() {
     [ -z "$stack" ] || openstack stack delete --yes --wait "$stack" >/dev/null 2>&1 || true
     [ ${#servers[@]} -eq 0 ] || openstack server delete --wait "${servers[@]}" >/dev/null 2>&1 || true
     [ ${#images[@]} -eq 0 ] || openstack image delete "${images[@]}" >/dev/null 2>&1 || true
+    [ -z "$group" ] || openstack security group delete "$group" >/dev/null 2>&1 || true
     docker rm -f nova-docker-demo-build >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
@@ -112,12 +114,19 @@ images+=("$image")
 say "image demo-web $image ($(stat -c %s "$WORK/demo-web.tar") bytes)"
 
 step "3. boot web-1, then web-2 told (metadata PEER) to ping and fetch from web-1"
-openstack server create --image "$image" --flavor docker.small \
+# Security groups are enforced: the web servers' group lets ICMP and the
+# page's port in (the default group would keep the host out).
+group=demo-web-$$
+openstack security group create "$group" -f value -c id >/dev/null
+openstack security group rule create --protocol icmp "$group" >/dev/null
+openstack security group rule create --protocol tcp --dst-port 8080 "$group" >/dev/null
+say "security group $group: ICMP and TCP 8080 in"
+openstack server create --image "$image" --flavor docker.small --security-group "$group" \
     --network private --availability-zone docker --wait web-1 -f value -c id >"$WORK/id1"
 servers+=("$(cat "$WORK/id1")")
 ip1=$(openstack server show web-1 -f json -c addresses \
     | python3 -c 'import json,sys; a=json.load(sys.stdin)["addresses"]; print(a["private"][0])')
-openstack server create --image "$image" --flavor docker.small \
+openstack server create --image "$image" --flavor docker.small --security-group "$group" \
     --network private --availability-zone docker --property "PEER=$ip1" \
     --wait web-2 -f value -c id >"$WORK/id2"
 servers+=("$(cat "$WORK/id2")")
