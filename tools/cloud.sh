@@ -92,7 +92,8 @@ SERVICES=(
     "nova-api|8774|http" "nova-conductor||-" "nova-scheduler||-"
     "neutron-api|9696|http" "neutron-rpc-server||-"
     "neutron-periodic-workers||-" "neutron-openvswitch-agent||-"
-    "heat-api|8004|http" "heat-engine||-" "nova-compute||-"
+    "heat-api|8004|http" "heat-engine||-" "nova-serialproxy|6083|tcp"
+    "nova-compute||-"
 )
 
 # A pid file holds "PID STARTTIME": a pid reused by another process after a
@@ -376,6 +377,11 @@ username = nova
 password = $PASSWORD
 $(client placement placement)
 $(client neutron neutron)
+[serial_console]
+enabled = true
+base_url = ws://127.0.0.1:6083/
+serialproxy_host = 127.0.0.1
+serialproxy_port = 6083
 EOF
 )
     NOVA_COMMON=$nova_common
@@ -384,6 +390,8 @@ EOF
 transport_url = $transport
 my_ip = $HOST_IP
 state_path = $DATA/nova
+# The driver resizes in place only (doc/source/user/server-actions.rst).
+allow_resize_to_same_host = true
 [api]
 auth_strategy = keystone
 [wsgi]
@@ -405,6 +413,7 @@ transport_url = $transport
 my_ip = $HOST_IP
 state_path = $DATA/nova
 instances_path = $DATA/nova/instances
+allow_resize_to_same_host = true
 $nova_common
 EOF
     # shellcheck disable=SC2034
@@ -415,6 +424,10 @@ EOF
     apply_deployment nova-cpu-root "$ETC/nova/nova-cpu.conf"
     unprivileged_compute_conf "$ETC/nova/nova-cpu.conf"
     printf 'os_vif_ovs\tovsdb_connection\t%s\n' "$OVSDB_COMPUTE" \
+        | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$ETC/nova/nova-cpu.conf"
+    # nova-serialproxy runs on this host: the console listeners of the
+    # controller's compute node stay on loopback, out of tenants' reach.
+    printf 'serial_console\tproxyclient_address\t127.0.0.1\n' \
         | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$ETC/nova/nova-cpu.conf"
 
     cp "$VENV/etc/neutron/api-paste.ini" "$ETC/neutron/"
@@ -636,8 +649,10 @@ start_apis() {
     WSGI_ENV=(NOVA_DOCKER_WSGI_PROG=heat-api)
     start_wsgi heat-api 8004 heat.wsgi.api "--config-file $ETC/heat/heat.conf"
     start heat-engine "$VENV/bin/heat-engine" --config-file "$ETC/heat/heat.conf"
+    start nova-serialproxy "$VENV/bin/nova-serialproxy" "${nc[@]}"
     wait_healthy glance-api placement-api nova-api nova-conductor nova-scheduler \
-        neutron-api neutron-rpc-server neutron-periodic-workers heat-api heat-engine
+        neutron-api neutron-rpc-server neutron-periodic-workers heat-api heat-engine \
+        nova-serialproxy
 }
 
 ovs_managers() { ovs-vsctl --timeout=10 --bare --columns=target list Manager | grep . | sort || true; }

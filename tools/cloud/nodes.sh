@@ -152,6 +152,7 @@ transport_url = $TRANSPORT
 my_ip = $(node_ip "$k")
 state_path = $data/nova
 instances_path = $data/nova/instances
+allow_resize_to_same_host = true
 $NOVA_COMMON
 [oslo_concurrency]
 lock_path = $data/locks
@@ -164,6 +165,12 @@ EOF
     apply_deployment nova-cpu-root "$ETC/nova/nova-cpu-c$k.conf"
     unprivileged_compute_conf "$ETC/nova/nova-cpu-c$k.conf"
     printf 'os_vif_ovs\tovsdb_connection\t%s\n' "$OVSDB_COMPUTE" \
+        | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$ETC/nova/nova-cpu-c$k.conf"
+    # Console listeners on the node's underlay address, where
+    # nova-serialproxy on the host (the underlay's .1) connects from; the
+    # driver accepts that address only.
+    printf 'serial_console\tproxyclient_address\t%s\ndocker\tserial_console_proxy_addresses\t%s\n' \
+        "$(node_ip "$k")" "$UL_PREFIX.1" \
         | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$ETC/nova/nova-cpu-c$k.conf"
 
     local helper="$VENV/bin/privsep-helper --config-file $ETC/neutron/neutron.conf --config-file $ETC/neutron/openvswitch_agent-c$k.ini"
