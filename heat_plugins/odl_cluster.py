@@ -267,9 +267,12 @@ class OdlCluster(stack_resource.StackResource):
             properties.Schema.STRING,
             _('External network to take a floating IP for the VIP from, '
               'for clients outside NETWORK (e.g. the compute nodes\' '
-              'networking-odl). Default: no floating IP.'),
-            update_allowed=True,
-            constraints=[constraints.CustomConstraint('neutron.network')]),
+              'networking-odl). Default (or empty): no floating IP.'),
+            # Checked in validate_nested_stack: a template passes '' (its
+            # parameter's default, or null through "if", which Heat turns
+            # into '' for a string) for "none", which the neutron.network
+            # constraint would refuse.
+            update_allowed=True),
     }
 
     attributes_schema = {
@@ -374,6 +377,7 @@ class OdlCluster(stack_resource.StackResource):
         # rather than a nested server's.
         self._validate_images()
         self._validate_network()
+        self._validate_floating_network()
         super(OdlCluster, self).validate_nested_stack()
 
     def _validate_images(self):
@@ -403,6 +407,19 @@ class OdlCluster(stack_resource.StackResource):
                     'docker; %(advice)s.') % {
                         'image': image, 'format': found_format,
                         'advice': advice})
+
+    def _validate_floating_network(self):
+        name = self.properties[self.VIP_FLOATING_NETWORK]
+        if not name or not self.properties[self.VIP_ENABLED]:
+            return
+        try:
+            self.client_plugin('neutron').find_resourceid_by_name_or_id(
+                'network', name)
+        except Exception as err:
+            raise self._invalid(self.VIP_FLOATING_NETWORK, _(
+                'external network %(net)s for the VIP\'s floating IP: '
+                '%(err)s; name an external network, or leave it empty for '
+                'no floating IP.') % {'net': name, 'err': err})
 
     def _validate_network(self):
         if self.properties[self.SUBNET]:

@@ -17,6 +17,7 @@ CLOUD_HOME=${NOVA_DOCKER_CLOUD_HOME:-/opt/nova-docker-cloud}
 export OS_CLOUD=nova-docker-demo
 DEMO_TAG=nova-docker/demo-web:2
 ODL_TAG=nova-docker/odl-standin:latest
+VIP_TAG=nova-docker/haproxy:latest
 WORK=$(mktemp -d /tmp/nova-docker-demo.XXXXXX)
 START=$(date +%s)
 STEP_START=$START
@@ -155,13 +156,27 @@ docker save "$ODL_TAG" >"$WORK/odl.tar"
 odl_image=$(openstack image create demo-odl-standin --container-format docker \
     --disk-format raw --file "$WORK/odl.tar" -f value -c id)
 images+=("$odl_image")
+# The northbound VIP: HAProxy built from Debian's binary, never pulled.
+bash tools/build-haproxy-image.sh "$VIP_TAG" | show
+docker save "$VIP_TAG" >"$WORK/vip.tar"
+vip_image=$(openstack image create demo-odl-vip --container-format docker \
+    --disk-format raw --file "$WORK/vip.tar" -f value -c id)
+images+=("$vip_image")
 stack=demo-odl
 openstack stack create --wait -t heat_plugins/templates/odl-cluster.yaml \
     --parameter "image=$odl_image" --parameter flavor=docker.small \
     --parameter network=private --parameter cluster_size=3 \
-    --parameter server_group_policy=soft-anti-affinity \
+    --parameter "vip_image=$vip_image" \
     "$stack" -f value -c stack_status | show
 openstack stack output show "$stack" members -f value -c output_value | show
+for out in server_group_policy northbound_url devstack_local_conf; do
+    say "$out:"
+    openstack stack output show "$stack" "$out" -f value -c output_value | show
+done
+vip=$(openstack stack output show "$stack" northbound_vip -f value -c output_value)
+say "RESTCONF through the VIP $vip: HTTP $(curl -s -o /dev/null -w '%{http_code}' \
+    --noproxy '*' -m 10 -u admin:admin \
+    "http://$vip:8181/restconf/operational/network-topology:network-topology/topology/netvirt:1")"
 mgrs=$(openstack stack output show "$stack" odl_ovs_managers -f value -c output_value)
 say "odl_ovs_managers: $mgrs"
 

@@ -52,15 +52,17 @@ USER_DATA = ('#!/bin/sh\n'
              'echo ran > /tmp/nd-user-data\n')
 # What the workload prints about its config drive, its user data's effect
 # and its own name (wget resolves the name through /etc/hosts, then
-# fetches from the web server the same init started).
-GUEST_INIT = (workloads.WEB_INIT + ' && '
-              'echo "ND-META $(cat %(meta)s)"; '
-              'echo "ND-UD $(cat /tmp/nd-user-data 2>&1)"; '
-              '(echo x > %(meta)s) 2>/dev/null && echo ND-RW=yes '
-              '|| echo ND-RW=no; '
-              'echo "ND-NAME $(timeout 3 wget -q -O- '
-              'http://$(hostname):%(port)d/ 2>&1)"'
-              % {'meta': META, 'port': workloads.HTTP_PORT})
+# fetches from the web server the same init started). Nova caps a
+# metadata value at 255 characters: the report is a metadata item of its
+# own (the workload sees metadata as its environment).
+GUEST_INIT = workloads.WEB_INIT + ' && eval "$ND_REPORT"'
+GUEST_REPORT = ('echo "ND-META $(cat %(meta)s)"; '
+                'echo "ND-UD $(cat /tmp/nd-user-data 2>&1)"; '
+                '(echo x > %(meta)s) 2>/dev/null && echo ND-RW=yes '
+                '|| echo ND-RW=no; '
+                'echo "ND-NAME $(timeout 3 wget -q -O- '
+                'http://$(hostname):%(port)d/ 2>&1)"'
+                % {'meta': META, 'port': workloads.HTTP_PORT})
 
 
 def _line(console, prefix):
@@ -115,7 +117,7 @@ class ConfigDriveTest(GuestScenarioTest):
         cls.tag = data_utils.rand_name('tag')
         cls.server = cls.create_guest(
             {'ND_SCRIPT': workloads.SCRIPT, 'ND_INIT': GUEST_INIT,
-             'ND_TAG': cls.tag},
+             'ND_REPORT': GUEST_REPORT, 'ND_TAG': cls.tag},
             config_drive=True, key_name=name,
             user_data=base64.b64encode(USER_DATA.encode()).decode())
         cls.wait_for_server(cls.server['id'])
