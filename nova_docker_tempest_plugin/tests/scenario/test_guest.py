@@ -62,7 +62,7 @@ GUEST_REPORT = ('echo "ND-META $(cat %(meta)s)"; '
                 '|| echo ND-RW=no; '
                 'echo "ND-NAME $(timeout 3 wget -q -O- '
                 'http://$(hostname):%(port)d/ 2>&1)"'
-                % {'meta': META, 'port': workloads.HTTP_PORT})
+                % {'meta': '"$ND_META"', 'port': workloads.HTTP_PORT})
 
 
 def _line(console, prefix):
@@ -117,7 +117,7 @@ class ConfigDriveTest(GuestScenarioTest):
         cls.tag = data_utils.rand_name('tag')
         cls.server = cls.create_guest(
             {'ND_SCRIPT': workloads.SCRIPT, 'ND_INIT': GUEST_INIT,
-             'ND_REPORT': GUEST_REPORT, 'ND_TAG': cls.tag},
+             'ND_REPORT': GUEST_REPORT, 'ND_META': META, 'ND_TAG': cls.tag},
             config_drive=True, key_name=name,
             user_data=base64.b64encode(USER_DATA.encode()).decode())
         cls.wait_for_server(cls.server['id'])
