@@ -416,14 +416,8 @@ class SeedTemplateTest(GuestScenarioTest):
     @classmethod
     def setup_clients(cls):
         super().setup_clients()
-        cls.heat = orchestration_client.OrchestrationClient(
-            cls.os_primary.auth_provider, 'orchestration',
-            CONF.identity.region,
-            build_interval=CONF.compute.build_interval,
-            build_timeout=CONF.nova_docker.stack_timeout,
-            disable_ssl_certificate_validation=(
-                CONF.identity.disable_ssl_certificate_validation),
-            ca_certs=CONF.identity.ca_certificates_file)
+        cls.heat = orchestration_client.OrchestrationClient.for_credentials(
+            cls.os_primary, CONF)
 
     @decorators.idempotent_id('0b0c8f64-3d4e-4d1d-9a51-6f1f4c2d5e07')
     def test_user_data_signals_the_wait_condition(self):

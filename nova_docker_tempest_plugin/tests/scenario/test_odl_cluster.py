@@ -116,14 +116,8 @@ class OdlClusterBase(base.NovaDockerScenarioTest):
     @classmethod
     def setup_clients(cls):
         super().setup_clients()
-        cls.heat = orchestration_client.OrchestrationClient(
-            cls.os_primary.auth_provider, 'orchestration',
-            CONF.identity.region,
-            build_interval=CONF.compute.build_interval,
-            build_timeout=CONF.nova_docker.stack_timeout,
-            disable_ssl_certificate_validation=(
-                CONF.identity.disable_ssl_certificate_validation),
-            ca_certs=CONF.identity.ca_certificates_file)
+        cls.heat = orchestration_client.OrchestrationClient.for_credentials(
+            cls.os_primary, CONF)
         cls.server_groups_client = cls.os_primary.server_groups_client
 
     @classmethod
@@ -142,6 +136,18 @@ class OdlClusterBase(base.NovaDockerScenarioTest):
             raise lib_exc.InvalidConfiguration(
                 '%s declares no parameter %s' % (template_path(), missing))
         cls.declared = declared
+
+    def _create_stack(self, name, parameters):
+        """Create the cluster stack (deleted at cleanup): id, outputs."""
+        timeout = CONF.nova_docker.stack_timeout
+        stack_id = self.heat.create_stack(
+            name, self.template, parameters,
+            timeout_mins=max(1, timeout // 60))['stack']['id']
+        self.addCleanup(self._delete_stack, name, stack_id)
+        stack = self.heat.wait_for_stack(name, stack_id, 'CREATE_COMPLETE',
+                                         timeout)
+        return stack_id, {o['output_key']: o['output_value']
+                          for o in stack.get('outputs', [])}
 
     def _stack_servers(self, name, stack_id):
         resources = self.heat.list_resources(name, stack_id)['resources']
@@ -212,15 +218,7 @@ class OdlClusterTest(OdlClusterBase):
             print('no Glance image %s: the cluster without its VIP'
                   % VIP_IMAGE)
             parameters['northbound_vip'] = False
-        timeout = CONF.nova_docker.stack_timeout
-        stack_id = self.heat.create_stack(
-            name, self.template, parameters,
-            timeout_mins=max(1, timeout // 60))['stack']['id']
-        self.addCleanup(self._delete_stack, name, stack_id)
-        stack = self.heat.wait_for_stack(name, stack_id, 'CREATE_COMPLETE',
-                                         timeout)
-        outputs = {o['output_key']: o['output_value']
-                   for o in stack.get('outputs', [])}
+        stack_id, outputs = self._create_stack(name, parameters)
         self.assertEqual(size, len(outputs['members']), outputs)
         if outputs.get('northbound_vip'):
             VipWatch(outputs['northbound_vip']).wait(
@@ -469,18 +467,13 @@ class OdlClusterDrillTest(OdlClusterBase):
             'server_group_policy': 'auto', 'northbound_vip': True,
             'vip_image': vip_image,
         }
-        # No zone: the cloud's compute hosts may sit in zones of their own
-        # (tools/cloud.sh puts its extra nodes in one), and the members
+        # No zone (''): the cloud's compute hosts may sit in zones of their
+        # own (tools/cloud.sh puts its extra nodes in one), and the members
         # must be free to spread over all of them.
+        if 'availability_zone' in self.declared:
+            parameters['availability_zone'] = ''
         timeout = CONF.nova_docker.stack_timeout
-        stack_id = self.heat.create_stack(
-            name, self.template, parameters,
-            timeout_mins=max(1, timeout // 60))['stack']['id']
-        self.addCleanup(self._delete_stack, name, stack_id)
-        stack = self.heat.wait_for_stack(name, stack_id, 'CREATE_COMPLETE',
-                                         timeout)
-        out = {o['output_key']: o['output_value']
-               for o in stack.get('outputs', [])}
+        stack_id, out = self._create_stack(name, parameters)
         members = out['members']
         targets = manager_targets(out['odl_ovs_managers'])
         self.assertEqual(3, len(targets), out)
