@@ -19,6 +19,8 @@ because that package is installed; Heat's loader also imports them as
 plugin modules, harmlessly, since they define no resource mapping.
 """
 
+import base64
+
 from heat.common import exception
 from heat.common.i18n import _
 from heat.engine import attributes
@@ -40,6 +42,8 @@ LOG = logging.getLogger(__name__)
 odl_conf.register_opts(cfg.CONF)
 
 MAX_MEMBERS = 7
+DEFAULT_VIP_IMAGE = 'nova-docker-haproxy'
+NEUTRON_NB_PATH = '/controller/nb/v2/neutron'
 
 
 def _port_schema(description, default):
@@ -86,6 +90,13 @@ class OdlCluster(stack_resource.StackResource):
     A new image rebuilds the members one at a time, waiting for the
     cluster to be whole again after each; the member count cannot be
     changed in place.
+
+    By default a northbound VIP (an HAProxy server, health-checking the
+    members' readiness URL) fronts RESTCONF and the Neutron northbound API;
+    server_group_policy auto spreads the members with anti-affinity when
+    there is a compute host per member, soft-anti-affinity otherwise. Any
+    update first replaces the servers that were deleted or are in ERROR
+    (what stack check reports), each on its own port, so with its address.
     """
 
     support_status = support.SupportStatus(version='27.0.0')
@@ -94,17 +105,20 @@ class OdlCluster(stack_resource.StackResource):
         IMAGE, FLAVOR, NETWORK, SUBNET, SIZE, AVAILABILITY_ZONE, FIXED_IPS,
         SECURITY_GROUPS, RESTCONF_PORT, OVSDB_PORT, OPENFLOW_PORT,
         AKKA_PORT, AKKA_RPC_PORT, USERNAME, PASSWORD, FEATURES,
-        READINESS_TIMEOUT, SERVER_GROUP_POLICY, READINESS,
+        READINESS_TIMEOUT, SERVER_GROUP_POLICY, READINESS, VIP_ENABLED,
+        VIP_IMAGE, VIP_FLAVOR, VIP_ADDRESS, VIP_FLOATING_NETWORK,
     ) = (
         'image', 'flavor', 'network', 'subnet', 'size', 'availability_zone',
         'fixed_ips', 'security_groups', 'restconf_port', 'ovsdb_port',
         'openflow_port', 'akka_port', 'akka_rpc_port', 'username',
         'password', 'features', 'readiness_timeout', 'server_group_policy',
-        'readiness',
+        'readiness', 'northbound_vip', 'vip_image', 'vip_flavor',
+        'vip_address', 'vip_floating_network',
     )
 
     READINESS_MODES = (SIGNAL, POLL) = ('signal', 'poll')
-    SERVER_GROUP_POLICIES = ('anti-affinity', 'soft-anti-affinity',
+    AUTO = 'auto'
+    SERVER_GROUP_POLICIES = (AUTO, 'anti-affinity', 'soft-anti-affinity',
                              'affinity', 'soft-affinity', 'none')
 
     # Changing these only changes how the resource talks to the cluster.
@@ -112,10 +126,14 @@ class OdlCluster(stack_resource.StackResource):
 
     ATTRIBUTES = (
         MEMBERS, MEMBER_IPS, OVS_MANAGERS, ODL_OVS_MANAGERS, CONTROLLERS,
-        RESTCONF_URLS, LEADER, SERVER_IDS,
+        RESTCONF_URLS, LEADER, SERVER_IDS, NORTHBOUND_VIP,
+        NORTHBOUND_VIP_FLOATING_IP, NORTHBOUND_URL, DEVSTACK_LOCAL_CONF,
+        SPREAD, MEMBER_HOSTS,
     ) = (
         'members', 'member_ips', 'ovs_managers', 'odl_ovs_managers',
         'controllers', 'restconf_urls', 'leader', 'server_ids',
+        'northbound_vip', 'northbound_vip_floating_ip', 'northbound_url',
+        'devstack_local_conf', 'server_group_policy', 'member_hosts',
     )
 
     # Every property is update_allowed: Heat would otherwise replace the
@@ -180,9 +198,10 @@ class OdlCluster(stack_resource.StackResource):
             default='admin', update_allowed=True),
         PASSWORD: properties.Schema(
             properties.Schema.STRING,
-            _('RESTCONF password for the readiness probes (poll mode). '
-              'Never passed to the members; pass it as a hidden template '
-              'parameter.'),
+            _('RESTCONF password for the readiness probes (poll mode) and '
+              'the northbound VIP\'s health checks (in its server\'s '
+              'metadata). Never passed to the members; pass it as a '
+              'hidden template parameter.'),
             default='admin', update_allowed=True),
         FEATURES: properties.Schema(
             properties.Schema.LIST,
@@ -201,11 +220,15 @@ class OdlCluster(stack_resource.StackResource):
         SERVER_GROUP_POLICY: properties.Schema(
             properties.Schema.STRING,
             _('Nova server group policy of the members when there is more '
-              'than one. anti-affinity (production: one member a host) '
-              'fails on a cloud with fewer hosts than members; '
-              'soft-anti-affinity spreads them when it can, so it works on '
-              'one host. none: no server group.'),
-            default='anti-affinity', update_allowed=True,
+              'than one. auto: anti-affinity when the availability zone '
+              'has at least as many enabled, up nova-compute hosts as '
+              'there are members (counted at create), soft-anti-affinity '
+              'otherwise or when the hosts cannot be counted; the '
+              'server_group_policy attribute says which. anti-affinity '
+              '(production: one member a host) fails on a cloud with fewer '
+              'hosts than members; soft-anti-affinity spreads them when it '
+              'can, so it works on one host. none: no server group.'),
+            default=AUTO, update_allowed=True,
             constraints=[constraints.AllowedValues(SERVER_GROUP_POLICIES)]),
         READINESS: properties.Schema(
             properties.Schema.STRING,
@@ -216,6 +239,40 @@ class OdlCluster(stack_resource.StackResource):
               '[odl_cluster] readiness_poll_networks).'),
             default=SIGNAL, update_allowed=True,
             constraints=[constraints.AllowedValues(READINESS_MODES)]),
+        VIP_ENABLED: properties.Schema(
+            properties.Schema.BOOLEAN,
+            _('Also deploy the northbound VIP: an HAProxy server (booted '
+              'the same way, from VIP_IMAGE) on NETWORK that spreads '
+              'RESTCONF and Neutron northbound requests over the members '
+              'whose RESTCONF readiness URL answers 200, checked every '
+              'second.'),
+            default=True, update_allowed=True),
+        VIP_IMAGE: properties.Schema(
+            properties.Schema.STRING,
+            _('Glance image (container_format docker) of the VIP server, '
+              'as tools/build-haproxy-image.sh builds it.'),
+            default=DEFAULT_VIP_IMAGE, update_allowed=True),
+        VIP_FLAVOR: properties.Schema(
+            properties.Schema.STRING,
+            _('Nova flavor of the VIP server. Default: the members\'.'),
+            update_allowed=True,
+            constraints=[constraints.CustomConstraint('nova.flavor')]),
+        VIP_ADDRESS: properties.Schema(
+            properties.Schema.STRING,
+            _('Fixed address of the VIP on NETWORK. Default: allocated '
+              'by Neutron.'),
+            update_allowed=True,
+            constraints=[constraints.CustomConstraint('ip_addr')]),
+        VIP_FLOATING_NETWORK: properties.Schema(
+            properties.Schema.STRING,
+            _('External network to take a floating IP for the VIP from, '
+              'for clients outside NETWORK (e.g. the compute nodes\' '
+              'networking-odl). Default (or empty): no floating IP.'),
+            # Checked in validate_nested_stack: a template passes '' (its
+            # parameter's default, or null through "if", which Heat turns
+            # into '' for a string) for "none", which the neutron.network
+            # constraint would refuse.
+            update_allowed=True),
     }
 
     attributes_schema = {
@@ -247,11 +304,44 @@ class OdlCluster(stack_resource.StackResource):
         SERVER_IDS: attributes.Schema(
             _('Nova server IDs, in member order.'),
             type=attributes.Schema.LIST),
+        NORTHBOUND_VIP: attributes.Schema(
+            _('Address of the northbound VIP on the member network, or '
+              'null without one.'),
+            type=attributes.Schema.STRING),
+        NORTHBOUND_VIP_FLOATING_IP: attributes.Schema(
+            _('Floating IP of the VIP, or null without one.'),
+            type=attributes.Schema.STRING),
+        NORTHBOUND_URL: attributes.Schema(
+            _('Neutron northbound URL for networking-odl '
+              '(http://<VIP>:<restconf port>/controller/nb/v2/neutron), '
+              'through the floating IP when there is one; member-1\'s '
+              'without a VIP.'),
+            type=attributes.Schema.STRING),
+        DEVSTACK_LOCAL_CONF: attributes.Schema(
+            _('The local.conf lines of a networking-odl node using this '
+              'cluster: ODL_MODE=externalodl, ODL_MGR_IP (the VIP), '
+              'ODL_PORT, ODL_OVS_MANAGERS (every member), ODL_MGR_PORT.'),
+            type=attributes.Schema.STRING),
+        SPREAD: attributes.Schema(
+            _('The server group policy the members got (auto resolved at '
+              'create), or none.'),
+            type=attributes.Schema.STRING),
+        MEMBER_HOSTS: attributes.Schema(
+            _('One map a member: name, server_id, host (the compute host, '
+              'when the caller may see it) and host_id (Nova\'s per-project '
+              'host hash, the same for members on one host).'),
+            type=attributes.Schema.LIST),
     }
 
     def validate(self):
         """Check what the schema cannot: odd size, one fixed IP a member."""
         size = self.properties[self.SIZE]
+        if size is not None and not 1 <= size <= MAX_MEMBERS:
+            raise self._invalid(self.SIZE, _(
+                '%(size)s members: an OpenDaylight cluster has 1, 3, 5 or '
+                '%(max)d members (an odd number, so that a majority '
+                'survives a split; 1 for a single controller without '
+                'failover).') % {'size': size, 'max': MAX_MEMBERS})
         if size is not None and size % 2 == 0 and 1 <= size <= MAX_MEMBERS:
             nearest = [str(n) for n in (size - 1, size + 1)
                        if 1 <= n <= MAX_MEMBERS]
@@ -281,6 +371,71 @@ class OdlCluster(stack_resource.StackResource):
                 'address.'))
         super(OdlCluster, self).validate()
 
+    def validate_nested_stack(self):
+        # After the schema's checks (a network that does not exist is
+        # reported as such), before the members' own: a readable refusal
+        # rather than a nested server's.
+        self._validate_images()
+        self._validate_network()
+        self._validate_floating_network()
+        super(OdlCluster, self).validate_nested_stack()
+
+    def _validate_images(self):
+        wanted = [(self.IMAGE, self.properties[self.IMAGE], _(
+            'the members are booted by the nova-docker driver, which runs '
+            'only docker images: upload the member image with '
+            '--container-format docker'))]
+        if self.properties[self.VIP_ENABLED]:
+            wanted.append((self.VIP_IMAGE, self.properties[self.VIP_IMAGE], _(
+                'build it with tools/build-haproxy-image.sh, upload the '
+                'docker save archive with --container-format docker, or '
+                'set %(prop)s: false') % {'prop': self.VIP_ENABLED}))
+        glance = self.client_plugin('glance')
+        for prop, image, advice in wanted:
+            try:
+                found = glance.get_image(image)
+            except Exception as err:
+                if not glance.is_not_found(err):
+                    raise
+                raise self._invalid(prop, _(
+                    'image %(image)s not found in Glance; %(advice)s.') % {
+                        'image': image, 'advice': advice}) from err
+            found_format = getattr(found, 'container_format', None)
+            if found_format != 'docker':
+                raise self._invalid(prop, _(
+                    'image %(image)s has container_format %(format)s, not '
+                    'docker; %(advice)s.') % {
+                        'image': image, 'format': found_format,
+                        'advice': advice})
+
+    def _validate_floating_network(self):
+        name = self.properties[self.VIP_FLOATING_NETWORK]
+        if not name or not self.properties[self.VIP_ENABLED]:
+            return
+        try:
+            self.client_plugin('neutron').find_resourceid_by_name_or_id(
+                'network', name)
+        except Exception as err:
+            raise self._invalid(self.VIP_FLOATING_NETWORK, _(
+                'external network %(net)s for the VIP\'s floating IP: '
+                '%(err)s; name an external network, or leave it empty for '
+                'no floating IP.') % {'net': name, 'err': err})
+
+    def _validate_network(self):
+        if self.properties[self.SUBNET]:
+            return
+        neutron = self.client_plugin('neutron')
+        name = self.properties[self.NETWORK]
+        network_id = neutron.find_resourceid_by_name_or_id('network', name)
+        network = neutron.client().show_network(network_id)['network']
+        if not network.get('subnets'):
+            who = (_('the members and the northbound VIP')
+                   if self.properties[self.VIP_ENABLED] else _('the members'))
+            raise self._invalid(self.NETWORK, _(
+                'network %(net)s has no subnet, so %(who)s would get no '
+                'address; add a subnet to it or choose a network that has '
+                'one.') % {'net': name, 'who': who})
+
     def _invalid(self, prop, message):
         """A validation error worded like Heat's own property errors."""
         return exception.StackValidationFailed(
@@ -291,6 +446,11 @@ class OdlCluster(stack_resource.StackResource):
     def _spec(self, props):
         size = props[self.SIZE]
         policy = props[self.SERVER_GROUP_POLICY]
+        if policy == self.AUTO:
+            # Resolved once, at create; until then (validation) the soft
+            # policy, which any cloud can satisfy.
+            policy = self.data().get('server_group_policy',
+                                     'soft-anti-affinity')
         if policy == 'none' or size < 2:
             policy = None
         return {
@@ -311,7 +471,55 @@ class OdlCluster(stack_resource.StackResource):
                       'restconf': props[self.RESTCONF_PORT],
                       'ovsdb': props[self.OVSDB_PORT],
                       'openflow': props[self.OPENFLOW_PORT]},
+            'vip': self._vip_spec(props),
         }
+
+    def _vip_spec(self, props):
+        if not props[self.VIP_ENABLED]:
+            return None
+        credentials = '%s:%s' % (props[self.USERNAME], props[self.PASSWORD])
+        return {
+            'image': props[self.VIP_IMAGE],
+            'flavor': props[self.VIP_FLAVOR] or props[self.FLAVOR],
+            'address': props[self.VIP_ADDRESS],
+            'floating_network': props[self.VIP_FLOATING_NETWORK],
+            'check_path': odl_readiness.RESTCONF_READY_PATH,
+            'check_auth': 'Basic ' + base64.b64encode(
+                credentials.encode()).decode(),
+        }
+
+    def _resolve_spread(self, props):
+        """Store the server group policy ``auto`` stands for, and why."""
+        if props[self.SERVER_GROUP_POLICY] != self.AUTO:
+            return
+        size = props[self.SIZE]
+        hosts = self._compute_hosts(props[self.AVAILABILITY_ZONE])
+        if hosts is not None and hosts >= size:
+            policy = 'anti-affinity'
+        else:
+            policy = 'soft-anti-affinity'
+        LOG.info('OpenDaylight cluster %(name)s: %(size)d members, '
+                 '%(hosts)s nova-compute hosts in zone %(zone)s: '
+                 '%(policy)s', {'name': self.name, 'size': size,
+                                'hosts': 'unknown' if hosts is None
+                                else hosts,
+                                'zone': props[self.AVAILABILITY_ZONE],
+                                'policy': policy})
+        self.data_set('server_group_policy', policy)
+
+    def _compute_hosts(self, zone):
+        """Enabled, up nova-compute hosts in ``zone``; None if unknown."""
+        nova = self.client_plugin('nova')
+        try:
+            services = nova.client().services.list(binary='nova-compute')
+        except Exception as err:
+            # Listing services is an admin call by default.
+            LOG.info('Cannot count the nova-compute hosts (%s): members '
+                     'get soft-anti-affinity', err)
+            return None
+        return len({s.host for s in services
+                    if s.status == 'enabled' and s.state == 'up' and
+                    (not zone or getattr(s, 'zone', zone) == zone)})
 
     def child_template(self):
         return odl_member_stack.build(self._spec(self.properties))
@@ -323,6 +531,7 @@ class OdlCluster(stack_resource.StackResource):
         if self.properties[self.READINESS] == self.POLL:
             # Refuse before anything is booted.
             self._allowed_poll_networks(self.properties)
+        self._resolve_spread(self.properties)
         self.create_with_template(self.child_template(), {})
         return {'waiter': None}
 
@@ -405,7 +614,7 @@ class OdlCluster(stack_resource.StackResource):
     def _wait_ready(self, waiter):
         try:
             ready = waiter.poll()
-        except (odl_readiness.ClusterNotReady,
+        except (odl_readiness.MembersNotReady,
                 odl_readiness.MemberFailed) as err:
             raise ClusterNotReady(message=str(err)) from err
         if ready:
@@ -446,26 +655,126 @@ class OdlCluster(stack_resource.StackResource):
                     'allowed': ', '.join(self.IN_PLACE)})
 
     def handle_update(self, json_snippet, tmpl_diff, prop_diff):
-        if not prop_diff:
-            return None
         new_props = json_snippet.properties(self.properties_schema,
                                             self.context)
-        self._refuse(prop_diff, new_props)
+        if prop_diff:
+            self._refuse(prop_diff, new_props)
         old_image = self.properties[self.IMAGE]
         new_image = new_props[self.IMAGE]
-        if self.IMAGE not in prop_diff or old_image == new_image:
+        rebuild = self.IMAGE in prop_diff and old_image != new_image
+        broken = self._broken_servers()
+        if broken and rebuild:
+            raise ClusterChangeRefused(message=_(
+                'Not changing %(prop)s while %(broken)s: update the stack '
+                'without changes first (openstack stack update --existing) '
+                'to replace them, then change the image.') % {
+                    'prop': self.IMAGE,
+                    'broken': '; '.join(why for _n, _s, why in broken)})
+        if broken:
+            return self._start_heal(broken, new_props)
+        if not rebuild:
             return None
         LOG.info('Rebuilding OpenDaylight cluster %(name)s member by member '
                  'on image %(image)s', {'name': self.name,
                                         'image': new_image})
         steps = odl_member_stack.rolling_image_steps(
             self._spec(new_props), old_image, new_image)
-        return {'steps': steps, 'props': new_props, 'waiter': None,
-                'nested_pending': False, 'member': 0}
+        # Step k rebuilds member k: its next signal must come from the
+        # rebuilt member.
+        return {'steps': [(step, odl_member_stack.member_name(k))
+                          for k, step in enumerate(steps, start=1)],
+                'props': new_props, 'waiter': None,
+                'nested_pending': False, 'doomed': []}
+
+    def _broken_servers(self):
+        """(nested name, server ID, why) of each server deleted or in ERROR.
+
+        What ``openstack stack check`` reports (every nested server must be
+        ACTIVE), read from Nova now, so that an update heals them even when
+        no check ran first.
+        """
+        nested = self.nested()
+        if nested is None:
+            return []
+        nova = self.client_plugin('nova')
+        broken = []
+        for name in odl_member_stack.server_resources(
+                self._spec(self.properties)):
+            server_id = nested[name].resource_id if name in nested else None
+            if server_id is None:
+                continue
+            what = self._server_label(name)
+            try:
+                server = nova.client().servers.get(server_id)
+            except Exception as err:
+                if not nova.is_not_found(err):
+                    raise
+                broken.append((name, None, _('%(what)s server %(id)s was '
+                                             'deleted') % {
+                                                 'what': what,
+                                                 'id': server_id}))
+                continue
+            if server.status == 'ERROR':
+                broken.append((name, server_id, _(
+                    '%(what)s server %(id)s is in ERROR') % {
+                        'what': what, 'id': server_id}))
+        return broken
+
+    @staticmethod
+    def _server_label(name):
+        if name == odl_member_stack.VIP_SERVER:
+            return _('the northbound VIP')
+        return odl_member_stack.member_name(int(name.rsplit('_', 1)[1]))
+
+    def _start_heal(self, broken, new_props):
+        """Replace exactly the broken servers; each keeps its port.
+
+        The port keeps the address, so the other members' seed lists, the
+        VIP's backends and the compute nodes' OVS managers stay valid, and
+        the replacement gets the same metadata: same member name, same
+        cluster configuration. A server in ERROR still holds its port, so
+        it is deleted first.
+        """
+        nova = self.client_plugin('nova')
+        nested_id = dict(self.nested_identifier())
+        doomed = []
+        for name, server_id, why in broken:
+            LOG.warning('OpenDaylight cluster %(cluster)s: %(why)s; '
+                        'replacing it', {'cluster': self.name, 'why': why})
+            if server_id is not None:
+                with nova.ignore_not_found:
+                    nova.client().servers.delete(server_id)
+                doomed.append(server_id)
+            self.rpc_client().resource_mark_unhealthy(
+                self.context, nested_id, name, True,
+                resource_status_reason=why)
+            if (name != odl_member_stack.VIP_SERVER and
+                    new_props[self.READINESS] == self.SIGNAL):
+                self._forget_signal(self._server_label(name))
+        return {'steps': [(self.child_template(), None)],
+                'props': new_props, 'waiter': None,
+                'nested_pending': False, 'doomed': doomed}
+
+    def _gone(self, server_ids):
+        """The servers of ``server_ids`` that Nova still has."""
+        nova = self.client_plugin('nova')
+        left = []
+        for server_id in server_ids:
+            try:
+                nova.client().servers.get(server_id)
+            except Exception as err:
+                if not nova.is_not_found(err):
+                    raise
+                continue
+            left.append(server_id)
+        return left
 
     def check_update_complete(self, cookie=None):
         if cookie is None:
             return True
+        if cookie['doomed']:
+            cookie['doomed'] = self._gone(cookie['doomed'])
+            return False
         if cookie['nested_pending']:
             if not super(OdlCluster, self).check_update_complete():
                 return False
@@ -477,13 +786,11 @@ class OdlCluster(stack_resource.StackResource):
             cookie['waiter'] = None
         if not cookie['steps']:
             return True
-        # One member rebuilt per step; the cluster is whole again first.
-        cookie['member'] += 1
-        if cookie['props'][self.READINESS] == self.SIGNAL:
-            # Its next signal must come from the rebuilt member.
-            self._forget_signal(odl_member_stack.member_name(
-                cookie['member']))
-        self.update_with_template(cookie['steps'].pop(0), {})
+        # One step at a time; the cluster is whole again before the next.
+        template, member = cookie['steps'].pop(0)
+        if member and cookie['props'][self.READINESS] == self.SIGNAL:
+            self._forget_signal(member)
+        self.update_with_template(template, {})
         cookie['nested_pending'] = True
         return False
 
@@ -519,7 +826,61 @@ class OdlCluster(stack_resource.StackResource):
         if name == self.RESTCONF_URLS:
             return [odl_readiness.restconf_base_url(
                 ip, props[self.RESTCONF_PORT]) for ip in ips]
+        if name == self.NORTHBOUND_VIP:
+            return self._vip_output(odl_member_stack.OUTPUT_VIP_IP)
+        if name == self.NORTHBOUND_VIP_FLOATING_IP:
+            return self._vip_output(odl_member_stack.OUTPUT_VIP_FLOATING_IP)
+        if name == self.NORTHBOUND_URL:
+            address = self._northbound_address(ips)
+            return address and 'http://%s:%d%s' % (
+                _host(address), props[self.RESTCONF_PORT], NEUTRON_NB_PATH)
+        if name == self.DEVSTACK_LOCAL_CONF:
+            return self._devstack_local_conf(ips)
+        if name == self.SPREAD:
+            return self._spec(props)['server_group_policy'] or 'none'
+        if name == self.MEMBER_HOSTS:
+            return self._member_hosts()
         return super(OdlCluster, self)._resolve_attribute(name)
+
+    def _vip_output(self, key):
+        if not self.properties[self.VIP_ENABLED]:
+            return None
+        try:
+            return self.get_output(key)
+        except exception.NotFound:
+            # No floating IP asked for.
+            return None
+
+    def _northbound_address(self, ips):
+        """Where networking-odl reaches the northbound API."""
+        return (self._vip_output(odl_member_stack.OUTPUT_VIP_FLOATING_IP) or
+                self._vip_output(odl_member_stack.OUTPUT_VIP_IP) or
+                (ips[0] if ips else None))
+
+    def _devstack_local_conf(self, ips):
+        address = self._northbound_address(ips)
+        if not address or not ips:
+            return None
+        return odl_member_stack.devstack_local_conf(
+            address, self.properties[self.RESTCONF_PORT], ips,
+            self.properties[self.OVSDB_PORT])
+
+    def _member_hosts(self):
+        nova = self.client_plugin('nova')
+        ids = self.get_output(odl_member_stack.OUTPUT_SERVER_IDS) or []
+        hosts = []
+        for index, server_id in enumerate(ids, start=1):
+            entry = {'name': odl_member_stack.member_name(index),
+                     'server_id': server_id, 'host': None, 'host_id': None}
+            server = None
+            if server_id:
+                with nova.ignore_not_found:
+                    server = nova.client().servers.get(server_id)
+            if server is not None:
+                entry['host'] = getattr(server, 'OS-EXT-SRV-ATTR:host', None)
+                entry['host_id'] = getattr(server, 'hostId', None)
+            hosts.append(entry)
+        return hosts
 
 
 def resource_mapping():

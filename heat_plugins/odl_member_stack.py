@@ -13,8 +13,10 @@
 """The nested stack of an OpenDaylight cluster, as a HOT template dict.
 
 One ``OS::Neutron::Port`` and one ``OS::Nova::Server`` per member, plus an
-``OS::Nova::ServerGroup`` with the chosen policy when asked for, and, when
-the members signal their readiness, one ``OS::Heat::WaitConditionHandle``.
+``OS::Nova::ServerGroup`` with the chosen policy when asked for, when
+the members signal their readiness one ``OS::Heat::WaitConditionHandle``,
+and for the northbound VIP a port, an HAProxy server (the image
+tools/build-haproxy-image.sh builds) and optionally a floating IP.
 Every member learns its role, the whole member list and, in signal mode,
 where to signal from instance metadata, which the nova-docker driver hands
 to the container as environment variables; the keys are therefore valid
@@ -43,11 +45,24 @@ ENV_SIGNAL_URL = 'ODL_READY_SIGNAL_URL'    # heat-api signal URL of READY
 ENV_SIGNAL_TOKEN = 'ODL_READY_SIGNAL_TOKEN'  # Keystone token for it
 ENV_READY_TIMEOUT = 'ODL_READY_TIMEOUT'    # seconds the member keeps trying
 
+# The northbound VIP server's metadata = odl-vip-entrypoint.sh's environment.
+ENV_VIP_MEMBERS = 'ODL_VIP_MEMBERS'        # member IPs, member order
+ENV_VIP_PORT = 'ODL_VIP_PORT'              # port the VIP listens on
+ENV_VIP_CHECK_PATH = 'ODL_VIP_CHECK_PATH'  # health check: readiness URL
+ENV_VIP_CHECK_AUTH = 'ODL_VIP_CHECK_AUTH'  # its Authorization header
+VIP_STATS_PORT = 8404                      # HAProxy's statistics page
+
 SERVER_GROUP = 'server_group'
 READY_HANDLE = 'ready_handle'
+VIP_PORT = 'vip_port'
+VIP_SERVER = 'vip_server'
+VIP_FLOATING_IP = 'vip_floating_ip'
 OUTPUT_MEMBER_IPS = 'member_ips'
 OUTPUT_MEMBER_NETWORKS = 'member_networks'
 OUTPUT_SERVER_IDS = 'server_ids'
+OUTPUT_VIP_IP = 'vip_ip'
+OUTPUT_VIP_FLOATING_IP = 'vip_floating_ip'
+OUTPUT_VIP_SERVER_ID = 'vip_server_id'
 
 
 def member_name(index):
@@ -125,6 +140,69 @@ def _server(index, spec, image):
     return {'type': 'OS::Nova::Server', 'properties': props}
 
 
+def _vip_resources(spec):
+    """The northbound VIP: a port, the HAProxy server, a floating IP."""
+    vip = spec['vip']
+    ports = spec['ports']
+    port = {'network': spec['network']}
+    fixed = {}
+    if spec.get('subnet'):
+        fixed['subnet'] = spec['subnet']
+    if vip.get('address'):
+        fixed['ip_address'] = vip['address']
+    if fixed:
+        port['fixed_ips'] = [fixed]
+    if spec.get('security_groups') is not None:
+        port['security_groups'] = list(spec['security_groups'])
+    metadata = {
+        ENV_VIP_MEMBERS: {'list_join': [',', [
+            _ip_of(i) for i in range(1, spec['size'] + 1)]]},
+        ENV_RESTCONF_PORT: str(ports['restconf']),
+        ENV_VIP_PORT: str(ports['restconf']),
+        ENV_VIP_CHECK_PATH: vip['check_path'],
+        ENV_VIP_CHECK_AUTH: vip['check_auth'],
+    }
+    resources = {
+        VIP_PORT: {'type': 'OS::Neutron::Port', 'properties': port},
+        VIP_SERVER: {'type': 'OS::Nova::Server', 'properties': {
+            'image': vip['image'],
+            'flavor': vip['flavor'],
+            'availability_zone': spec['availability_zone'],
+            'networks': [{'port': {'get_resource': VIP_PORT}}],
+            'metadata': metadata,
+            'user_data_format': 'RAW',
+            'config_drive': False}},
+    }
+    if vip.get('floating_network'):
+        resources[VIP_FLOATING_IP] = {
+            'type': 'OS::Neutron::FloatingIP',
+            'properties': {'floating_network': vip['floating_network'],
+                           'port_id': {'get_resource': VIP_PORT}}}
+    return resources
+
+
+def _vip_outputs(spec):
+    if not spec.get('vip'):
+        return {}
+    outputs = {
+        OUTPUT_VIP_IP: {'value': {'get_attr': [
+            VIP_PORT, 'fixed_ips', 0, 'ip_address']}},
+        OUTPUT_VIP_SERVER_ID: {'value': {'get_resource': VIP_SERVER}},
+    }
+    if spec['vip'].get('floating_network'):
+        outputs[OUTPUT_VIP_FLOATING_IP] = {'value': {'get_attr': [
+            VIP_FLOATING_IP, 'floating_ip_address']}}
+    return outputs
+
+
+def server_resources(spec):
+    """Names of the nested stack's servers: every member, then the VIP."""
+    names = [server_resource(i) for i in range(1, spec['size'] + 1)]
+    if spec.get('vip'):
+        names.append(VIP_SERVER)
+    return names
+
+
 def build(spec, images=None):
     """Return the nested HOT template for a cluster described by ``spec``.
 
@@ -133,7 +211,10 @@ def build(spec, images=None):
     availability_zone, ports (dict: akka, akka_rpc, restconf, ovsdb,
     openflow), features (list), server_group_policy (a Nova policy, or
     None for no server group), signal (bool: members signal readiness to
-    a wait condition handle), readiness_timeout (seconds).
+    a wait condition handle), readiness_timeout (seconds), vip (None, or
+    a dict: image, flavor, address (optional), floating_network
+    (optional), check_path, check_auth: the HAProxy server in front of
+    the members).
     ``images`` optionally overrides the image per member index (1-based):
     a rolling image update builds one template per step with it.
     """
@@ -153,20 +234,39 @@ def build(spec, images=None):
         resources[port_resource(index)] = _port(index, spec)
         resources[server_resource(index)] = _server(
             index, spec, images.get(index, spec['image']))
+    if spec.get('vip'):
+        resources.update(_vip_resources(spec))
     count = range(1, spec['size'] + 1)
+    outputs = {
+        OUTPUT_MEMBER_IPS: {'value': [_ip_of(i) for i in count]},
+        OUTPUT_MEMBER_NETWORKS: {'value': [
+            {'get_attr': [port_resource(i), 'network_id']}
+            for i in count]},
+        OUTPUT_SERVER_IDS: {'value': [
+            {'get_resource': server_resource(i)} for i in count]},
+    }
+    outputs.update(_vip_outputs(spec))
     return {
         'heat_template_version': '2016-10-14',
         'description': 'OpenDaylight cluster members (OS::ODL::Cluster)',
         'resources': resources,
-        'outputs': {
-            OUTPUT_MEMBER_IPS: {'value': [_ip_of(i) for i in count]},
-            OUTPUT_MEMBER_NETWORKS: {'value': [
-                {'get_attr': [port_resource(i), 'network_id']}
-                for i in count]},
-            OUTPUT_SERVER_IDS: {'value': [
-                {'get_resource': server_resource(i)} for i in count]},
-        },
+        'outputs': outputs,
     }
+
+
+def devstack_local_conf(mgr_ip, restconf_port, member_ips, ovsdb_port):
+    """The local.conf lines of a networking-odl node using the cluster.
+
+    networking-odl in externalodl mode sends Neutron's northbound calls to
+    ``mgr_ip`` (the VIP) and connects the node's OVS to every member.
+    """
+    return '\n'.join([
+        'ODL_MODE=externalodl',
+        'ODL_MGR_IP=%s' % mgr_ip,
+        'ODL_PORT=%d' % restconf_port,
+        'ODL_OVS_MANAGERS=%s' % ','.join(member_ips),
+        'ODL_MGR_PORT=%d' % ovsdb_port,
+    ]) + '\n'
 
 
 def rolling_image_steps(spec, old_image, new_image):

@@ -54,7 +54,7 @@ MAX_BODY = 65536
 _AKKA_ADDRESS = re.compile(r'@(?:\[([^\]]+)\]|([^:/,\s\[]+)):(\d+)')
 
 
-class ClusterNotReady(Exception):
+class MembersNotReady(Exception):
     """The cluster did not become ready before the readiness timeout."""
 
     msg_fmt = ('OpenDaylight cluster not ready after %(timeout)s s: '
@@ -309,7 +309,7 @@ class ReadinessPoller(object):
 
     ``members`` is a list of (name, ip). ``poll()`` returns True when every
     member is ready, False when it is not yet time or not yet ready, and
-    raises ``ClusterNotReady`` naming each member not ready, and why, once
+    raises ``MembersNotReady`` naming each member not ready, and why, once
     ``timeout`` seconds have passed since the poller was made.
     """
 
@@ -347,7 +347,7 @@ class ReadinessPoller(object):
             return True
         now = self._clock()
         if now >= self.deadline:
-            raise ClusterNotReady(self.timeout,
+            raise MembersNotReady(self.timeout,
                                   [s.describe() for s in self.statuses
                                    if not s.ready])
         self.next_probe = min(now + self.interval, self.deadline)
@@ -367,7 +367,7 @@ class SignalWaiter(object):
     'data': ...}}``, where each member signals with its name as ``id`` and
     the Akka leader it sees as ``data``. ``poll()`` returns True once every
     member signalled SUCCESS, raises ``MemberFailed`` as soon as one
-    signals FAILURE and ``ClusterNotReady`` naming the members that never
+    signals FAILURE and ``MembersNotReady`` naming the members that never
     signalled once ``timeout`` seconds have passed. Signals with other ids
     are ignored (they are not members of this cluster).
     """
@@ -403,7 +403,7 @@ class SignalWaiter(object):
             self.leader = leaders[0] if leaders else None
             return True
         if self._clock() >= self.deadline:
-            raise ClusterNotReady(self.timeout, [
+            raise MembersNotReady(self.timeout, [
                 '%s never signalled' % member for member in waiting] + [
                 'each member signals heat-api once its RESTCONF answers and '
                 'its Akka cluster view lists every member Up: check the '

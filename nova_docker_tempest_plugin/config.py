@@ -34,6 +34,13 @@ NovaDockerGroup = [
     cfg.StrOpt('availability_zone',
                default='docker',
                help='Availability zone of the docker compute hosts.'),
+    cfg.StrOpt('nodes_availability_zone',
+               default='',
+               help='Availability zone of the other docker compute hosts '
+                    'of a multi-node cloud (tools/cloud.sh up --computes '
+                    '2 names it docker-nodes). The multi-node scenarios '
+                    'place one server on a host of availability_zone and '
+                    'one on a host of this zone. Empty: they are skipped.'),
     cfg.StrOpt('network_name',
                default='private',
                help='Network the servers are booted on. Its IPv4 subnet '

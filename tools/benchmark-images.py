@@ -14,7 +14,7 @@
 """Time the image path against plain docker, on the real engine.
 
 Prints, in one run:
-  * first load: image_cache.ensure_image() streaming a "docker save"
+  * first load: load.ensure_image() streaming a "docker save"
     archive from an in-memory Glance stand-in through the bounded parser,
     vs "docker load -i" of the same archive, and the peak RSS growth of
     this process during ensure_image();
@@ -45,8 +45,13 @@ from nova import objects
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
-from novadocker.virt.docker import archive  # noqa: E402
-from novadocker.virt.docker import image_cache  # noqa: E402
+from novadocker.virt.docker.image import archive  # noqa: E402
+
+from novadocker.virt.docker.image import rules  # noqa: E402
+
+from novadocker.virt.docker.image import load  # noqa: E402
+from novadocker.virt.docker.image import naming  # noqa: E402
+from novadocker.virt.docker.image import streams  # noqa: E402
 
 BASE_IMAGE = 'nova-docker/busybox:latest'
 
@@ -90,12 +95,12 @@ def status_kib(key):
 
 
 def parse_only(image_id, data):
-    reader = archive.GlanceReader(image_id, MemoryGlance(
+    reader = streams.GlanceReader(image_id, MemoryGlance(
         image_id, data).download(None, image_id),
-        archive.ExpectedDigest(image_id, 'sha512',
+        streams.ExpectedDigest(image_id, 'sha512',
                                hashlib.sha512(data).hexdigest()))
     body = archive.LoadArchive(reader, image_id, 'x:y',
-                               archive.Limits.from_conf(len(data)))
+                               rules.Limits.from_conf(len(data)))
     for _piece in body:
         pass
 
@@ -145,9 +150,9 @@ def main():
     client = docker.from_env(timeout=600)
     prefix = 'ndbench%s' % uuid.uuid4().hex[:8]
     image_id = str(uuid.uuid4())
-    tag = image_cache.image_tag_for(image_id)
+    tag = naming.image_tag_for(image_id)
     lock_dir = tempfile.mkdtemp(prefix=prefix)
-    image_cache.CONF.set_override('image_lock_path', lock_dir, 'docker')
+    naming.CONF.set_override('image_lock_path', lock_dir, 'docker')
     meta = objects.ImageMeta.from_dict({'id': image_id,
                                         'container_format': 'docker',
                                         'disk_format': 'raw'})
@@ -160,14 +165,14 @@ def main():
             f.write(data)
         config_id = client.images.get(source).id
         glance = MemoryGlance(image_id, data)
-        image_cache.glance.API = lambda: glance
+        load.glance.API = lambda: glance
 
         def unload():
             remove_quietly(client, source)
             remove_quietly(client, tag)
             remove_quietly(client, config_id)
 
-        ensure = lambda: image_cache.ensure_image(None, meta)  # noqa: E731
+        ensure = lambda: load.ensure_image(None, meta)  # noqa: E731
         first_ours = timed(ensure, args.runs, before=unload)
         unload()
         rss_growth = peak_rss_growth_kib(ensure)

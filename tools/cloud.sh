@@ -1,12 +1,16 @@
 #!/bin/bash
-# A single-node OpenStack on this machine, with nova-compute running this
-# bundle's driver: MariaDB, RabbitMQ and memcached from Debian; Keystone,
-# Glance, Placement, Nova, Neutron (ML2/openvswitch, agent on a netdev
-# bridge of its own) and Heat from PyPI, in their own virtualenv, started by
-# this script (no systemd) and configured as a deployment guide would.
+# An OpenStack on this machine, with nova-compute running this bundle's
+# driver: MariaDB, RabbitMQ and memcached from Debian; Keystone, Glance,
+# Placement, Nova, Neutron (ML2/openvswitch with VXLAN, agents on netdev
+# bridges, security groups enforced) and Heat from PyPI, in their own
+# virtualenv, started by this script (no systemd) and configured as a
+# deployment guide would. One compute node by default; with --computes N,
+# N - 1 more, each in a network namespace of its own (tools/cloud/nodes.sh,
+# doc/source/install/multinode-cloud.rst). nova-compute runs as the
+# unprivileged user nova.
 #
-# Usage: tools/cloud.sh up|down [--purge]|status|restart-compute [--kill]
-#        (as root, after bootstrap-host)
+# Usage: tools/cloud.sh up [--computes N]|down [--purge]|status|
+#        restart-compute [--kill]   (as root, after bootstrap-host)
 #
 #   up      installs what is missing, writes the configuration, starts every
 #           service not already running, creates the cloud's objects; ends
@@ -25,7 +29,9 @@
 #           reconciliation of every server on the host).
 #
 # Environment: NOVA_DOCKER_CLOUD_HOME (default /opt/nova-docker-cloud),
-# NOVA_DOCKER_CLOUD_CIDR (default 10.20.0.0/24; the host holds its .1).
+# NOVA_DOCKER_CLOUD_CIDR (default 10.20.0.0/24; the host holds its .1),
+# NOVA_DOCKER_CLOUD_PYTHON (default /usr/bin/python3),
+# NOVA_DOCKER_CLOUD_FIREWALL (default openvswitch; noop: no security groups).
 
 set -o errexit -o nounset -o pipefail
 # The script acts as the cloud's admin with the credentials it wrote; an
@@ -35,6 +41,8 @@ unset OS_CLOUD OS_AUTH_URL OS_USERNAME OS_PASSWORD OS_PROJECT_NAME OS_TOKEN
 TOP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLOUD_HOME=${NOVA_DOCKER_CLOUD_HOME:-/opt/nova-docker-cloud}
 VENV=$CLOUD_HOME/venv
+# The services' interpreter: the system's, which every user can run.
+CLOUD_PYTHON=${NOVA_DOCKER_CLOUD_PYTHON:-/usr/bin/python3}
 ETC=$CLOUD_HOME/etc
 LOGS=$CLOUD_HOME/log
 RUN=$CLOUD_HOME/run
@@ -45,14 +53,32 @@ PREFIX=${CIDR#*/}
 BRIDGE="br-ndc"
 TUN_BRIDGE="br-ndc-tun"
 GW_DEV=ndc-gw
+# tempest's own shared network (admin's), so test projects never boot on
+# the demo's private network; the host holds its gateway address too.
+TEMPEST_CIDR=${NOVA_DOCKER_CLOUD_TEMPEST_CIDR:-10.22.0.0/24}
+TEMPEST_GW_IP=${TEMPEST_CIDR%.*/*}.1
+TEMPEST_GW_DEV=ndc-gwt
 COMPUTE_HOST=nova-docker-cloud
 OVSDB=unix:/var/run/openvswitch/db.sock
+# nova-compute is not root: it reaches OVSDB over TCP on loopback, as in
+# packaged deployments (the unix socket is root's).
+OVSDB_TCP_PORT=6650
+OVSDB_COMPUTE=tcp:127.0.0.1:$OVSDB_TCP_PORT
 IMAGE=${NOVA_DOCKER_TEST_IMAGE:-nova-docker/busybox:latest}
 IMAGE_NAME=nova-docker-busybox
 CLOUDS_YAML=/etc/openstack/clouds.yaml
-DEBS=(mariadb-server rabbitmq-server memcached curl)
+DEBS=(mariadb-server rabbitmq-server memcached curl conntrack sudo)
+# nova-compute runs as this user (in the docker group), as packaged
+# deployments run it; privsep and rootwrap through sudo.
+NOVA_USER=nova
+SUDOERS=/etc/sudoers.d/nova-docker-cloud
 # shellcheck source=tools/lib/deployment-conf.sh
 source "$TOP_DIR/tools/lib/deployment-conf.sh"
+# shellcheck source=tools/cloud/nodes.sh
+source "$TOP_DIR/tools/cloud/nodes.sh"
+# Security groups: enforced by the OVS agents (conntrack flows on the
+# netdev bridges); NOVA_DOCKER_CLOUD_FIREWALL=noop turns them off.
+FIREWALL_DRIVER=${NOVA_DOCKER_CLOUD_FIREWALL:-openvswitch}
 
 START=$(date +%s)
 say() { printf '[cloud %4ds] %s\n' "$(($(date +%s) - START))" "$*"; }
@@ -66,7 +92,8 @@ SERVICES=(
     "nova-api|8774|http" "nova-conductor||-" "nova-scheduler||-"
     "neutron-api|9696|http" "neutron-rpc-server||-"
     "neutron-periodic-workers||-" "neutron-openvswitch-agent||-"
-    "heat-api|8004|http" "heat-engine||-" "nova-compute||-"
+    "heat-api|8004|http" "heat-engine||-" "nova-serialproxy|6083|tcp"
+    "nova-compute||-"
 )
 
 # A pid file holds "PID STARTTIME": a pid reused by another process after a
@@ -94,7 +121,8 @@ healthy() {
         http)
             code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$port/") || true
             [ "${code:-000}" != 000 ] && [ "$code" -lt 500 ] ;;
-        tcp) (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ;;
+        tcp) (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null \
+                 || (exec 3<>"/dev/tcp/$CTL_IP/$port") 2>/dev/null ;;
         *) pid_of "$1" >/dev/null ;;
     esac
 }
@@ -182,7 +210,14 @@ bundle_hash() {
 
 install_venv() {
     local stamp=$VENV/.services reqs
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    # The interpreter must be one the unprivileged nova user can run (a
+    # pyenv build under /root is not): a venv made from another goes.
+    if [ -e "$VENV/bin/python" ] \
+            && [ "$(readlink -f "$VENV/bin/python")" != "$(readlink -f "$CLOUD_PYTHON")" ]; then
+        rm -rf "$VENV"
+        say "removed $VENV: it was made from another interpreter than $CLOUD_PYTHON"
+    fi
+    [ -x "$VENV/bin/python" ] || "$CLOUD_PYTHON" -m venv "$VENV"
     reqs=$(cat "$TOP_DIR/tools/cloud/requirements.txt" "$TOP_DIR/requirements.txt" | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$reqs" ]; then
         "$VENV/bin/pip" install -q -r "$TOP_DIR/tools/cloud/requirements.txt" \
@@ -266,7 +301,9 @@ EOF
 }
 
 write_configs() {
-    local transport="rabbit://openstack:$PASSWORD@127.0.0.1:5672/" p
+    local p k
+    TRANSPORT="rabbit://openstack:$PASSWORD@$CTL_IP:5672/"
+    local transport=$TRANSPORT
     for p in keystone glance placement nova neutron heat; do mkdir -p "$ETC/$p"; done
     mkdir -p "$ETC/keystone/fernet-keys" "$ETC/keystone/credential-keys" \
         "$DATA/glance/images" "$DATA/glance/staging" "$DATA/glance/tasks" \
@@ -325,6 +362,7 @@ EOF
     cp "$VENV/etc/nova/api-paste.ini" "$ETC/nova/"
     rootwrap_conf nova
     local nova_common
+    # NOVA_COMMON: also the compute nodes' (nodes.sh).
     nova_common=$(cat <<EOF
 [oslo_concurrency]
 lock_path = $DATA/locks
@@ -339,13 +377,21 @@ username = nova
 password = $PASSWORD
 $(client placement placement)
 $(client neutron neutron)
+[serial_console]
+enabled = true
+base_url = ws://127.0.0.1:6083/
+serialproxy_host = 127.0.0.1
+serialproxy_port = 6083
 EOF
 )
+    NOVA_COMMON=$nova_common
     { cat <<EOF
 [DEFAULT]
 transport_url = $transport
 my_ip = $HOST_IP
 state_path = $DATA/nova
+# The driver resizes in place only (doc/source/user/server-actions.rst).
+allow_resize_to_same_host = true
 [api]
 auth_strategy = keystone
 [wsgi]
@@ -367,6 +413,7 @@ transport_url = $transport
 my_ip = $HOST_IP
 state_path = $DATA/nova
 instances_path = $DATA/nova/instances
+allow_resize_to_same_host = true
 $nova_common
 EOF
     # shellcheck disable=SC2034
@@ -375,6 +422,13 @@ EOF
     NOVA_CPU_CONF=$ETC/nova/nova-cpu.conf NOVA_BIN_DIR=$VENV/bin
     apply_deployment nova-cpu "$ETC/nova/nova-cpu.conf"
     apply_deployment nova-cpu-root "$ETC/nova/nova-cpu.conf"
+    unprivileged_compute_conf "$ETC/nova/nova-cpu.conf"
+    printf 'os_vif_ovs\tovsdb_connection\t%s\n' "$OVSDB_COMPUTE" \
+        | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$ETC/nova/nova-cpu.conf"
+    # nova-serialproxy runs on this host: the console listeners of the
+    # controller's compute node stay on loopback, out of tenants' reach.
+    printf 'serial_console\tproxyclient_address\t127.0.0.1\n' \
+        | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$ETC/nova/nova-cpu.conf"
 
     cp "$VENV/etc/neutron/api-paste.ini" "$ETC/neutron/"
     rootwrap_conf neutron
@@ -419,13 +473,13 @@ host = $COMPUTE_HOST
 integration_bridge = $BRIDGE
 tunnel_bridge = $TUN_BRIDGE
 datapath_type = netdev
-local_ip = 127.0.0.1
+local_ip = $CTL_IP
 ovsdb_connection = $OVSDB
 of_listen_port = 16633
 [agent]
 tunnel_types = vxlan
 [securitygroup]
-firewall_driver = noop
+firewall_driver = $FIREWALL_DRIVER
 EOF
 
     cp "$VENV/etc/heat/api-paste.ini" "$ETC/heat/"
@@ -458,6 +512,7 @@ EOF
     # shellcheck disable=SC2034
     HEAT_PLUGIN_DIRS=$("$VENV/bin/python" -c 'import heat_plugins, os; print(os.path.dirname(heat_plugins.__file__))')
     apply_deployment heat "$ETC/heat/heat.conf"
+    for ((k = 2; k <= COMPUTES; k++)); do write_node_configs "$k"; done
     say "configuration written under $ETC"
 }
 
@@ -479,14 +534,18 @@ start_mysql() {
 start_rabbitmq() {
     mkdir -p "$DATA/rabbitmq" "$LOGS/rabbitmq"
     EPMD_BEFORE=$(pgrep -x epmd || true)
+    # AMQP on the control-plane address the compute nodes reach; epmd and
+    # Erlang distribution (rabbitmqctl's way in) on loopback only.
     start rabbitmq env HOME=/root RABBITMQ_NODENAME=ndc-rabbit@localhost \
-        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=5672 \
+        RABBITMQ_NODE_IP_ADDRESS="$CTL_IP" RABBITMQ_NODE_PORT=5672 \
+        ERL_EPMD_ADDRESS=127.0.0.1 \
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
         RABBITMQ_DIST_PORT=25672 RABBITMQ_MNESIA_BASE="$DATA/rabbitmq" \
         RABBITMQ_LOG_BASE="$LOGS/rabbitmq" RABBITMQ_LOGS=- \
         /usr/lib/rabbitmq/bin/rabbitmq-server
 }
 
-rabbitmqctl() { HOME=/root /usr/lib/rabbitmq/bin/rabbitmqctl -n ndc-rabbit@localhost "$@"; }
+rabbitmqctl() { HOME=/root ERL_EPMD_ADDRESS=127.0.0.1 /usr/lib/rabbitmq/bin/rabbitmqctl -n ndc-rabbit@localhost "$@"; }
 
 init_infra() {
     local db pid
@@ -564,7 +623,8 @@ start_keystone() {
 
 provision() {
     NDC_AUTH_URL=http://$HOST_IP:5000/v3 NDC_PASSWORD=$PASSWORD NDC_HOST_IP=$HOST_IP \
-    NDC_CIDR=$CIDR NDC_COMPUTE_HOST=$COMPUTE_HOST NDC_IMAGE_NAME=$IMAGE_NAME \
+    NDC_CIDR=$CIDR NDC_TEMPEST_CIDR=$TEMPEST_CIDR NDC_TEMPEST_GW=$TEMPEST_GW_IP NDC_COMPUTE_HOST=$COMPUTE_HOST NDC_COMPUTE_HOSTS="$(compute_hosts)" \
+    NDC_IMAGE_NAME=$IMAGE_NAME \
     NDC_IMAGE_FILE=$DATA/busybox-image.tar NDC_HEAT_DOMAIN_FILE=$ETC/heat/stack-domain-id \
     NDC_RESOURCES_FILE=$RUN/resources.json NDC_AGGREGATE=$AGGREGATE NDC_ZONE=$ZONE \
         "$VENV/bin/python" "$TOP_DIR/tools/cloud/provision.py" "$@"
@@ -589,8 +649,10 @@ start_apis() {
     WSGI_ENV=(NOVA_DOCKER_WSGI_PROG=heat-api)
     start_wsgi heat-api 8004 heat.wsgi.api "--config-file $ETC/heat/heat.conf"
     start heat-engine "$VENV/bin/heat-engine" --config-file "$ETC/heat/heat.conf"
+    start nova-serialproxy "$VENV/bin/nova-serialproxy" "${nc[@]}"
     wait_healthy glance-api placement-api nova-api nova-conductor nova-scheduler \
-        neutron-api neutron-rpc-server neutron-periodic-workers heat-api heat-engine
+        neutron-api neutron-rpc-server neutron-periodic-workers heat-api heat-engine \
+        nova-serialproxy
 }
 
 ovs_managers() { ovs-vsctl --timeout=10 --bare --columns=target list Manager | grep . | sort || true; }
@@ -604,10 +666,15 @@ ensure_bridges() {
             say "created OVS bridge $br (netdev)"
         fi
     done
-    ovs-vsctl --timeout=10 --may-exist add-port "$BRIDGE" "$GW_DEV" \
-        -- set interface "$GW_DEV" type=internal \
-        -- set interface "$GW_DEV" external_ids:skip_cleanup=true
-    gw_address_up
+    ensure_underlay
+    local dev
+    for dev in "$GW_DEV" "$TEMPEST_GW_DEV"; do
+        ovs-vsctl --timeout=10 --may-exist add-port "$BRIDGE" "$dev" \
+            -- set interface "$dev" type=internal \
+            -- set interface "$dev" external_ids:skip_cleanup=true
+    done
+    gw_address_up "$GW_DEV" "$HOST_IP/$PREFIX"
+    gw_address_up "$TEMPEST_GW_DEV" "$TEMPEST_GW_IP/${TEMPEST_CIDR#*/}"
 }
 
 start_network_agent() {
@@ -623,33 +690,113 @@ start_network_agent() {
     wait_healthy neutron-openvswitch-agent
 }
 
+# AS_NOVA: the prefix that runs a command as the unprivileged
+# nova-compute user (nodes.sh puts it after nsenter).
+as_nova() {
+    AS_NOVA=(setpriv --reuid "$NOVA_USER" --regid "$NOVA_USER" --init-groups
+             env HOME="$DATA/nova" USER="$NOVA_USER")
+}
+
+ensure_nova_user() {
+    if ! id "$NOVA_USER" >/dev/null 2>&1; then
+        useradd --system --user-group --no-create-home --home-dir "$DATA/nova" \
+            --shell /usr/sbin/nologin --groups docker "$NOVA_USER"
+        echo "$NOVA_USER" >"$RUN/user-added"
+        say "created user $NOVA_USER (groups: $(id -Gn "$NOVA_USER"))"
+    fi
+    id -Gn "$NOVA_USER" | grep -qw docker || die "user $NOVA_USER is not in the docker group"
+    # Root only for the cloud's own helpers, with its configuration.
+    local k c confs="$ETC/nova/nova-cpu.conf"
+    for ((k = 2; k <= COMPUTES; k++)); do confs+=" $ETC/nova/nova-cpu-c$k.conf"; done
+    {
+        echo "# Written by nova-docker tools/cloud.sh; removed by its down."
+        echo "Defaults:$NOVA_USER !requiretty"
+        echo "$NOVA_USER ALL = (root) NOPASSWD: $VENV/bin/nova-rootwrap $ETC/nova/rootwrap.conf *"
+        for c in $confs; do
+            echo "$NOVA_USER ALL = (root) NOPASSWD: $VENV/bin/privsep-helper --config-file $c *"
+        done
+    } >"$SUDOERS.tmp"
+    chmod 440 "$SUDOERS.tmp"
+    visudo -cq -f "$SUDOERS.tmp" || die "sudoers file $SUDOERS.tmp does not parse"
+    mv "$SUDOERS.tmp" "$SUDOERS"
+    # What nova-compute writes, and the configuration it reads (with
+    # passwords: not world-readable).
+    mkdir -p "$DATA/nova/instances"
+    chown -R "$NOVA_USER:$NOVA_USER" "$DATA/nova"
+    chgrp "$NOVA_USER" "$DATA/locks" && chmod 2775 "$DATA/locks"
+    for c in $confs; do chgrp "$NOVA_USER" "$c"; chmod 640 "$c"; done
+    for ((k = 2; k <= COMPUTES; k++)); do
+        chown -R "$NOVA_USER:$NOVA_USER" "$(node_data "$k")/nova" "$(node_data "$k")/locks"
+    done
+}
+
+# unprivileged_compute_conf FILE: privsep and rootwrap through sudo.
+unprivileged_compute_conf() {
+    local helper="sudo $VENV/bin/privsep-helper --config-file $1" ctx
+    for ctx in vif_plug_ovs_privileged nova_docker_privileged nova_sys_admin; do
+        printf '%s\thelper_command\t%s\n' "$ctx" "$helper"
+    done | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$1"
+    printf 'docker\troot_helper\tsudo %s\n' "$VENV/bin/nova-rootwrap $ETC/nova/rootwrap.conf" \
+        | "$VENV/bin/python" "$TOP_DIR/tools/cloud/iniset.py" "$1"
+}
+
+# ensure_ovsdb_tcp [VSCTL...]: the loopback TCP remote of an OVSDB (the
+# host's, or a node's with its own ovs-vsctl command).
+ensure_ovsdb_tcp() {
+    local vsctl=("$@") target="ptcp:$OVSDB_TCP_PORT:127.0.0.1"
+    [ $# -gt 0 ] || vsctl=(ovs-vsctl --timeout=10)
+    "${vsctl[@]}" --bare --columns=target list Manager | grep -qxF "$target" && return 0
+    "${vsctl[@]}" -- --id=@m create Manager "target=\"$target\"" \
+        -- add Open_vSwitch . manager_options @m >/dev/null
+    # The host's row is removed by down (a node's goes with its OVS).
+    [ $# -gt 0 ] || echo "$target" >>"$RUN/ovs-managers-added"
+}
+
 start_compute() {
-    start nova-compute "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova-cpu.conf"
+    ensure_ovsdb_tcp
+    as_nova
+    start nova-compute "${AS_NOVA[@]}" "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova-cpu.conf"
     wait_healthy nova-compute
 }
 
+# gw_address_up DEV ADDRESS/PREFIX
 gw_address_up() {
-    ip link set "$GW_DEV" up
-    ip -4 addr show dev "$GW_DEV" | grep -q "inet $HOST_IP/" \
-        || ip addr add "$HOST_IP/$PREFIX" dev "$GW_DEV"
+    ip link set "$1" up
+    ip -4 addr show dev "$1" | grep -q "inet $2 " || ip addr add "$2" dev "$1"
 }
 
+# bind_gateway_port DEV ADDRESS/PREFIX KEY: KEY_port_id and KEY_mac of
+# resources.json name the Neutron port.
 bind_gateway_port() {
     # The subnet's gateway address is the host's: bind the Neutron port
     # made for it to the internal OVS port holding the address, so the agent
     # puts it on the network's VLAN (servers reach heat-api and the host
     # reaches servers). The agent only binds a port it sees appear with its
     # iface-id, so the port is added again, whole, in one transaction.
-    local port mac
-    port=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["gateway_port_id"])' "$RUN/resources.json")
-    mac=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["gateway_mac"])' "$RUN/resources.json")
-    [ "$(ovs-vsctl --timeout=10 get interface "$GW_DEV" external_ids:iface-id 2>/dev/null)" = "\"$port\"" ] && return 0
-    ovs-vsctl --timeout=10 -- --if-exists del-port "$BRIDGE" "$GW_DEV" \
-        -- add-port "$BRIDGE" "$GW_DEV" -- set interface "$GW_DEV" type=internal \
+    local dev=$1 address=$2 key=$3 port mac
+    port=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$RUN/resources.json" "${key}_port_id")
+    mac=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$RUN/resources.json" "${key}_mac")
+    [ "$(ovs-vsctl --timeout=10 get interface "$dev" external_ids:iface-id 2>/dev/null)" = "\"$port\"" ] && return 0
+    ovs-vsctl --timeout=10 -- --if-exists del-port "$BRIDGE" "$dev" \
+        -- add-port "$BRIDGE" "$dev" -- set interface "$dev" type=internal \
         "mac=\"$mac\"" "external_ids:iface-id=$port" "external_ids:attached-mac=$mac" \
         external_ids:iface-status=active external_ids:skip_cleanup=true
-    gw_address_up
-    say "host address $HOST_IP bound to Neutron port $port"
+    gw_address_up "$dev" "$address"
+    say "host address $address bound to Neutron port $port"
+}
+
+compute_hosts() {
+    local k hosts=$COMPUTE_HOST
+    for ((k = 2; k <= COMPUTES; k++)); do hosts+=",$(node_host "$k")"; done
+    echo "$hosts"
+}
+
+all_hosts_listed() {
+    local listed h
+    listed=$("$VENV/bin/nova-manage" --config-file "$ETC/nova/nova.conf" cell_v2 list_hosts 2>/dev/null) || return 1
+    for h in $(compute_hosts | tr , ' '); do
+        grep -q " $h " <<<"$listed" || return 1
+    done
 }
 
 discover_hosts() {
@@ -657,13 +804,12 @@ discover_hosts() {
     for i in $(seq 1 60); do
         "$VENV/bin/nova-manage" --config-file "$ETC/nova/nova.conf" cell_v2 discover_hosts \
             >>"$LOGS/discover-hosts.log" 2>&1 || true
-        "$VENV/bin/nova-manage" --config-file "$ETC/nova/nova.conf" cell_v2 list_hosts 2>/dev/null \
-            | grep -q " $COMPUTE_HOST " && return 0
+        all_hosts_listed && return 0
         pid_of nova-compute >/dev/null || { tail -n 25 "$LOGS/nova-compute.log" >&2; die "nova-compute exited"; }
         sleep 2
     done
     tail -n 25 "$LOGS/nova-compute.log" >&2
-    die "nova-compute did not register as $COMPUTE_HOST in 120 s"
+    die "not every nova-compute ($(compute_hosts)) registered in 120 s"
 }
 
 write_clouds_yaml() {
@@ -712,6 +858,7 @@ cmd_up() {
     docker info >/dev/null 2>&1 || die "dockerd does not answer: run tools/bootstrap-host.sh"
     ovs-vsctl --timeout=5 show >/dev/null 2>&1 || die "Open vSwitch does not answer: run tools/bootstrap-host.sh"
     mkdir -p "$ETC" "$LOGS" "$RUN" "$DATA"
+    echo "$COMPUTES" >"$RUN/computes"
     STARTED=()
     read_cloud_settings
     say "stage: packages"; install_debs
@@ -735,13 +882,18 @@ cmd_up() {
     write_configs >/dev/null
     say "stage: API services"; start_apis
     say "stage: network agent"; start_network_agent
-    say "stage: compute"; start_compute; discover_hosts
+    say "stage: compute"; ensure_nova_user; start_compute
+    local k
+    for ((k = 2; k <= COMPUTES; k++)); do node_up "$k"; done
+    discover_hosts
     [ -s "$DATA/busybox-image.tar" ] || {
         "$TOP_DIR/tools/build-busybox-image.sh" "$IMAGE" >/dev/null
         docker save "$IMAGE" >"$DATA/busybox-image.tar.part"
         mv "$DATA/busybox-image.tar.part" "$DATA/busybox-image.tar"
     }
-    say "stage: cloud objects"; provision resources; bind_gateway_port
+    say "stage: cloud objects"; provision resources
+    bind_gateway_port "$GW_DEV" "$HOST_IP/$PREFIX" gateway
+    bind_gateway_port "$TEMPEST_GW_DEV" "$TEMPEST_GW_IP/${TEMPEST_CIDR#*/}" tempest_gateway
     write_clouds_yaml
     if [ ${#STARTED[@]} -eq 0 ]; then
         say "nothing started: every service was running"
@@ -798,8 +950,11 @@ cmd_down() {
         provision delete-servers || say "could not delete every server through the API"
     fi
     # nova-compute first, so nothing recreates what is removed below.
+    local k
     stop_pids nova-compute
+    for ((k = 2; k <= COMPUTES; k++)); do stop_pids "c$k-nova-compute"; done
     remove_server_leftovers
+    for ((k = 2; k <= COMPUTES; k++)); do node_down "$k"; done
     # The OpenStack services together, then what they use.
     local services=()
     for ((i = ${#SERVICES[@]} - 1; i >= 3; i--)); do
@@ -808,6 +963,12 @@ cmd_down() {
     stop_pids "${services[@]}"
     stop_pids memcached rabbitmq mysql
     stop_pids epmd
+    rm -f "$SUDOERS"
+    if [ -s "$RUN/user-added" ]; then
+        userdel "$(cat "$RUN/user-added")" 2>/dev/null || true
+        say "removed user $(cat "$RUN/user-added")"
+        rm -f "$RUN/user-added"
+    fi
     if [ -s "$RUN/ovs-managers-added" ]; then
         while read -r m; do
             ovs-vsctl --timeout=10 -- --if-exists remove Open_vSwitch . manager_options \
@@ -816,7 +977,7 @@ cmd_down() {
         done <"$RUN/ovs-managers-added"
         rm -f "$RUN/ovs-managers-added"
     fi
-    for name in "$TUN_BRIDGE" "$BRIDGE"; do
+    for name in "$TUN_BRIDGE" "$BRIDGE" "$UL_BRIDGE"; do
         if ovs-vsctl --timeout=10 br-exists "$name"; then
             ovs-vsctl --timeout=10 del-br "$name"
             say "removed OVS bridge $name"
@@ -825,6 +986,7 @@ cmd_down() {
     if [ "${1:-}" = --purge ]; then
         # The venv stays: it is the slow part and holds no state.
         rm -rf "$DATA" "$ETC" "$RUN" "$LOGS"
+        for ((k = 2; k <= COMPUTES; k++)); do rm -rf "$(node_exec_root "$k")"; done
         say "removed $DATA, $ETC, $RUN and $LOGS"
     fi
     say "cloud down"
@@ -891,10 +1053,27 @@ cmd_restart_compute() {
     die "nova-compute did not finish init_host in 180 s (log: $LOGS/nova-compute.log)"
 }
 
+# How many compute nodes: up's --computes, else what the last up recorded.
+COMPUTES=$(cat "$RUN/computes" 2>/dev/null || echo 1)
+if [ "${1:-}" = up ]; then
+    # No flag: as many nodes as a running cloud has (the demo's plain up
+    # must not fail on a two-node cloud), else one.
+    case "${2:-}" in
+        '') ;;
+        --computes) COMPUTES=${3:-}
+            [[ $COMPUTES =~ ^[1-9]$ ]] || die "--computes takes a number from 1 to 9" ;;
+        *) die "usage: $0 up [--computes N]" ;;
+    esac
+    if [ -s "$RUN/computes" ] && [ "$(cat "$RUN/computes")" -gt "$COMPUTES" ]; then
+        die "the cloud runs $(cat "$RUN/computes") compute nodes: tools/cloud.sh down first"
+    fi
+fi
+register_node_services
+
 case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down "${2:-}" ;;
     status) cmd_status ;;
     restart-compute) cmd_restart_compute "${2:-}" ;;
-    *) echo "usage: $0 up|down [--purge]|status|restart-compute [--kill]" >&2; exit 2 ;;
+    *) echo "usage: $0 up [--computes N]|down [--purge]|status|restart-compute [--kill]" >&2; exit 2 ;;
 esac

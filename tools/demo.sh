@@ -17,6 +17,7 @@ CLOUD_HOME=${NOVA_DOCKER_CLOUD_HOME:-/opt/nova-docker-cloud}
 export OS_CLOUD=nova-docker-demo
 DEMO_TAG=nova-docker/demo-web:2
 ODL_TAG=nova-docker/odl-standin:latest
+VIP_TAG=nova-docker/haproxy:latest
 WORK=$(mktemp -d /tmp/nova-docker-demo.XXXXXX)
 START=$(date +%s)
 STEP_START=$START
@@ -33,7 +34,8 @@ step() {
 die() { say "FAILED: $*" >&2; exit 1; }
 show() { sed 's/^/      /'; }
 
-servers=() images=() stack='' managers=()
+servers=() images=() stack='' managers=() group=''
+
 cleanup() {
     local uuid
     for uuid in "${managers[@]}"; do
@@ -42,6 +44,7 @@ cleanup() {
     [ -z "$stack" ] || openstack stack delete --yes --wait "$stack" >/dev/null 2>&1 || true
     [ ${#servers[@]} -eq 0 ] || openstack server delete --wait "${servers[@]}" >/dev/null 2>&1 || true
     [ ${#images[@]} -eq 0 ] || openstack image delete "${images[@]}" >/dev/null 2>&1 || true
+    [ -z "$group" ] || openstack security group delete "$group" >/dev/null 2>&1 || true
     docker rm -f nova-docker-demo-build >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
@@ -112,12 +115,19 @@ images+=("$image")
 say "image demo-web $image ($(stat -c %s "$WORK/demo-web.tar") bytes)"
 
 step "3. boot web-1, then web-2 told (metadata PEER) to ping and fetch from web-1"
-openstack server create --image "$image" --flavor docker.small \
+# Security groups are enforced: the web servers' group lets ICMP and the
+# page's port in (the default group would keep the host out).
+group=demo-web-$$
+openstack security group create "$group" -f value -c id >/dev/null
+openstack security group rule create --protocol icmp "$group" >/dev/null
+openstack security group rule create --protocol tcp --dst-port 8080 "$group" >/dev/null
+say "security group $group: ICMP and TCP 8080 in"
+openstack server create --image "$image" --flavor docker.small --security-group "$group" \
     --network private --availability-zone docker --wait web-1 -f value -c id >"$WORK/id1"
 servers+=("$(cat "$WORK/id1")")
 ip1=$(openstack server show web-1 -f json -c addresses \
     | python3 -c 'import json,sys; a=json.load(sys.stdin)["addresses"]; print(a["private"][0])')
-openstack server create --image "$image" --flavor docker.small \
+openstack server create --image "$image" --flavor docker.small --security-group "$group" \
     --network private --availability-zone docker --property "PEER=$ip1" \
     --wait web-2 -f value -c id >"$WORK/id2"
 servers+=("$(cat "$WORK/id2")")
@@ -146,13 +156,27 @@ docker save "$ODL_TAG" >"$WORK/odl.tar"
 odl_image=$(openstack image create demo-odl-standin --container-format docker \
     --disk-format raw --file "$WORK/odl.tar" -f value -c id)
 images+=("$odl_image")
+# The northbound VIP: HAProxy built from Debian's binary, never pulled.
+bash tools/build-haproxy-image.sh "$VIP_TAG" | show
+docker save "$VIP_TAG" >"$WORK/vip.tar"
+vip_image=$(openstack image create demo-odl-vip --container-format docker \
+    --disk-format raw --file "$WORK/vip.tar" -f value -c id)
+images+=("$vip_image")
 stack=demo-odl
 openstack stack create --wait -t heat_plugins/templates/odl-cluster.yaml \
     --parameter "image=$odl_image" --parameter flavor=docker.small \
     --parameter network=private --parameter cluster_size=3 \
-    --parameter server_group_policy=soft-anti-affinity \
+    --parameter "vip_image=$vip_image" \
     "$stack" -f value -c stack_status | show
 openstack stack output show "$stack" members -f value -c output_value | show
+for out in server_group_policy northbound_url devstack_local_conf; do
+    say "$out:"
+    openstack stack output show "$stack" "$out" -f value -c output_value | show
+done
+vip=$(openstack stack output show "$stack" northbound_vip -f value -c output_value)
+say "RESTCONF through the VIP $vip: HTTP $(curl -s -o /dev/null -w '%{http_code}' \
+    --noproxy '*' -m 10 -u admin:admin \
+    "http://$vip:8181/restconf/operational/network-topology:network-topology/topology/netvirt:1")"
 mgrs=$(openstack stack output show "$stack" odl_ovs_managers -f value -c output_value)
 say "odl_ovs_managers: $mgrs"
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The README's test command: prepare the host, then run style checks, unit
 # tests and functional tests (real dockerd, OVS, rootwrap, in-process Nova),
-# then the real single-node cloud: tools/cloud.sh up from empty databases,
+# then the real cloud, with two docker compute nodes (one cycle for every
+# cloud test): tools/cloud.sh up --computes 2 from empty databases,
 # the scenarios against it (tools/cloud-tests.sh; until it exists, the smoke
 # test tests/cloud/smoke.sh), tools/cloud.sh down, and the test that down
 # left nothing behind (tests/cloud/check-leftovers.sh).
@@ -78,7 +79,9 @@ run_cloud() {
     # From nothing: a previous session's cloud (or what it left) goes first.
     step "cloud down --purge" tools/cloud.sh down --purge || return 0
     tests/cloud/check-leftovers.sh before "$LOGS/leftovers"
-    if step "cloud up" tools/cloud.sh up \
+    # Two compute nodes: the multi-node scenarios need the second, the
+    # single-host ones keep to the controller's zone.
+    if step "cloud up" tools/cloud.sh up --computes 2 \
             && step "cloud status" tools/cloud.sh status \
             && tests/cloud/check-leftovers.sh pids "$LOGS/leftovers"; then
         if [ -x tools/cloud-tests.sh ]; then

@@ -29,6 +29,17 @@ class StackFailed(lib_exc.TempestException):
 
 class OrchestrationClient(rest_client.RestClient):
 
+    @classmethod
+    def for_credentials(cls, credentials, conf):
+        """A client for *credentials* (a tempest client manager)."""
+        return cls(
+            credentials.auth_provider, 'orchestration', conf.identity.region,
+            build_interval=conf.compute.build_interval,
+            build_timeout=conf.nova_docker.stack_timeout,
+            disable_ssl_certificate_validation=(
+                conf.identity.disable_ssl_certificate_validation),
+            ca_certs=conf.identity.ca_certificates_file)
+
     def create_stack(self, name, template, parameters, timeout_mins):
         body = json.dumps({'stack_name': name, 'template': template,
                            'parameters': parameters,

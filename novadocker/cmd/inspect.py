@@ -57,7 +57,9 @@ def find_containers(instance_uuid):
     label = '%s=%s' % (containers.LABEL_UUID, instance_uuid)
     with docker_client.docker_client('list containers of %s'
                                      % instance_uuid) as client:
-        found = client.containers.list(all=True, filters={'label': label})
+        # A container removed while listed is left out, not an error.
+        found = client.containers.list(all=True, filters={'label': label},
+                                       ignore_removed=True)
         result = [{'role': c.labels.get(containers.LABEL_ROLE, '?'),
                    'name': c.name, 'id': c.id[:12], 'status': c.status,
                    'pid': c.attrs.get('State', {}).get('Pid') or 0}

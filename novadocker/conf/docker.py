@@ -214,6 +214,61 @@ docker_opts = [
              'back (a container that exited or was removed by hand) is seen '
              'up to this late. Nova\'s own checks that must be exact ask the '
              'engine directly. 0: every caller asks the engine.'),
+    # -- guest set-up and console
+    cfg.StrOpt(
+        'config_drive_dir',
+        default='$state_path/docker-config-drives',
+        help='Host directory holding one subdirectory per server with a '
+             'config drive: the metadata tree Nova\'s own config-drive code '
+             'builds (openstack/latest/meta_data.json with the key pairs, '
+             'user_data, network_data.json, vendor_data2.json, ec2/). Each '
+             'is bind-mounted read-only into its own server only, and '
+             'removed with the server. Keep it on a local filesystem '
+             'owned by the nova-compute user; no tenant can write it.'),
+    cfg.StrOpt(
+        'config_drive_mount',
+        default='/config-drive',
+        regex=r'^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$',
+        help='Absolute path inside the server where its config drive is '
+             'mounted read-only. The default, /config-drive, is one of the '
+             'two directories cloud-init\'s ConfigDrive datasource reads '
+             'when there is no disk labelled config-2 (the other is '
+             '/var/lib/cloud/seed/config_drive), so images with cloud-init '
+             'find their metadata there.'),
+    cfg.StrOpt(
+        'user_data_scripts',
+        default='run',
+        choices=[
+            ('run', 'User data starting with "#!" is run once, as the '
+                    'first thing the workload does, before the image\'s own '
+                    'command (which then replaces it as PID 1); its output '
+                    'goes to the console log. The server gets a config '
+                    'drive to carry it. Needs /bin/sh in the image.'),
+            ('expose', 'User data is only made available (config drive, '
+                       'metadata service); nothing runs it.'),
+        ],
+        help='What the driver does with a user-data script. Container '
+             'images seldom carry cloud-init, so with "expose" a script '
+             'such as a Heat wait-condition signal would never run.'),
+    cfg.IntOpt(
+        'serial_console_idle_timeout',
+        default=600,
+        min=0,
+        help='Seconds without a byte in either direction after which an '
+             'interactive serial console session is closed, freeing the '
+             'server\'s one console slot for the next user. 0: never.'),
+    cfg.ListOpt(
+        'serial_console_proxy_addresses',
+        default=['127.0.0.1', '::1'],
+        help='Source addresses allowed to connect to a server\'s '
+             'interactive serial console endpoint: those of the hosts '
+             'running nova-serialproxy. Any other connection is closed '
+             'before a byte is read or written, so a server that can route '
+             'to [serial_console] proxyclient_address (a tenant network '
+             'whose gateway is on this host) still cannot reach a console. '
+             'The default suits a proxy on the compute host itself; on a '
+             'multi-node cloud list the proxy hosts\' management '
+             'addresses.'),
 ]
 
 

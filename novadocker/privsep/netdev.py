@@ -44,11 +44,15 @@ import struct
 import threading
 import time
 
+import docker
 from pyroute2 import IPRoute
 from pyroute2.netlink import exceptions as netlink_exceptions
 from pyroute2 import netns as pyroute2_netns
 
+import novadocker.conf
 from novadocker import privsep
+
+CONF = novadocker.conf.CONF
 
 IFA_F_NODAD = 0x02
 SIOCETHTOOL = 0x8946
@@ -113,13 +117,35 @@ def _check_guest_dev(name):
 
 # -- the sandbox ------------------------------------------------------------
 
+class _Engine(object):
+    """The daemon's own view of the engine: one question, one answer.
+
+    The engine is the one the [docker] options name; an "auto" API
+    version is negotiated once per daemon. Nothing of the driver's engine
+    client is used: the privileged side depends on no driver module.
+    """
+
+    version = None
+
+    @classmethod
+    def inspect_container(cls, container_id):
+        conf = CONF.docker
+        version = conf.api_version
+        if version == 'auto':
+            version = cls.version or 'auto'
+        api = docker.APIClient(base_url=conf.api_url, version=version,
+                               timeout=conf.api_timeout)
+        try:
+            cls.version = api.api_version
+            return api.inspect_container(container_id)
+        finally:
+            api.close()
+
+
 def _inspect_sandbox(sandbox_id, host):
     """The pid of the running sandbox container *sandbox_id* of *host*."""
-    # Imported here: only the daemon talks to the engine from this module.
-    from novadocker.virt.docker import client as docker_client
     try:
-        with docker_client.docker_client('inspect sandbox') as client:
-            info = client.api.inspect_container(sandbox_id)
+        info = _Engine.inspect_container(sandbox_id)
     except Exception as e:
         msg = ('container %s cannot be inspected: %s'
                % (sandbox_id, e))

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Test that "tools/cloud.sh down" leaves nothing that "up" created: no
 # process, container, OVS bridge, port or manager, veth or other link,
-# namespace link. Run by tools/run-tests.sh around the cloud's life:
+# namespace link; and of the extra compute nodes (up --computes N): no
+# network namespace, cgroup, mount, engine exec-root, sudoers file or user
+# it made. Run by tools/run-tests.sh around the cloud's life:
 #
 #   check-leftovers.sh before DIR   before up: what the host has
 #   check-leftovers.sh pids DIR     after up: the processes up started
@@ -26,6 +28,14 @@ managers() { ovs-vsctl --timeout=10 --bare --columns=target list Manager | grep 
 links() { ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort; }
 netns_links() { find /var/run/netns -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort || true; }
 containers() { docker ps -aq --filter "label=org.openstack.nova.host=$COMPUTE_HOST" | sort; }
+namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | sort; }
+# The nodes' engines run under cgroup parents ndc-cK.
+cgroups() { find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d -name 'ndc-c*' 2>/dev/null | sort || true; }
+mounts() { awk -v h="$CLOUD_HOME/" 'index($2, h) == 1 || $2 ~ "^/run/ndc-c" {print $2}' /proc/mounts | sort; }
+node_dirs() { find /run -maxdepth 1 -name 'ndc-c*' 2>/dev/null | sort || true; }
+users() { getent passwd | cut -d: -f1 | sort; }
+# The file up writes (the sudo package's own README may come with it).
+sudoers() { find /etc/sudoers.d -maxdepth 1 -type f -name 'nova-docker-*' 2>/dev/null | sort || true; }
 
 snapshot() {
     mkdir -p "$dir"
@@ -34,6 +44,12 @@ snapshot() {
     managers >"$dir/managers"
     links >"$dir/links"
     netns_links >"$dir/netns"
+    namespaces >"$dir/namespaces"
+    cgroups >"$dir/cgroups"
+    mounts >"$dir/mounts"
+    node_dirs >"$dir/node-dirs"
+    users >"$dir/users"
+    sudoers >"$dir/sudoers"
 }
 
 record_pids() {
@@ -79,6 +95,12 @@ compare() {
     check "no new OVS manager" "$(managers | new_since "$dir/managers")"
     check "no new veth, tap or other link" "$(links | new_since "$dir/links")"
     check "no new namespace link" "$(netns_links | new_since "$dir/netns")"
+    check "no new network namespace" "$(namespaces | new_since "$dir/namespaces")"
+    check "no new node cgroup" "$(cgroups | new_since "$dir/cgroups")"
+    check "no new mount under the cloud" "$(mounts | new_since "$dir/mounts")"
+    check "no node engine exec-root" "$(node_dirs | new_since "$dir/node-dirs")"
+    check "no new user" "$(users | new_since "$dir/users")"
+    check "no new sudoers file" "$(sudoers | new_since "$dir/sudoers")"
     echo " - Passed: $passed"
     echo " - Failed: $failed"
     [ "$failed" -eq 0 ]

@@ -31,7 +31,7 @@ import time
 
 import fixtures
 
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker.image import naming
 from tests.functional import base
 from tests.functional import fixtures as nd_fixtures
 
@@ -137,7 +137,7 @@ class HostileImagesTestCase(base.DockerFunctionalTestBase):
         Returns the fault message.
         """
         image_id = self.glance.add_image(data, 'hostile')
-        tag = image_cache.image_tag_for(image_id)
+        tag = naming.image_tag_for(image_id)
         self.addCleanup(subprocess.run, ['docker', 'rmi', '-f', tag],
                         capture_output=True)
         before = self._engine_state()
@@ -325,7 +325,7 @@ class HostileImagesTestCase(base.DockerFunctionalTestBase):
     def test_manifest_naming_another_tenants_image(self):
         victim_data = self.legit()
         victim = self.glance.add_image(victim_data, 'victim')
-        victim_tag = image_cache.image_tag_for(victim)
+        victim_tag = naming.image_tag_for(victim)
         self.addCleanup(subprocess.run, ['docker', 'rmi', '-f', victim_tag],
                         capture_output=True)
         server = self.boot(image_id=victim, flavor_id=self.flavor)
@@ -340,7 +340,7 @@ class HostileImagesTestCase(base.DockerFunctionalTestBase):
         self._delete_server(server)
 
     def test_manifest_naming_the_sandbox_image(self):
-        sandbox = image_cache.CONF.docker.sandbox_image
+        sandbox = naming.CONF.docker.sandbox_image
         before = self.client.images.get(sandbox).id
 
         def claim(entries):
@@ -351,7 +351,7 @@ class HostileImagesTestCase(base.DockerFunctionalTestBase):
         self.assertEqual(before, self.client.images.get(sandbox).id)
 
     def test_repositories_naming_the_sandbox_image(self):
-        repository = image_cache.CONF.docker.sandbox_image.rsplit(':', 1)[0]
+        repository = naming.CONF.docker.sandbox_image.rsplit(':', 1)[0]
         members = []
         for info, data in self.members:
             if info.name == 'repositories':
@@ -380,7 +380,7 @@ class HostileImagesTestCase(base.DockerFunctionalTestBase):
         image_id = self.glance.add_image(gzip.compress(self.legit()), 'gz')
         self.addCleanup(subprocess.run,
                         ['docker', 'rmi', '-f',
-                         image_cache.image_tag_for(image_id)],
+                         naming.image_tag_for(image_id)],
                         capture_output=True)
         server = self.boot(image_id=image_id, flavor_id=self.flavor)
         self._delete_server(server)

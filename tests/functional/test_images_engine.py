@@ -42,10 +42,12 @@ from nova import exception as nova_exception
 from nova import objects
 import testtools
 
-from novadocker.virt.docker import archive
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import image_cache
-from novadocker.virt.docker import snapshot
+from novadocker.virt.docker.image import archive
+from novadocker.virt.docker.image import cache
+from novadocker.virt.docker.image import load
+from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import snapshot
 
 BASE_IMAGE = 'nova-docker/busybox:latest'
 ENGINE_TMP = '/var/lib/docker/tmp'
@@ -59,7 +61,7 @@ class GlanceOutage(IOError):
 
 
 class FakeGlance(object):
-    """The part of nova.image.glance.API that image_cache.py uses.
+    """The part of nova.image.glance.API that load.py uses.
 
     Serves bytes in chunks like glanceclient, records every byte served
     and every upload, and fails where a test asks it to.
@@ -170,10 +172,10 @@ class ImagesEngineTestCase(testtools.TestCase):
         # Our own repositories, so the cache test never sees images of
         # anyone else working on this engine.
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.image_cache.REPOSITORY_PREFIX',
+            'novadocker.virt.docker.image.naming.REPOSITORY_PREFIX',
             self.prefix + '-image/'))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.image_cache.SNAPSHOT_PREFIX',
+            'novadocker.virt.docker.image.naming.SNAPSHOT_PREFIX',
             self.prefix + '-snap/'))
         self.addCleanup(self._remove_everything)
         self.glance = FakeGlance()
@@ -186,8 +188,8 @@ class ImagesEngineTestCase(testtools.TestCase):
 
     def flags(self, group=None, **kw):
         for name, value in kw.items():
-            image_cache.CONF.set_override(name, value, group=group)
-            self.addCleanup(image_cache.CONF.clear_override, name,
+            naming.CONF.set_override(name, value, group=group)
+            self.addCleanup(naming.CONF.clear_override, name,
                             group=group)
 
     # ------------------------------------------------------------ helpers
@@ -196,7 +198,7 @@ class ImagesEngineTestCase(testtools.TestCase):
         return name.startswith(self.prefix)
 
     def _remove_everything(self):
-        tags = {image_cache.image_tag_for(i) for i in self.glance.records}
+        tags = {naming.image_tag_for(i) for i in self.glance.records}
         for c in self.docker.containers.list(all=True):
             if self._ours(c.name):
                 c.remove(force=True)
@@ -245,7 +247,7 @@ class ImagesEngineTestCase(testtools.TestCase):
         return dangling, tmp
 
     def assert_nothing_left(self, before, image_id, config_ids):
-        tag = image_cache.image_tag_for(image_id)
+        tag = naming.image_tag_for(image_id)
         self.assertRaises(docker_errors.ImageNotFound,
                           self.docker.images.get, tag)
         for config_id in config_ids:
@@ -266,7 +268,7 @@ class ImagesEngineTestCase(testtools.TestCase):
 
     def assert_bad_image(self, image_id, config_ids, exc_class, *words):
         before = self.engine_state()
-        err = self.assertRaises(exc_class, image_cache.ensure_image, None,
+        err = self.assertRaises(exc_class, load.ensure_image, None,
                                 self.image_meta(image_id))
         message = str(err)
         self.assertIn(image_id, message)
@@ -283,8 +285,8 @@ class ImagesEngineTestCase(testtools.TestCase):
         id_a = self.glance.add(str(uuid.uuid4()), data_a, name='ubuntu')
         id_b = self.glance.add(str(uuid.uuid4()), data_b, name='ubuntu')
 
-        tag_a = image_cache.ensure_image(None, self.image_meta(id_a))
-        tag_b = image_cache.ensure_image(None, self.image_meta(id_b))
+        tag_a = load.ensure_image(None, self.image_meta(id_a))
+        tag_b = load.ensure_image(None, self.image_meta(id_b))
 
         self.assertEqual(self.prefix + '-image/%s:glance' % id_a, tag_a)
         self.assertNotEqual(tag_a, tag_b)
@@ -298,12 +300,12 @@ class ImagesEngineTestCase(testtools.TestCase):
     def test_second_ensure_downloads_nothing(self):
         data, _config = self.build_archive('cached')
         image_id = self.glance.add(str(uuid.uuid4()), data)
-        image_cache.ensure_image(None, self.image_meta(image_id))
+        load.ensure_image(None, self.image_meta(image_id))
         self.assertEqual(len(data), self.glance.bytes_served[image_id])
         served = self.glance.bytes_served[image_id]
         gets = self.glance.gets[image_id]
 
-        tag = image_cache.ensure_image(None, self.image_meta(image_id))
+        tag = load.ensure_image(None, self.image_meta(image_id))
 
         self.assertEqual(served, self.glance.bytes_served[image_id])
         self.assertEqual(1, self.glance.downloads[image_id])
@@ -318,7 +320,7 @@ class ImagesEngineTestCase(testtools.TestCase):
 
         def boot():
             try:
-                results.append(image_cache.ensure_image(
+                results.append(load.ensure_image(
                     None, self.image_meta(image_id)))
             except Exception as e:
                 errors.append(e)
@@ -330,7 +332,7 @@ class ImagesEngineTestCase(testtools.TestCase):
             t.join(120)
 
         self.assertEqual([], errors)
-        self.assertEqual([image_cache.image_tag_for(image_id)] * 5, results)
+        self.assertEqual([naming.image_tag_for(image_id)] * 5, results)
         self.assertEqual(1, self.glance.downloads[image_id])
         self.assertEqual(len(data), self.glance.bytes_served[image_id])
 
@@ -346,7 +348,7 @@ class ImagesEngineTestCase(testtools.TestCase):
 
         def boot(image_id):
             try:
-                image_cache.ensure_image(None, self.image_meta(image_id))
+                load.ensure_image(None, self.image_meta(image_id))
             except Exception as e:
                 errors.append(e)
 
@@ -361,7 +363,7 @@ class ImagesEngineTestCase(testtools.TestCase):
         self.assertFalse(self.glance.download_barrier.broken)
         for image_id, word in ((id_a, 'par-a-0'), (id_b, 'par-b-0')):
             self.assertEqual(
-                word, self.run_cat(image_cache.image_tag_for(image_id)))
+                word, self.run_cat(naming.image_tag_for(image_id)))
 
     def test_wrong_container_format(self):
         data, config = self.build_archive('fmt')
@@ -369,13 +371,13 @@ class ImagesEngineTestCase(testtools.TestCase):
                                    container_format='bare')
         before = self.engine_state()
         err = self.assertRaises(exception.InvalidImageFormat,
-                                image_cache.ensure_image, None,
+                                load.ensure_image, None,
                                 self.image_meta(image_id, 'bare'))
         self.assertIn(image_id, str(err))
         self.assertIn('container_format=bare', str(err))
         # ImageMeta without a format: Glance's record decides.
         err = self.assertRaises(exception.InvalidImageFormat,
-                                image_cache.ensure_image, None,
+                                load.ensure_image, None,
                                 objects.ImageMeta.from_dict({'id': image_id}))
         self.assertIn('container_format=bare', str(err))
         self.assertEqual(0, self.glance.bytes_served[image_id])
@@ -437,7 +439,7 @@ class ImagesEngineTestCase(testtools.TestCase):
                               'connection to the image store was reset')
         # Glance is back: the next boot loads the image.
         del self.glance.fail_after[image_id]
-        tag = image_cache.ensure_image(None, self.image_meta(image_id))
+        tag = load.ensure_image(None, self.image_meta(image_id))
         self.assertEqual('outage-0', self.run_cat(tag))
 
     def test_tag_not_resolving_to_the_manifest_config_is_removed(self):
@@ -453,13 +455,13 @@ class ImagesEngineTestCase(testtools.TestCase):
                 self.config_id = 'sha256:' + '0' * 64
 
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.archive.LoadArchive', Moved))
+            'novadocker.virt.docker.image.archive.LoadArchive', Moved))
         err = self.assertRaises(exception.ImageTagMismatch,
-                                image_cache.ensure_image, None,
+                                load.ensure_image, None,
                                 self.image_meta(image_id))
         self.assertIn(config[0], str(err))
         self.assertRaises(docker_errors.ImageNotFound, self.docker.images.get,
-                          image_cache.image_tag_for(image_id))
+                          naming.image_tag_for(image_id))
 
     def _running_container(self, tag, command):
         name = '%s-ctr-%s' % (self.prefix, uuid.uuid4().hex[:6])
@@ -475,7 +477,7 @@ class ImagesEngineTestCase(testtools.TestCase):
     def test_snapshot_boots_with_the_written_file(self):
         data, _config = self.build_archive('snapbase')
         base_id = self.glance.add(str(uuid.uuid4()), data)
-        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
+        base_tag = load.ensure_image(None, self.image_meta(base_id))
         marker = uuid.uuid4().hex
         container = self._running_container(
             base_tag, 'echo %s > /snap.txt; exec sleep 600' % marker)
@@ -500,14 +502,14 @@ class ImagesEngineTestCase(testtools.TestCase):
         self.assertEqual([], os.listdir(self.tmpdir))
         container.remove(force=True)
 
-        snap_tag = image_cache.ensure_image(None, self.image_meta(snap_id))
+        snap_tag = load.ensure_image(None, self.image_meta(snap_id))
         self.assertEqual(marker, self.run_cat(snap_tag, '/snap.txt'))
         self.assertEqual('snapbase-0', self.run_cat(snap_tag))
 
     def test_failed_snapshot_upload_leaves_nothing(self):
         data, _config = self.build_archive('snapfail')
         base_id = self.glance.add(str(uuid.uuid4()), data)
-        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
+        base_tag = load.ensure_image(None, self.image_meta(base_id))
         container = self._running_container(base_tag, 'exec sleep 600')
         snap_id = self.glance.add(str(uuid.uuid4()), b'', name='snap')
         self.glance.fail_upload_after = 64 * 1024
@@ -542,37 +544,37 @@ class ImagesEngineTestCase(testtools.TestCase):
         for name in ('instance', 'container', 'unused'):
             data, _config = self.build_archive('cache-' + name)
             ids[name] = self.glance.add(str(uuid.uuid4()), data)
-            image_cache.ensure_image(None, self.image_meta(ids[name]))
+            load.ensure_image(None, self.image_meta(ids[name]))
         # Used by a container that no instance lists (e.g. mid-spawn).
         container = self._running_container(
-            image_cache.image_tag_for(ids['container']), 'exec sleep 600')
+            naming.image_tag_for(ids['container']), 'exec sleep 600')
         # Someone else's image outside our repositories.
         foreign = '%s-src/foreign:1' % self.prefix
         self.docker.images.get(BASE_IMAGE).tag(foreign)
 
         # Everything is younger than a day: nothing goes.
         self.assertEqual(
-            [], image_cache.remove_unused_images([ids['instance']], 86400))
+            [], cache.remove_unused_images([ids['instance']], 86400))
         self.assertEqual(3, len(self._tags_under(self.prefix + '-image/')))
 
         instances = [self._instance(ids['instance']), self._instance(None)]
         self.flags_image_cache(0)
-        removed = image_cache.manage_image_cache(None, instances)
+        removed = cache.manage_image_cache(None, instances)
 
-        self.assertEqual([image_cache.image_tag_for(ids['unused'])], removed)
+        self.assertEqual([naming.image_tag_for(ids['unused'])], removed)
         self.assertEqual(
-            sorted([image_cache.image_tag_for(ids['instance']),
-                    image_cache.image_tag_for(ids['container'])]),
+            sorted([naming.image_tag_for(ids['instance']),
+                    naming.image_tag_for(ids['container'])]),
             self._tags_under(self.prefix + '-image/'))
         self.docker.images.get(foreign)
         container.remove(force=True)
         # The container is gone: only the instance keeps its image.
-        removed = image_cache.remove_unused_images([ids['instance']], 0)
-        self.assertEqual([image_cache.image_tag_for(ids['container'])],
+        removed = cache.remove_unused_images([ids['instance']], 0)
+        self.assertEqual([naming.image_tag_for(ids['container'])],
                          removed)
 
     def flags_image_cache(self, min_age):
-        conf = image_cache.CONF
+        conf = naming.CONF
         conf.set_override('remove_unused_original_minimum_age_seconds',
                           min_age, group='image_cache')
         self.addCleanup(conf.clear_override,
@@ -584,7 +586,7 @@ class ImagesEngineTestCase(testtools.TestCase):
     def _snapshot_of_secret_server(self):
         data, _config = self.build_archive('leak')
         base_id = self.glance.add(str(uuid.uuid4()), data)
-        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
+        base_tag = load.ensure_image(None, self.image_meta(base_id))
         secret = 'secret-%s' % uuid.uuid4().hex
         name = '%s-ctr-%s' % (self.prefix, uuid.uuid4().hex[:6])
         # As the driver runs a server: metadata in the environment, the
@@ -620,7 +622,7 @@ class ImagesEngineTestCase(testtools.TestCase):
         self.assertIsNone(manifest[0]['RepoTags'])
         # Booting the snapshot still works, with the file and the image's
         # own environment.
-        snap_tag = image_cache.ensure_image(None, self.image_meta(snap_id))
+        snap_tag = load.ensure_image(None, self.image_meta(snap_id))
         self.assertEqual('kept', self.run_cat(snap_tag, '/kept.txt'))
         env = self.docker.api.inspect_image(snap_tag)['Config']['Env']
         self.assertFalse([e for e in env if secret in e])
@@ -638,7 +640,7 @@ class ImagesEngineTestCase(testtools.TestCase):
         self.assertEqual(-1, received.find(secret.encode()))
         with tarfile.open(fileobj=io.BytesIO(received)) as tar:
             self.assertIn('manifest.json', tar.getnames())
-        snap_tag = image_cache.ensure_image(None, self.image_meta(snap_id))
+        snap_tag = load.ensure_image(None, self.image_meta(snap_id))
         self.assertEqual('kept', self.run_cat(snap_tag, '/kept.txt'))
 
     def test_snapshot_rejected_by_real_glance_is_logged(self):
@@ -647,7 +649,7 @@ class ImagesEngineTestCase(testtools.TestCase):
         self.glance.upload_server = server
         data, _config = self.build_archive('snap500')
         base_id = self.glance.add(str(uuid.uuid4()), data)
-        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
+        base_tag = load.ensure_image(None, self.image_meta(base_id))
         container = self._running_container(base_tag, 'exec sleep 600')
         snap_id = self.glance.add(str(uuid.uuid4()), b'', name='snap')
         logs = self.useFixture(fixtures.FakeLogger(level=logging.ERROR))
@@ -662,7 +664,7 @@ class ImagesEngineTestCase(testtools.TestCase):
     def test_delete_during_snapshot_leaves_nothing(self):
         data, _config = self.build_archive('snapdel')
         base_id = self.glance.add(str(uuid.uuid4()), data)
-        base_tag = image_cache.ensure_image(None, self.image_meta(base_id))
+        base_tag = load.ensure_image(None, self.image_meta(base_id))
         container = self._running_container(base_tag, 'exec sleep 600')
         snap_id = self.glance.add(str(uuid.uuid4()), b'', name='snap')
         before = self.engine_state()
@@ -729,14 +731,14 @@ import sys, time
 lock_path, prefix, image_id, archive, counter, sandbox = sys.argv[1:]
 from nova import objects
 import novadocker.conf
-from novadocker.virt.docker import image_cache, sandbox as box
+from novadocker.virt.docker.image import load, naming, sandbox as box
 import nova.image.glance
 objects.register_all()
 CONF = novadocker.conf.CONF
 CONF([], project='nova')
 CONF.set_override('image_lock_path', lock_path, group='docker')
 CONF.set_override('sandbox_image', sandbox, group='docker')
-image_cache.REPOSITORY_PREFIX = prefix
+naming.REPOSITORY_PREFIX = prefix
 data = open(archive, 'rb').read()
 
 class Glance(object):
@@ -755,7 +757,7 @@ import logging
 logging.basicConfig(level=logging.INFO)
 meta = objects.ImageMeta.from_dict({'id': image_id,
                                     'container_format': 'docker'})
-print(image_cache.ensure_image(None, meta))
+print(load.ensure_image(None, meta))
 box.ensure_sandbox_image()
 """
 

@@ -24,7 +24,7 @@ import time
 
 from oslo_utils import uuidutils
 
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker.image import naming
 from tests.functional import base
 from tests.functional import fixtures as nd_fixtures
 
@@ -63,7 +63,7 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
 
     def add_image(self, data, name, **props):
         image_id = self.glance.add_image(data, name, **props)
-        tag = image_cache.image_tag_for(image_id)
+        tag = naming.image_tag_for(image_id)
         self.addCleanup(subprocess.run, ['docker', 'rmi', '-f', tag],
                         capture_output=True)
         return image_id
@@ -131,7 +131,7 @@ class NovaImagesTestCase(base.DockerFunctionalTestBase):
         self.assertTrue(self.glance._imagedata.get(snapshot_id))
         self.addCleanup(subprocess.run,
                         ['docker', 'rmi', '-f',
-                         image_cache.image_tag_for(snapshot_id)],
+                         naming.image_tag_for(snapshot_id)],
                         capture_output=True)
         uploaded = self.glance._imagedata[snapshot_id]
         # (find: a failing assertNotIn would print megabytes.)

@@ -213,8 +213,12 @@ class StandinClusterTest(testtools.TestCase):
 
     def test_member_that_cannot_be_ready_signals_failure(self):
         # A seed nobody answers for: the member gives up and says why.
+        # member-3 runs (with a long timeout, so it does not signal), so
+        # member-1 sees a majority and RESTCONF answers: its reason is
+        # the cluster view.
         absent = self.prefix + '250'
         ips = [self.ips[0], absent, self.ips[2]]
+        self.start_member(3, ips, timeout=120)
         container = self.start_member(1, ips, timeout=3)
         self.wait_for(lambda: self.signals, 30, 'a signal')
         (signal,) = self.signals
@@ -225,6 +229,18 @@ class StandinClusterTest(testtools.TestCase):
         logs = container.logs().decode()
         self.assertIn('odl-standin: NOT OpenDaylight', logs)
         self.assertIn('member-1 not ready after 3 s', logs)
+
+    def test_member_in_a_minority_is_not_ready(self):
+        # Like a real member whose shards have no leader: alone among
+        # three seeds, RESTCONF's readiness URL does not answer 200.
+        ips = [self.ips[0], self.prefix + '250', self.prefix + '251']
+        self.start_member(1, ips, timeout=120)
+        status = odl_readiness.probe_member(
+            'member-1', ips[0], ips, 8181, 'admin', 'admin')
+        self.wait_for(lambda: odl_readiness.probe_member(
+            'member-1', ips[0], ips, 8181, 'admin', 'admin').reason ==
+            'HTTP 404 from RESTCONF', 15, 'RESTCONF 404 in a minority')
+        self.assertFalse(status.ready)
 
     def test_nothing_left(self):
         # What the other tests rely on: their cleanups find everything.

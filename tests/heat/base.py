@@ -39,13 +39,17 @@ parameters:
   timeout: {type: number, default: 3}
   readiness: {type: string, default: poll}
   policy: {type: string, default: anti-affinity}
+  vip: {type: boolean, default: false}
+  vip_address: {type: string, default: 10.0.0.10}
+  vip_image: {type: string, default: nova-docker-haproxy}
+  network: {type: string, default: odl-net}
 resources:
   cluster:
     type: OS::ODL::Cluster
     properties:
       image: {get_param: image}
       flavor: m1.odl
-      network: odl-net
+      network: {get_param: network}
       size: {get_param: size}
       fixed_ips: {get_param: fixed_ips}
       username: {get_param: username}
@@ -54,6 +58,9 @@ resources:
       readiness: {get_param: readiness}
       server_group_policy: {get_param: policy}
       features: [odl-netvirt-openstack]
+      northbound_vip: {get_param: vip}
+      vip_address: {get_param: vip_address}
+      vip_image: {get_param: vip_image}
 outputs:
   members: {value: {get_attr: [cluster, members]}}
   member_ips: {value: {get_attr: [cluster, member_ips]}}
@@ -62,6 +69,13 @@ outputs:
   controllers: {value: {get_attr: [cluster, controllers]}}
   restconf_urls: {value: {get_attr: [cluster, restconf_urls]}}
   leader: {value: {get_attr: [cluster, leader]}}
+  northbound_vip: {value: {get_attr: [cluster, northbound_vip]}}
+  northbound_vip_floating_ip:
+    value: {get_attr: [cluster, northbound_vip_floating_ip]}
+  northbound_url: {value: {get_attr: [cluster, northbound_url]}}
+  devstack_local_conf: {value: {get_attr: [cluster, devstack_local_conf]}}
+  server_group_policy: {value: {get_attr: [cluster, server_group_policy]}}
+  member_hosts: {value: {get_attr: [cluster, member_hosts]}}
 '''
 
 

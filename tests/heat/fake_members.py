@@ -88,6 +88,8 @@ class SignallingMembers(object):
             if server.status != 'ACTIVE' or boot in self._signalled:
                 continue
             meta = server.metadata
+            if member_stack.ENV_MEMBER_NAME not in meta:
+                continue  # the northbound VIP: no readiness signal
             name = meta[member_stack.ENV_MEMBER_NAME]
             mode = self.modes.get(name, 'ready')
             if mode == 'silent':

@@ -32,8 +32,11 @@ from novaclient import exceptions as nova_exc
 NETWORK_NAME = 'odl-net'
 SUBNET_NAME = 'odl-subnet'
 SUBNET_CIDR = '10.0.0.0/24'
+BARE_NETWORK_NAME = 'no-subnet-net'   # a network without a subnet
+PUBLIC_NETWORK_NAME = 'public'        # external: floating IPs
 FLAVOR_NAME = 'm1.odl'
-IMAGES = ('odl-image', 'odl-image-v2', 'busybox')
+IMAGES = ('odl-image', 'odl-image-v2', 'busybox', 'nova-docker-haproxy')
+QCOW_IMAGE = 'odl-qcow2'              # container_format bare
 
 
 class _Obj(object):
@@ -68,6 +71,12 @@ class FakeServer(object):
 
 
 class FakeServers(object):
+    """Servers placed on ``nova.hosts`` as Nova's scheduler would.
+
+    A server in a server group with policy anti-affinity goes to a host
+    no other server of the group is on, or to ERROR (No valid host) when
+    there is none; soft-anti-affinity picks the least used host.
+    """
 
     def __init__(self, nova):
         self.nova = nova
@@ -76,25 +85,62 @@ class FakeServers(object):
         self.deleted = []
         self.rebuilds = []
 
+    def _place(self, hints):
+        hosts = self.nova.hosts
+        group_id = (hints or {}).get('group')
+        if not group_id:
+            return hosts[0]
+        policy = self.nova.server_groups.get(group_id).policies[0]
+        used = [s.host for s in self.servers.values()
+                if s.scheduler_hints.get('group') == group_id]
+        if policy == 'anti-affinity':
+            free = [h for h in hosts if h not in used]
+            return free[0] if free else None
+        return min(hosts, key=lambda h: (used.count(h), hosts.index(h)))
+
     def create(self, name, image, flavor, meta=None, nics=None,
                availability_zone=None, scheduler_hints=None, **kwargs):
         for key in meta or {}:
             if not isinstance(meta[key], str):
                 raise nova_exc.BadRequest(400, 'metadata values: strings')
+        host = self._place(scheduler_hints)
         server = FakeServer(
-            self, id=str(uuid.uuid4()), name=name, status='BUILD',
+            self, id=str(uuid.uuid4()), name=name,
+            status='BUILD' if host else 'ERROR', host=host,
+            hostId=host and uuid.uuid5(uuid.NAMESPACE_DNS, host).hex,
+            fault={} if host else {'message': 'No valid host was found.',
+                                   'code': 500},
             image={'id': image}, flavor={'id': flavor},
             metadata=dict(meta or {}), nics=list(nics or []),
             availability_zone=availability_zone,
             scheduler_hints=dict(scheduler_hints or {}),
             addresses={}, networks={}, accessIPv4='', accessIPv6='',
             **{'OS-EXT-STS:task_state': None,
+               'OS-EXT-SRV-ATTR:host': host,
                'OS-EXT-SRV-ATTR:instance_name': name})
         self.servers[server.id] = server
         self.created.append(server.id)
+        if host is None:
+            return server
         for nic in server.nics:
-            self.nova.neutron.bind_port(nic['port-id'], server.id)
+            port_id = nic['port-id']
+            if self.nova.neutron.ports[port_id]['device_id']:
+                # Nova refuses a port another server holds.
+                del self.servers[server.id]
+                raise nova_exc.Conflict(409, 'Port %s is still in use.'
+                                        % port_id)
+            self.nova.neutron.bind_port(port_id, server.id)
         return server
+
+    def break_server(self, server_id):
+        """What a failed host or engine leaves: the server in ERROR."""
+        self.servers[server_id].status = 'ERROR'
+        self.servers[server_id].fault = {'message': 'container gone',
+                                         'code': 500}
+
+    def vanish(self, server_id):
+        """Delete a server behind Heat's back (its port stays, unbound)."""
+        self.delete(server_id)
 
     def get(self, server):
         server_id = getattr(server, 'id', server)
@@ -152,6 +198,25 @@ class FakeServerGroups(object):
         del self.groups[group_id]
 
 
+class FakeServices(object):
+    """os-services: one nova-compute a host, in the docker zone."""
+
+    def __init__(self, nova):
+        self.nova = nova
+        self.forbidden = False
+        self.disabled = set()
+
+    def list(self, host=None, binary=None):
+        if self.forbidden:
+            raise nova_exc.Forbidden(403, 'Policy does not allow '
+                                          'os_compute_api:os-services:list')
+        return [_Obj(host=h, binary='nova-compute', zone='docker',
+                     status='disabled' if h in self.disabled else 'enabled',
+                     state='up')
+                for h in self.nova.hosts
+                if binary in (None, 'nova-compute')]
+
+
 class FakeFlavors(object):
     FLAVOR = _Obj(id='f1', name=FLAVOR_NAME, ram=2048, vcpus=2, disk=10,
                   is_public=True)
@@ -172,7 +237,9 @@ class FakeNova(object):
 
     def __init__(self, neutron):
         self.neutron = neutron
+        self.hosts = ['compute-1', 'compute-2', 'compute-3']
         self.servers = FakeServers(self)
+        self.services = FakeServices(self)
         self.server_groups = FakeServerGroups()
         self.flavors = FakeFlavors()
         self.versions = _Obj(get_current=lambda: _Obj(version='2.79'))
@@ -199,6 +266,14 @@ class FakeNeutron(object):
                        'network_id': self.network['id'],
                        'cidr': SUBNET_CIDR, 'ip_version': 4}
         self.network['subnets'] = [self.subnet['id']]
+        self.bare_network = {'id': str(uuid.uuid4()),
+                             'name': BARE_NETWORK_NAME, 'status': 'ACTIVE',
+                             'subnets': [], 'mtu': 1450,
+                             'admin_state_up': True}
+        self.public = {'id': str(uuid.uuid4()), 'name': PUBLIC_NETWORK_NAME,
+                       'status': 'ACTIVE', 'subnets': [], 'mtu': 1500,
+                       'admin_state_up': True, 'router:external': True}
+        self.floatingips = {}
         self.ports = {}
         self.created = []
         self.deleted = []
@@ -206,10 +281,11 @@ class FakeNeutron(object):
 
     def find_resource(self, resource, name_or_id, project_id=None,
                       cmd_resource=None, parent_id=None, fields=None):
-        for item in (self.network, self.subnet):
+        networks = (self.network, self.bare_network, self.public)
+        for item in networks + (self.subnet,):
             if (resource in ('network', 'subnet') and
                     name_or_id in (item['id'], item['name']) and
-                    (resource == 'network') == (item is self.network)):
+                    (resource == 'network') == (item in networks)):
                 return {'id': item['id']}
         if resource == 'port' and name_or_id in self.ports:
             return {'id': name_or_id}
@@ -284,13 +360,42 @@ class FakeNeutron(object):
                 port.update(device_id='', status='DOWN', device_owner='')
 
     def show_network(self, network_id, **kwargs):
-        return {'network': dict(self.network)}
+        for network in (self.network, self.bare_network, self.public):
+            if network['id'] == network_id:
+                return {'network': dict(network)}
+        raise neutron_exc.NetworkNotFoundClient(
+            message='network %s' % network_id)
+
+    def create_floatingip(self, body):
+        spec = body['floatingip']
+        if spec['floating_network_id'] != self.public['id']:
+            raise neutron_exc.BadRequest(message='not an external network')
+        port = self.ports[spec['port_id']]
+        fip = {'id': str(uuid.uuid4()), 'status': 'ACTIVE',
+               'floating_network_id': self.public['id'],
+               'floating_ip_address': '172.24.4.%d'
+               % (100 + len(self.floatingips)),
+               'port_id': spec['port_id'],
+               'fixed_ip_address': port['fixed_ips'][0]['ip_address']}
+        self.floatingips[fip['id']] = fip
+        return {'floatingip': dict(fip)}
+
+    def show_floatingip(self, fip_id, **kwargs):
+        if fip_id not in self.floatingips:
+            raise neutron_exc.NotFound(message='floating IP %s' % fip_id)
+        return {'floatingip': dict(self.floatingips[fip_id])}
+
+    def delete_floatingip(self, fip_id):
+        self.show_floatingip(fip_id)
+        del self.floatingips[fip_id]
 
     def show_subnet(self, subnet_id, **kwargs):
         return {'subnet': dict(self.subnet)}
 
     def list_networks(self, **filters):
-        return {'networks': [dict(self.network)]}
+        return {'networks': [dict(n) for n in (self.network,
+                                               self.bare_network,
+                                               self.public)]}
 
     def list_floatingips(self, **filters):
         return {'floatingips': []}
@@ -306,6 +411,10 @@ class FakeImages(object):
                                   status='active', container_format='docker',
                                   min_ram=0, min_disk=0, size=1024)
                        for name in IMAGES}
+        self.images[QCOW_IMAGE] = _Obj(
+            id=str(uuid.uuid4()), name=QCOW_IMAGE, status='active',
+            container_format='bare', disk_format='qcow2', min_ram=0,
+            min_disk=0, size=1024)
 
     def get(self, image):
         for found in self.images.values():
@@ -348,6 +457,18 @@ class FakeCloud(object):
                          return_value=self.glance)
 
     def server_metadata(self):
-        """Metadata of every live server, keyed by ODL_MEMBER_NAME."""
-        return {s.metadata.get('ODL_MEMBER_NAME'): s.metadata
-                for s in self.nova.servers.servers.values()}
+        """Metadata of every live member, keyed by ODL_MEMBER_NAME."""
+        return {s.metadata['ODL_MEMBER_NAME']: s.metadata
+                for s in self.nova.servers.servers.values()
+                if 'ODL_MEMBER_NAME' in s.metadata}
+
+    def members(self):
+        """Live member servers, keyed by ODL_MEMBER_NAME."""
+        return {s.metadata['ODL_MEMBER_NAME']: s
+                for s in self.nova.servers.servers.values()
+                if 'ODL_MEMBER_NAME' in s.metadata}
+
+    def vip_servers(self):
+        """Live northbound VIP servers."""
+        return [s for s in self.nova.servers.servers.values()
+                if 'ODL_VIP_MEMBERS' in s.metadata]

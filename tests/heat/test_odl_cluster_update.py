@@ -16,6 +16,7 @@ from heat.common import exception
 from heat.common import template_format
 from heat.engine import stack as parser
 from heat.engine import template
+from heat.tests import utils
 
 from tests.heat import base
 
@@ -130,8 +131,68 @@ class TestValidation(base.OdlClusterTestCase):
     def test_size_out_of_range(self):
         self.assert_invalid(base.CLUSTER_TEMPLATE,
                             {'size': 9, 'fixed_ips': ''},
-                            'resources.cluster.properties.size: 9 is out of '
-                            'range (min: 1, max: 7)')
+                            'resources.cluster.properties.size: 9 members: '
+                            'an OpenDaylight cluster has 1, 3, 5 or 7 '
+                            'members')
+
+    def test_no_members(self):
+        self.assert_invalid(base.CLUSTER_TEMPLATE,
+                            {'size': 0, 'fixed_ips': ''},
+                            'Property error: resources.cluster.properties.'
+                            'size: 0 members: an OpenDaylight cluster has '
+                            '1, 3, 5 or 7 members (an odd number, so that a '
+                            'majority survives a split')
+
+    def test_two_members(self):
+        self.assert_invalid(base.CLUSTER_TEMPLATE,
+                            {'size': 2, 'fixed_ips': ''},
+                            'resources.cluster.properties.size: 2 members '
+                            'is even', 'Use 1 or 3')
+
+    def test_network_without_subnet(self):
+        self.assert_invalid(base.CLUSTER_TEMPLATE,
+                            {'vip': True, 'network': 'no-subnet-net'},
+                            'resources.cluster.properties.network: network '
+                            'no-subnet-net has no subnet, so the members and '
+                            'the northbound VIP would get no address')
+
+    def test_member_image_not_docker(self):
+        self.assert_invalid(base.CLUSTER_TEMPLATE, {'image': 'odl-qcow2'},
+                            'resources.cluster.properties.image: image '
+                            'odl-qcow2 has container_format bare, not '
+                            'docker', '--container-format docker')
+
+    def test_vip_image_not_docker(self):
+        self.assert_invalid(base.CLUSTER_TEMPLATE,
+                            {'vip': True, 'vip_image': 'odl-qcow2'},
+                            'resources.cluster.properties.vip_image: image '
+                            'odl-qcow2 has container_format bare, not '
+                            'docker')
+
+    def test_vip_image_missing(self):
+        self.assert_invalid(base.CLUSTER_TEMPLATE,
+                            {'vip': True, 'vip_image': 'no-such-haproxy'},
+                            'resources.cluster.properties.vip_image: image '
+                            'no-such-haproxy not found in Glance; build it '
+                            'with tools/build-haproxy-image.sh',
+                            'or set northbound_vip: false')
+
+    def test_vip_image_not_needed_without_vip(self):
+        tmpl = template_format.parse(base.CLUSTER_TEMPLATE)
+        stack = self.make_stack_from(tmpl, {'vip': False,
+                                            'vip_image': 'no-such-haproxy'})
+        self.assertIsNone(stack.validate())
+
+    def test_invalid_stack_create_boots_nothing(self):
+        # Through the engine's create_stack, as `openstack stack create`.
+        error = self.assertRaises(
+            exception.StackValidationFailed,
+            self.engine.create_stack, utils.dummy_context(), 'bad',
+            template_format.parse(base.CLUSTER_TEMPLATE),
+            {'parameters': {'size': 2, 'fixed_ips': ''}}, None, {})
+        self.assertIn('2 members is even', str(error))
+        self.assertEqual([], self.cloud.nova.servers.created)
+        self.assertEqual([], self.cloud.neutron.created)
 
     def test_fixed_ip_count(self):
         self.assert_invalid(base.CLUSTER_TEMPLATE,

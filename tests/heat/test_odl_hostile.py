@@ -134,7 +134,7 @@ class HostileMembers(testtools.TestCase):
         while True:
             try:
                 self.assertFalse(poller.poll())
-            except odl_readiness.ClusterNotReady as err:
+            except odl_readiness.MembersNotReady as err:
                 self.elapsed = time.monotonic() - start
                 # Nothing but the member's own address and declared port.
                 self.assertEqual({(MEMBER, 8181)},
@@ -211,7 +211,7 @@ class ForbiddenAddressesAtProbeTime(testtools.TestCase):
         poller = odl_readiness.ReadinessPoller(
             [('member-1', ip)], 8181, 'admin', 'admin', 0.1)
         time.sleep(0.15)
-        error = self.assertRaises(odl_readiness.ClusterNotReady, poller.poll)
+        error = self.assertRaises(odl_readiness.MembersNotReady, poller.poll)
         self.assertIn('member-1 %s: RESTCONF probe refused: %s'
                       % (ip, expected), str(error))
         self.assertEqual([], self.cluster.connections)

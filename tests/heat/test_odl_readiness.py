@@ -63,7 +63,7 @@ class DirectProbeTest(testtools.TestCase):
         self.cluster.modes[MEMBER] = 'never'
         poller = self.poller(timeout=2.5)
         start = time.monotonic()
-        error = self.assertRaises(odl_readiness.ClusterNotReady,
+        error = self.assertRaises(odl_readiness.MembersNotReady,
                                   poll_until_done, poller)
         elapsed = time.monotonic() - start
         self.assertGreaterEqual(elapsed, 2.4)
@@ -81,7 +81,7 @@ class DirectProbeTest(testtools.TestCase):
 
     def test_unauthorized(self):
         poller = self.poller(timeout=1, password='wrong')
-        error = self.assertRaises(odl_readiness.ClusterNotReady,
+        error = self.assertRaises(odl_readiness.MembersNotReady,
                                   poll_until_done, poller)
         self.assertIn('member-1 10.0.0.11: HTTP 401 from RESTCONF, check '
                       'credentials', str(error))
@@ -90,7 +90,7 @@ class DirectProbeTest(testtools.TestCase):
         self.server.stop()
         self.addCleanup(lambda: None)
         poller = self.poller(timeout=0.5)
-        error = self.assertRaises(odl_readiness.ClusterNotReady,
+        error = self.assertRaises(odl_readiness.MembersNotReady,
                                   poll_until_done, poller)
         self.assertIn('member-1 10.0.0.11: RESTCONF not reachable',
                       str(error))
@@ -120,7 +120,7 @@ class ClusterViewTest(testtools.TestCase):
 
     def test_one_member_down_is_named_by_every_member(self):
         self.cluster.modes['10.0.0.13'] = 'never'
-        error = self.assertRaises(odl_readiness.ClusterNotReady,
+        error = self.assertRaises(odl_readiness.MembersNotReady,
                                   poll_until_done, self.poller())
         self.assertEqual(
             ['member-1 10.0.0.11: cluster view lists 10.0.0.13 as '
@@ -131,7 +131,7 @@ class ClusterViewTest(testtools.TestCase):
 
     def test_member_not_in_view(self):
         self.cluster.member_ips = self.IPS[:2]  # 10.0.0.13 never joined
-        error = self.assertRaises(odl_readiness.ClusterNotReady,
+        error = self.assertRaises(odl_readiness.MembersNotReady,
                                   poll_until_done, self.poller())
         self.assertIn('member-1 10.0.0.11: cluster view does not list '
                       '10.0.0.13', error.reasons)

@@ -75,10 +75,16 @@ class PluginDirsTest(testtools.TestCase):
         self.assertEqual(
             {'image', 'flavor', 'network', 'cluster_size',
              'server_group_policy', 'availability_zone', 'readiness',
-             'odl_username', 'odl_password', 'readiness_timeout'},
+             'odl_username', 'odl_password', 'readiness_timeout',
+             'northbound_vip', 'vip_image', 'vip_floating_network'},
             set(cluster['Parameters']))
-        self.assertEqual('anti-affinity', cluster['Parameters'][
+        # One host or many: auto picks the policy the hosts allow.
+        self.assertEqual('auto', cluster['Parameters'][
             'server_group_policy']['Default'])
+        self.assertEqual('true', str(cluster['Parameters'][
+            'northbound_vip']['Default']).lower())
+        self.assertEqual('nova-docker-haproxy',
+                         cluster['Parameters']['vip_image']['Default'])
         self.assertEqual('signal',
                          cluster['Parameters']['readiness']['Default'])
         self.assertEqual('true',

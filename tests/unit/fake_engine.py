@@ -23,6 +23,7 @@ records what happened, in order, across engine and network.
 
 import copy
 import itertools
+import socket
 
 from docker import errors as docker_errors
 import fixtures
@@ -71,6 +72,11 @@ class FakeEngine:
         self.images = set(images)
         # Images whose config declares VOLUMEs: image -> paths.
         self.image_volumes = {}
+        # image -> its ENTRYPOINT (None: none); container name -> stats
+        # document; container name -> the tty end of its last attach.
+        self.image_entrypoints = {}
+        self.stats = {}
+        self.ttys = {}
         self.containers = {}
         self.volumes = set()
         self.events = []
@@ -223,7 +229,9 @@ class FakeEngine:
         return {'Id': c['Id'], 'Name': '/' + c['Name'],
                 'State': dict(c['State']),
                 'Config': {'Labels': dict(c['Labels']),
-                           'Entrypoint': None,
+                           'Tty': bool(config.get('tty')),
+                           'OpenStdin': bool(config.get('stdin_open')),
+                           'Entrypoint': config.get('entrypoint'),
                            'Cmd': config.get('command') or ['/bin/sh']}}
 
     def list(self, include_stopped=False, filters=None):
@@ -284,6 +292,29 @@ class _LowLevel:
     def logs(self, ref, stdout=True, stderr=True, stream=False,
              follow=False, tail='all'):
         return self._e.logs(ref, tail=tail)
+
+    def inspect_image(self, image):
+        self._e._check('inspect_image')
+        if image not in self._e.images:
+            raise _error(404, 'No such image: %s' % image)
+        return {'Config': {
+            'Entrypoint': self._e.image_entrypoints.get(image),
+            'Cmd': ['/bin/sh'],
+            'Volumes': {v: {} for v in self._e.image_volumes.get(image, ())},
+        }}
+
+    def stats(self, ref, stream=True):
+        self._e._check('stats')
+        c = self._e._get(ref)
+        return copy.deepcopy(self._e.stats.get(c['Name'], {}))
+
+    def attach_socket(self, ref, params=None):
+        """One end of a socket pair; the engine keeps the tty's end."""
+        self._e._check('attach')
+        c = self._e._get(ref)
+        ours, tty = socket.socketpair()
+        self._e.ttys[c['Name']] = tty
+        return ours
 
     def images(self, name=None):
         self._e._check('images')

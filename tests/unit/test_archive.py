@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""archive.py and the engine checks of image_cache, without an engine."""
+"""The archive checks and the engine image store checks, without an engine."""
 
 import contextlib
 import gzip
@@ -21,9 +21,13 @@ import tarfile
 import fixtures
 import testtools
 
-from novadocker.virt.docker import archive
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker.image import archive
+from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import rules
+from novadocker.virt.docker.image import store
+from novadocker.virt.docker.image import streams
+from novadocker.virt.docker.image import tar
 
 IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
 
@@ -31,43 +35,43 @@ IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
 class NamesTestCase(testtools.TestCase):
 
     def test_normalise_strips_dots_and_slashes(self):
-        self.assertEqual('a/b', archive.normalise('./a//./b/', IMAGE_ID))
-        self.assertEqual('', archive.normalise('./', IMAGE_ID))
+        self.assertEqual('a/b', rules.normalise('./a//./b/', IMAGE_ID))
+        self.assertEqual('', rules.normalise('./', IMAGE_ID))
 
     def test_normalise_refuses_escapes(self):
         for bad, word in (('../x', "'..'"), ('a/../../x', "'..'"),
                           ('/etc/x', 'absolute'), ('a\\b', 'backslash'),
                           ('a' * 5000, 'longer than')):
             err = self.assertRaises(exception.UnsafeImageArchive,
-                                    archive.normalise, bad, IMAGE_ID)
+                                    rules.normalise, bad, IMAGE_ID)
             self.assertIn(word, str(err))
 
     def test_links_resolve_inside_only(self):
-        self.assertEqual('blobs/sha256/x', archive.resolve_link(
+        self.assertEqual('blobs/sha256/x', rules.resolve_link(
             'abc/layer.tar', '../blobs/sha256/x', IMAGE_ID))
         for target in ('../../x', '/etc', 'a/../../b', '..', ''):
             self.assertRaises(exception.UnsafeImageArchive,
-                              archive.resolve_link, 'abc/l', target,
+                              rules.resolve_link, 'abc/l', target,
                               IMAGE_ID)
 
 
 def stream(data, limits):
-    reader = archive.ChunkReader([data])
-    return archive.MemberReader(
-        IMAGE_ID, archive.Decompressed(IMAGE_ID, reader,
+    reader = streams.ChunkReader([data])
+    return tar.MemberReader(
+        IMAGE_ID, streams.Decompressed(IMAGE_ID, reader,
                                        limits.expanded_limit), limits)
 
 
 class LimitsTestCase(testtools.TestCase):
 
-    LIMITS = archive.Limits(max_bytes=1024 ** 2, max_members=10,
-                            max_header_bytes=2048, max_expansion=4,
-                            declared_size=10000)
+    LIMITS = rules.Limits(max_bytes=1024 ** 2, max_members=10,
+                          max_header_bytes=2048, max_expansion=4,
+                          declared_size=10000)
 
     def test_limits_follow_glance_size(self):
         self.assertEqual(10000, self.LIMITS.download_limit)
         self.assertEqual(40000, self.LIMITS.expanded_limit)
-        unknown = archive.Limits(1024 ** 2, 10, 2048, 4)
+        unknown = rules.Limits(1024 ** 2, 10, 2048, 4)
         self.assertEqual(1024 ** 2, unknown.expanded_limit)
 
     def test_gzip_inflating_past_the_limit(self):
@@ -76,6 +80,17 @@ class LimitsTestCase(testtools.TestCase):
                                 stream(data, self.LIMITS).members())
         self.assertIn('decompressed', str(err))
         self.assertIn('image_max_expansion', str(err))
+
+    def test_header_claim_refused_before_later_gzip_members(self):
+        # The header is its own gzip member: it is decoded, and refused,
+        # before anything of the members after it is inflated.
+        info = tarfile.TarInfo('big/layer.tar')
+        info.size = 1 << 40
+        data = gzip.compress(info.tobuf(tarfile.GNU_FORMAT)) + \
+            gzip.compress(b'\0' * 100000) * 3
+        err = self.assertRaises(exception.ImageArchiveTooLarge, list,
+                                stream(data, self.LIMITS).members())
+        self.assertIn('one member', str(err))
 
     def test_long_name_within_bound_is_read(self):
         info = tarfile.TarInfo('d' * 1500)
@@ -119,12 +134,44 @@ class SnapshotConfigTestCase(testtools.TestCase):
         self.assertEqual(['sha256:1'], config['rootfs']['diff_ids'])
 
     def test_body_reads_in_bounded_pieces(self):
-        body = archive.ArchiveBody(iter([b'a' * 10, b'b' * 5]))
+        body = streams.ArchiveBody(iter([b'a' * 10, b'b' * 5]))
         self.assertEqual(b'aaaa', body.read(4))
         self.assertEqual(b'aaaaaa', body.read(100))
         self.assertEqual(b'bbbbb', body.read())
         self.assertEqual(b'', body.read(1))
         self.assertEqual(15, body.size)
+
+    def test_readers_copy_each_byte_once(self):
+        # glanceclient reads 64 KiB at a time from pieces of about a MiB:
+        # a reader that copied what is left of its piece on every read
+        # would move about eight times the bytes it delivers.
+        piece = 1024 * 1024
+        for make in (lambda chunks: streams.ArchiveBody(chunks),
+                     lambda chunks: streams.GlanceReader(
+                         IMAGE_ID, chunks, streams.ExpectedDigest(IMAGE_ID))):
+            copied = []
+            chunks = [CountingBytes(b'x' * piece, copied) for _ in range(4)]
+            reader = make(chunks)
+            delivered = sum(len(d) for d in iter(
+                lambda: reader.read(64 * 1024), b''))
+            self.assertEqual(4 * piece, delivered)
+            self.assertLessEqual(sum(copied), 2 * delivered)
+
+
+class CountingBytes(bytes):
+    """Bytes that count what every slice of them copies."""
+
+    def __new__(cls, data, copied):
+        self = super().__new__(cls, data)
+        self.copied = copied
+        return self
+
+    def __getitem__(self, index):
+        part = super().__getitem__(index)
+        if isinstance(index, slice):
+            self.copied.append(len(part))
+            return CountingBytes(part, self.copied)
+        return part
 
 
 class FakeApi(object):
@@ -146,23 +193,23 @@ class EngineChecksTestCase(testtools.TestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.client.docker_client', docker_client))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.image_cache._store_checked', []))
+            'novadocker.virt.docker.image.store._store_checked', []))
 
     def test_containerd_image_store_is_refused(self):
         # As docker info reports it with the containerd snapshotter on.
         self.use_engine_info({'Driver': 'overlayfs', 'DriverStatus': [
             ['driver-type', 'io.containerd.snapshotter.v1']]})
         err = self.assertRaises(exception.ImageStoreUnsupported,
-                                image_cache.check_image_store)
+                                store.check_image_store)
         self.assertIn('containerd-snapshotter', str(err))
 
     def test_graph_driver_store_is_accepted(self):
         self.use_engine_info({'Driver': 'overlay2', 'DriverStatus': [
             ['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']]})
-        image_cache.check_image_store()
+        store.check_image_store()
 
     def test_lock_without_a_directory(self):
-        conf = image_cache.CONF
+        conf = naming.CONF
         conf.set_override('image_lock_path', None, group='docker')
         conf.set_override('lock_path', None, group='oslo_concurrency')
         self.addCleanup(conf.clear_override, 'image_lock_path',
@@ -170,11 +217,11 @@ class EngineChecksTestCase(testtools.TestCase):
         self.addCleanup(conf.clear_override, 'lock_path',
                         group='oslo_concurrency')
         err = self.assertRaises(exception.ImageLockPathUnset,
-                                image_cache.engine_lock, 'x')
+                                store.engine_lock, 'x')
         self.assertIn('lock_path', str(err))
 
     def test_reserved_names(self):
-        names = image_cache.reserved_names()
+        names = naming.reserved_names()
         self.assertIn('nova-image/', names)
         self.assertIn('nova-snapshot/', names)
         self.assertIn('nova-docker/sandbox:', names)

@@ -258,8 +258,9 @@ class ReadmeTestCase(testtools.TestCase):
             r'`((?:novadocker|heat_plugins|nova_docker_tempest_plugin|'
             r'devstack|tools|tests|etc|doc)/[A-Za-z0-9_./-]*)`', text)
         self.assertNotEqual([], named)
-        missing = [n for n in named
-                   if not os.path.exists(os.path.join(REPO, n))]
+        # What tox -e docs writes does not exist in a fresh clone.
+        missing = [n for n in named if not n.startswith('doc/build/') and
+                   not os.path.exists(os.path.join(REPO, n))]
         self.assertEqual([], missing)
 
     def test_the_readme_links_to_pages_that_exist(self):

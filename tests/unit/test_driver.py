@@ -18,6 +18,7 @@ error translation, start-up reconciliation and resume after a host boot.
 
 import contextlib
 import json
+import logging
 
 import fixtures
 from nova.compute import power_state
@@ -54,6 +55,7 @@ def make_instance(vcpus=1, metadata=None, system_metadata=None, root_gb=1):
         hostname='web-1', flavor=flavor, metadata=metadata or {},
         system_metadata=system_metadata or {}, vm_state=vm_states.ACTIVE,
         task_state=None, power_state=power_state.RUNNING, host='h1',
+        config_drive='', launched_at=None, user_data=None, image_ref='',
         info_cache=objects.InstanceInfoCache(network_info=PORTS))
 
 
@@ -86,7 +88,7 @@ class DriverTestBase(test.NoDBTestCase):
         # The image store check and the cross-process image lock are the
         # image path's, tested there; this engine holds the sandbox image.
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.sandbox.ensure_sandbox_image',
+            'novadocker.virt.docker.image.sandbox.ensure_sandbox_image',
             lambda: None))
         # OVS is not here: the orphan ports are the functional tests' job;
         # the orphan links are this fake network's.
@@ -94,7 +96,7 @@ class DriverTestBase(test.NoDBTestCase):
             'novadocker.virt.docker.vifs.remove_orphans',
             self.net.remove_orphans))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.image_cache.ensure_image',
+            'novadocker.virt.docker.image.load.ensure_image',
             lambda context, image_meta, instance: BUSYBOX))
         self.nova_instances = []
         self.useFixture(fixtures.MonkeyPatch(
@@ -458,3 +460,26 @@ class StartUpTestCase(DriverTestBase):
         self.assertIn('topology', info)
         self.assertGreaterEqual(resources['local_gb'],
                                 resources['disk_available_least'])
+
+
+class EngineWatchTestCase(DriverTestBase):
+
+    def test_a_failing_watch_is_logged_as_a_warning(self):
+        class StopAfterOne(object):
+            rounds = []
+
+            def wait(self, timeout):
+                self.rounds.append(timeout)
+                return len(self.rounds) > 1
+
+        def stopped_sandboxes(host, interval):
+            raise exception.DockerDriverError(reason='listing broke')
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.server_containers.stopped_sandboxes',
+            stopped_sandboxes))
+        logged = self.useFixture(fixtures.FakeLogger(
+            name='novadocker.virt.docker.driver', level=logging.WARNING))
+        self.driver._watch_stop = StopAfterOne()
+        self.driver._watch_engine()
+        self.assertIn('listing broke', logged.output)

@@ -12,20 +12,29 @@
 
 """The image path without a Docker engine: tags, archive rewriting, hashes."""
 
+import contextlib
 import datetime
 import hashlib
 import io
 import json
 import tarfile
+from unittest import mock
 
+import fixtures
+from nova import exception as nova_exception
 import testtools
 
-from novadocker.virt.docker import archive
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker.image import archive
+from novadocker.virt.docker.image import cache
+from novadocker.virt.docker.image import load
+from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import rules
+from novadocker.virt.docker.image import snapshot
+from novadocker.virt.docker.image import streams
 
 IMAGE_ID = '0b4f6c1e-3c1d-4c57-9a38-8d1f3f6f2a11'
-TAG = image_cache.image_tag_for(IMAGE_ID)
+TAG = naming.image_tag_for(IMAGE_ID)
 LAYER = 'aaaa/layer.tar'
 CONFIG_DATA = b'{"config": {}}'
 CONFIG = hashlib.sha256(CONFIG_DATA).hexdigest() + '.json'
@@ -60,16 +69,16 @@ def chunked(data, size=1000):
         yield data[start:start + size]
 
 
-LIMITS = archive.Limits(max_bytes=64 * 1024 ** 2, max_members=100,
-                        max_header_bytes=8192, max_expansion=10)
+LIMITS = rules.Limits(max_bytes=64 * 1024 ** 2, max_members=100,
+                      max_header_bytes=8192, max_expansion=10)
 
 
 def rewrite(data, digest=None, chunks=None, limits=LIMITS):
-    digest = digest or archive.ExpectedDigest(IMAGE_ID)
-    reader = archive.GlanceReader(IMAGE_ID, chunks or chunked(data), digest,
+    digest = digest or streams.ExpectedDigest(IMAGE_ID)
+    reader = streams.GlanceReader(IMAGE_ID, chunks or chunked(data), digest,
                                   limits.download_limit)
     body = archive.LoadArchive(reader, IMAGE_ID, TAG, limits,
-                               image_cache.reserved_names())
+                               naming.reserved_names())
     return b''.join(body)
 
 
@@ -86,32 +95,38 @@ class TagTestCase(testtools.TestCase):
 
     def test_tag_is_derived_from_the_id(self):
         self.assertEqual('nova-image/%s:glance' % IMAGE_ID,
-                         image_cache.image_tag_for(IMAGE_ID))
+                         naming.image_tag_for(IMAGE_ID))
 
     def test_uppercase_uuid_maps_to_the_same_tag(self):
-        self.assertEqual(TAG, image_cache.image_tag_for(IMAGE_ID.upper()))
+        self.assertEqual(TAG, naming.image_tag_for(IMAGE_ID.upper()))
 
     def test_id_that_cannot_be_a_reference_is_refused(self):
         for bad in ('ubuntu:latest', '../x', '', None, 'a b', 'nova/x'):
             err = self.assertRaises(exception.InvalidImageId,
-                                    image_cache.image_tag_for, bad)
+                                    naming.image_tag_for, bad)
             self.assertIn('UUID', str(err))
 
+    def test_id_with_a_trailing_newline_is_refused(self):
+        self.assertRaises(exception.InvalidImageId,
+                          naming.image_tag_for, IMAGE_ID + '\n')
+        self.assertIsNone(naming.image_id_from_tag(
+            'nova-image/%s\n:glance' % IMAGE_ID))
+
     def test_id_from_tag_round_trips_and_ignores_others(self):
-        self.assertEqual(IMAGE_ID, image_cache.image_id_from_tag(TAG))
-        self.assertIsNone(image_cache.image_id_from_tag('ubuntu:latest'))
-        self.assertIsNone(image_cache.image_id_from_tag(
+        self.assertEqual(IMAGE_ID, naming.image_id_from_tag(TAG))
+        self.assertIsNone(naming.image_id_from_tag('ubuntu:latest'))
+        self.assertIsNone(naming.image_id_from_tag(
             'nova-image/%s:other' % IMAGE_ID))
         self.assertIsNone(
-            image_cache.image_id_from_tag('nova-image/UPPER:glance'))
+            naming.image_id_from_tag('nova-image/UPPER:glance'))
 
     def test_wrong_container_format_names_image_and_format(self):
         err = self.assertRaises(exception.InvalidImageFormat,
-                                image_cache.check_container_format, IMAGE_ID,
+                                naming.check_container_format, IMAGE_ID,
                                 'bare')
         self.assertIn(IMAGE_ID, str(err))
         self.assertIn('container_format=bare', str(err))
-        image_cache.check_container_format(IMAGE_ID, 'docker')
+        naming.check_container_format(IMAGE_ID, 'docker')
 
 
 class RewriteTestCase(testtools.TestCase):
@@ -135,8 +150,8 @@ class RewriteTestCase(testtools.TestCase):
         # The manifest and end-of-archive are only produced after the last
         # input byte: a failing archive never yields them.
         data = make_archive(images_in_manifest=2)
-        reader = archive.GlanceReader(IMAGE_ID, chunked(data),
-                                      archive.ExpectedDigest(IMAGE_ID))
+        reader = streams.GlanceReader(IMAGE_ID, chunked(data),
+                                      streams.ExpectedDigest(IMAGE_ID))
         produced = []
         gen = iter(archive.LoadArchive(reader, IMAGE_ID, TAG, LIMITS))
         err = self.assertRaises(exception.InvalidImageArchive,
@@ -200,7 +215,7 @@ class RewriteTestCase(testtools.TestCase):
 
     def test_coalesce_keeps_bytes_and_order(self):
         pieces = [b'a' * 10, b'b' * 300, b'c', b'd' * 1000, b'e' * 5]
-        out = list(image_cache.coalesce(iter(pieces), size=256))
+        out = list(load.coalesce(iter(pieces), size=256))
         self.assertEqual(b''.join(pieces), b''.join(out))
         self.assertTrue(all(len(c) >= 256 for c in out[:-1]))
 
@@ -215,7 +230,7 @@ class DigestTestCase(testtools.TestCase):
         return rec
 
     def test_multihash_preferred(self):
-        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record(
+        digest = streams.ExpectedDigest.from_glance(IMAGE_ID, self.record(
             checksum='0' * 32, os_hash_algo='sha512',
             os_hash_value=hashlib.sha512(self.DATA).hexdigest()))
         self.assertEqual('sha512', digest.algorithm)
@@ -223,7 +238,7 @@ class DigestTestCase(testtools.TestCase):
         self.assertIn(TAG.encode(), out)
 
     def test_md5_fallback_for_unknown_algorithm(self):
-        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record(
+        digest = streams.ExpectedDigest.from_glance(IMAGE_ID, self.record(
             checksum=hashlib.md5(self.DATA).hexdigest(),
             os_hash_algo='nosuchhash', os_hash_value='00'))
         self.assertEqual('md5', digest.algorithm)
@@ -231,7 +246,7 @@ class DigestTestCase(testtools.TestCase):
 
     def test_mismatch_names_image_algorithm_and_values(self):
         expected = hashlib.sha512(b'other').hexdigest()
-        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record(
+        digest = streams.ExpectedDigest.from_glance(IMAGE_ID, self.record(
             os_hash_algo='sha512', os_hash_value=expected.upper()))
         err = self.assertRaises(exception.ImageChecksumMismatch, rewrite,
                                 self.DATA, digest)
@@ -243,8 +258,8 @@ class DigestTestCase(testtools.TestCase):
         self.assertIn('%d bytes' % len(self.DATA), message)
 
     def test_config_id_is_the_sha256_of_the_config(self):
-        reader = archive.GlanceReader(IMAGE_ID, chunked(self.DATA),
-                                      archive.ExpectedDigest(IMAGE_ID))
+        reader = streams.GlanceReader(IMAGE_ID, chunked(self.DATA),
+                                      streams.ExpectedDigest(IMAGE_ID))
         body = archive.LoadArchive(reader, IMAGE_ID, TAG, LIMITS)
         b''.join(body)
         self.assertEqual('sha256:' + CONFIG[:-len('.json')], body.config_id)
@@ -252,13 +267,13 @@ class DigestTestCase(testtools.TestCase):
     def test_trailing_padding_is_hashed(self):
         # Bytes after the end-of-archive blocks still count.
         data = self.DATA + b'\0' * 4096
-        digest = archive.ExpectedDigest(IMAGE_ID, 'md5',
+        digest = streams.ExpectedDigest(IMAGE_ID, 'md5',
                                         hashlib.md5(self.DATA).hexdigest())
         self.assertRaises(exception.ImageChecksumMismatch, rewrite, data,
                           digest)
 
     def test_no_checksum_still_loads(self):
-        digest = archive.ExpectedDigest.from_glance(IMAGE_ID, self.record())
+        digest = streams.ExpectedDigest.from_glance(IMAGE_ID, self.record())
         self.assertIsNone(digest.algorithm)
         rewrite(self.DATA, digest=digest)
 
@@ -283,9 +298,83 @@ class LastUsedTestCase(testtools.TestCase):
         self.assertEqual(
             datetime.datetime(2026, 11, 23, 23, 52, 3, 186734,
                               tzinfo=datetime.timezone.utc),
-            image_cache._last_used(info))
+            cache._last_used(info))
 
     def test_unset_last_tag_time_falls_back_to_created(self):
         info = {'Created': '2020-01-01T00:00:00.5Z',
                 'Metadata': {'LastTagTime': '0001-01-01T00:00:00Z'}}
-        self.assertEqual(2020, image_cache._last_used(info).year)
+        self.assertEqual(2020, cache._last_used(info).year)
+
+
+class _SnapshotEngine(object):
+    """The engine calls of a snapshot: commit, save (one archive), remove."""
+
+    def __init__(self, archive_data):
+        self.archive_data = archive_data
+        self.removed = []
+        self.api = self
+
+    def inspect_container(self, container_id):
+        return {'Image': 'sha256:' + 'c' * 64}
+
+    def inspect_image(self, ref):
+        return {'Config': {}}
+
+    def commit(self, container_id, repository, tag):
+        pass
+
+    def get_image(self, tag, chunk_size=None):
+        return chunked(self.archive_data)
+
+    def remove_image(self, tag):
+        self.removed.append(tag)
+
+
+class _Glance(object):
+
+    def __init__(self, error):
+        self.error = error
+
+    def get(self, context, image_id):
+        return {'name': 'snap'}
+
+    def update(self, context, image_id, metadata, data=None):
+        data.read(512)
+        raise self.error
+
+
+class SnapshotUploadTestCase(testtools.TestCase):
+
+    def snapshot(self, error):
+        engine = _SnapshotEngine(make_archive())
+
+        @contextlib.contextmanager
+        def docker_client(what=''):
+            yield engine
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.client.docker_client', docker_client))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.image.glance.API', lambda: _Glance(error)))
+        instance = mock.Mock(project_id='p', os_type=None, uuid=IMAGE_ID)
+        err = self.assertRaises(
+            (exception.SnapshotUploadFailed, nova_exception.ImageNotFound),
+            snapshot.snapshot, None, instance, IMAGE_ID, 'd' * 64,
+            lambda **kw: None)
+        # Nothing of the snapshot is kept on the host.
+        self.assertEqual(['nova-snapshot/%s:upload' % IMAGE_ID],
+                         engine.removed)
+        return err
+
+    def test_failed_upload_is_named_with_its_size(self):
+        err = self.snapshot(IOError('connection reset by peer'))
+        self.assertIsInstance(err, exception.SnapshotUploadFailed)
+        self.assertIn(IMAGE_ID, str(err))
+        self.assertIn('after 512 bytes', str(err))
+        self.assertIn('connection reset by peer', str(err))
+
+    def test_image_deleted_meanwhile_stays_nova_s_image_not_found(self):
+        # Nova's compute manager treats a snapshot image deleted during the
+        # upload apart from every other failure.
+        err = self.snapshot(nova_exception.ImageNotFound(image_id=IMAGE_ID))
+        self.assertIsInstance(err, nova_exception.ImageNotFound)

@@ -35,12 +35,10 @@ import fixtures
 from nova.compute import power_state
 from nova.compute import provider_tree
 from nova import test
-from oslo_concurrency import processutils
 
 from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import server_containers
-from novadocker.virt.docker import vifs
 from tests.unit import fake_engine
 from tests.unit import test_driver
 
@@ -293,79 +291,3 @@ class SoftRebootTestCase(test_driver.DriverTestBase):
             mask = server_containers._signal_mask(proc.pid, 'SigCgt')
             found[mode] = bool(mask & (1 << (signal.SIGTERM - 1)))
         self.assertEqual({'trap': True, 'plain': False}, found)
-
-
-class _Session(object):
-    def __init__(self, connected, remote):
-        self.connected = connected
-        self.remotes = [remote]
-
-    def is_connected(self):
-        return self.connected
-
-
-class _Idl(object):
-    """python-ovs's Idl: the connection state is on its jsonrpc session."""
-
-    def __init__(self, connected, remote):
-        self._session = _Session(connected, remote)
-
-
-class _OvsdbApi(object):
-    """The native OVSDB API object os-vif keeps once it has connected."""
-
-    def __init__(self, bridges, connected=True, remote=None):
-        self.bridges = set(bridges)
-        # By default, open to the OVSDB the configuration names.
-        self.idl = _Idl(connected,
-                        remote or vifs.CONF.os_vif_ovs.ovsdb_connection)
-
-    def lookup(self, table, name, default=None):
-        return {'name': name} if name in self.bridges else default
-
-
-class BridgeCheckTestCase(test.NoDBTestCase):
-
-    def setUp(self):
-        super().setUp()
-        vifs.load()
-        self.forks = []
-        self.useFixture(fixtures.MonkeyPatch(
-            'oslo_concurrency.processutils.execute', self._execute))
-        # Where os-vif keeps its OVS plugin and, once opened, its OVSDB API.
-        plugin = type('Plugin', (), {})()
-        plugin.ovsdb = type('BaseOVS', (), {})()
-        self.useFixture(fixtures.MonkeyPatch(
-            'os_vif._EXT_MANAGER',
-            {'ovs': type('Extension', (), {'obj': plugin})()}))
-        self.plugin = plugin
-
-    def _connect(self, api):
-        self.plugin.ovsdb._ovsdb = api
-
-    def _execute(self, *cmd, **kwargs):
-        self.forks.append(cmd)
-        # ovs-vsctl br-exists: exit status 2 for a bridge that is missing.
-        raise processutils.ProcessExecutionError(exit_code=2, cmd=cmd)
-
-    def test_a_bridge_the_replica_knows_costs_no_fork(self):
-        self._connect(_OvsdbApi(['br-int']))
-        vifs._check_bridge('br-int', 'port-1')
-        self.assertEqual([], self.forks)
-
-    def test_a_missing_bridge_still_fails_clearly(self):
-        self._connect(_OvsdbApi(['br-int']))
-        err = self.assertRaises(exception.OvsBridgeMissing,
-                                vifs._check_bridge, 'br-other', 'port-1')
-        self.assertIn('br-other', str(err))
-        self.assertEqual('br-exists', self.forks[0][3])
-
-    def test_no_connection_or_a_lost_one_asks_ovs_vsctl(self):
-        # ... and so does one open to an OVSDB no longer configured.
-        for api in (None, _OvsdbApi(['br-int'], connected=False),
-                    _OvsdbApi(['br-int'], remote='unix:/run/other.sock')):
-            self._connect(api)
-            self.forks.clear()
-            self.assertRaises(exception.OvsBridgeMissing,
-                              vifs._check_bridge, 'br-int', 'port-1')
-            self.assertEqual(1, len(self.forks))

@@ -210,3 +210,9 @@ class NamespaceLinkCommandsTestCase(testtools.TestCase):
     def test_link_name(self):
         self.assertEqual('nova-' + UUID, netns.link_name(UUID))
         self.assertEqual(LINK, netns.link_path(UUID))
+
+    def test_link_name_refuses_a_trailing_newline(self):
+        # As the privileged side does: a name with a newline is no uuid.
+        self.assertFalse(netns.is_instance_uuid(UUID + '\n'))
+        self.assertRaises(exception.NamespaceLinkFailed, netns.link_name,
+                          UUID + '\n')

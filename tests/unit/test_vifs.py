@@ -12,9 +12,12 @@
 
 """How a Neutron VIF maps to the interface inside a sandbox (no root)."""
 
+import ast
 import contextlib
 import os
 
+from docker import errors as docker_errors
+from docker.models import containers as docker_containers
 import fixtures
 from nova.network import model
 from nova import objects
@@ -257,11 +260,14 @@ class PlugDecisionsTestCase(test.NoDBTestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.vifs._check_bridge', lambda b, p: None))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.vifs._ovs_port_state',
-            lambda osvif, port_id: self.ovs.get(port_id, 'missing')))
+            'novadocker.virt.docker.vifs._ovs_port_states',
+            lambda ports: {port_id: self.ovs.get(port_id, 'missing')
+                           for _osvif, port_id in ports}))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.vifs._vsctl',
+            'novadocker.virt.docker.ovsdb.vsctl',
             lambda *args: self.calls.append(('vsctl',) + args[:2])))
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.ovsdb._native', lambda: None))
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.vifs.os_vif.plug',
             lambda osvif, info: self.calls.append(('plug', osvif.vif_name))))
@@ -360,19 +366,9 @@ class PrivilegedArgumentChecksTestCase(test.NoDBTestCase):
     def _inspected(self, labels, pid=4242, running=True, cid='a' * 64):
         info = {'Id': cid, 'Config': {'Labels': labels},
                 'State': {'Running': running, 'Pid': pid}}
-
-        class Api(object):
-            def inspect_container(self, sandbox_id):
-                return info
-
-        class Client(object):
-            api = Api()
-
-        @contextlib.contextmanager
-        def client(what):
-            yield Client()
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.client.docker_client', client))
+            'novadocker.privsep.netdev._Engine.inspect_container',
+            lambda *args: info))
 
     def test_non_sandbox_or_other_host_containers_are_refused(self):
         for labels in ({}, {netdev.LABEL_ROLE: 'workload',
@@ -393,6 +389,16 @@ class PrivilegedArgumentChecksTestCase(test.NoDBTestCase):
         self._inspected(labels)
         self.assertEqual(4242, netdev._inspect_sandbox('a' * 64, 'h'))
 
+    def test_the_privileged_side_imports_no_driver_module(self):
+        with open(netdev.__file__) as f:
+            tree = ast.parse(f.read())
+        imported = [n.module if isinstance(n, ast.ImportFrom) else a.name
+                    for n in ast.walk(tree)
+                    if isinstance(n, (ast.Import, ast.ImportFrom))
+                    for a in n.names]
+        self.assertEqual([], [m for m in imported
+                              if m and m.startswith('novadocker.virt')])
+
     def test_a_pid_outside_the_container_is_refused(self):
         # This test process is in no container of that id.
         self.assertFalse(netdev._in_container(os.getpid(), 'a' * 64))
@@ -409,95 +415,67 @@ class PrivilegedArgumentChecksTestCase(test.NoDBTestCase):
                               good[0], mtu, *good[2:])
 
 
-class _Command(object):
+class VanishingEngine(object):
+    """A docker SDK client whose listing names a container then loses it.
 
-    def __init__(self, result=None, error=None):
-        self.result, self.error = result, error
+    The listing is the real SDK's ``containers.list``; only the engine's
+    answers are made up: the summaries list two containers, and the second
+    is gone by the time it is inspected, as when a delete runs alongside.
+    """
 
-    def execute(self, check_error=False):
-        assert check_error, 'a failed OVSDB command must raise'
-        if self.error:
-            raise self.error
-        return self.result
+    def __init__(self, uuid, host='h1'):
+        labels = {vifs.LABEL_UUID: uuid, vifs.LABEL_HOST: host,
+                  'org.openstack.nova.role': 'sandbox'}
+        self.summaries = [
+            {'Id': 'a' * 64, 'Names': ['/nova-%s-sandbox' % uuid],
+             'Labels': labels, 'State': 'running'},
+            {'Id': 'b' * 64, 'Names': ['/nova-%s' % uuid],
+             'Labels': dict(labels, **{'org.openstack.nova.role':
+                                       'workload'}),
+             'State': 'exited'}]
+        self.inspected = []
+        self.api = _ListingApi(self)
+        self.containers = docker_containers.ContainerCollection(client=self)
+
+    def fixture(self):
+        @contextlib.contextmanager
+        def client(what='Docker engine request'):
+            yield self
+        return fixtures.MonkeyPatch(
+            'novadocker.virt.docker.client.docker_client', client)
 
 
-class _Ovsdb(object):
-    """os-vif's open OVSDB API as far as vifs uses it: find and set."""
+class _ListingApi(object):
+    """The low-level API calls the SDK's collection makes."""
 
-    def __init__(self, rows=(), error=None):
-        self.rows, self.error, self.calls = list(rows), error, []
+    def __init__(self, engine):
+        self.engine = engine
 
-    def db_find(self, table, *conditions, columns=None):
-        self.calls.append(('find', table, conditions, tuple(columns)))
-        return _Command(self.rows, self.error)
+    def containers(self, all=False, filters=None, **kwargs):
+        return [dict(s) for s in self.engine.summaries]
 
-    def db_set(self, table, record, *col_values):
-        self.calls.append(('set', table, record, col_values))
-        return _Command(None, self.error)
+    def inspect_container(self, container_id):
+        self.engine.inspected.append(container_id)
+        if container_id == 'b' * 64:
+            raise docker_errors.NotFound('No such container')
+        summary = [s for s in self.engine.summaries
+                   if s['Id'] == container_id][0]
+        return {'Id': container_id, 'Name': summary['Names'][0],
+                'Config': {'Labels': summary['Labels']},
+                'State': {'Status': summary['State'], 'Pid': 4242}}
 
 
-class NativeOvsdbTestCase(test.NoDBTestCase):
-    """Port state and host mark through os-vif's replica, or ovs-vsctl."""
+class ListingRaceTestCase(test.NoDBTestCase):
+    """A container removed while the engine is listed is no error."""
 
-    VSCTL_FIND = ('{"headings": ["name", "ofport", "error", "external_ids"],'
-                  ' "data": [["tapc0ffee00-11", 7, ["set", []], ["map", '
-                  '[["iface-id", "%s"]]]]]}' % PORT)
+    UUID = 'c0ffee00-1111-4222-8333-944455556666'
 
-    def setUp(self):
-        super().setUp()
-        vifs.load()
-        self.vsctl = []
-        self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.vifs._vsctl', self._vsctl))
-        self.osvif = vifs._to_osvif(make_vif())
-
-    def _vsctl(self, *args):
-        self.vsctl.append(args)
-        return self.VSCTL_FIND if 'find' in args else ''
-
-    def _replica(self, api):
-        self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.vifs._open_ovsdb', lambda: api))
-
-    def test_state_read_from_the_replica_without_a_fork(self):
-        api = _Ovsdb([{'name': 'tapc0ffee00-11', 'ofport': 7, 'error': [],
-                       'external_ids': {'iface-id': PORT}}])
-        self._replica(api)
-        self.assertEqual('ok', vifs._ovs_port_state(self.osvif, PORT))
-        self.assertEqual([('find', 'Interface',
-                           (('name', '=', 'tapc0ffee00-11'),),
-                           ('name', 'ofport', 'error', 'external_ids'))],
-                         api.calls)
-        self.assertEqual([], self.vsctl)
-
-    def test_replica_row_without_ofport_is_stale(self):
-        # An unset optional column reads as [] from the IDL.
-        self._replica(_Ovsdb([{'name': 'tapc0ffee00-11', 'ofport': [],
-                               'error': 'could not open network device',
-                               'external_ids': {'iface-id': PORT}}]))
-        self.assertEqual('stale', vifs._ovs_port_state(self.osvif, PORT))
-        self._replica(_Ovsdb([]))
-        self.assertEqual('missing', vifs._ovs_port_state(self.osvif, PORT))
-
-    def test_state_falls_back_to_vsctl(self):
-        self._replica(None)
-        self.assertEqual('ok', vifs._ovs_port_state(self.osvif, PORT))
-        self._replica(_Ovsdb(error=RuntimeError('connection lost')))
-        self.assertEqual('ok', vifs._ovs_port_state(self.osvif, PORT))
-        self.assertEqual(2, sum(1 for a in self.vsctl if 'find' in a))
-
-    def test_mark_merges_one_key_in_one_transaction(self):
-        api = _Ovsdb()
-        self._replica(api)
-        vifs._mark(self.osvif, 'h1')
-        self.assertEqual([('set', 'Interface', 'tapc0ffee00-11',
-                           (('external_ids', {vifs.OVS_HOST_KEY: 'h1'}),))],
-                         api.calls)
-        self.assertEqual([], self.vsctl)
-
-    def test_mark_falls_back_to_vsctl_when_the_transaction_fails(self):
-        self._replica(_Ovsdb(error=RuntimeError('row not found')))
-        vifs._mark(self.osvif, 'h1')
-        self.assertEqual([('set', 'Interface', 'tapc0ffee00-11',
-                           'external_ids:%s=h1' % vifs.OVS_HOST_KEY)],
-                         self.vsctl)
+    def test_other_host_check_survives_a_vanished_container(self):
+        engine = VanishingEngine(self.UUID, host='h2')
+        self.useFixture(engine.fixture())
+        self.assertTrue(vifs._link_of_other_host(self.UUID, 'h1'))
+        engine = VanishingEngine(self.UUID, host='h1')
+        self.useFixture(engine.fixture())
+        self.assertFalse(vifs._link_of_other_host(self.UUID, 'h1'))
+        # One listing, no inspect a container.
+        self.assertEqual([], engine.inspected)

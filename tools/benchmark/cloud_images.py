@@ -151,8 +151,8 @@ def _snapshot(conn, server_id, images):
 
 
 def _engine_tag(image_id):
-    from novadocker.virt.docker import image_cache
-    return image_cache.image_tag_for(image_id)
+    from novadocker.virt.docker.image import naming
+    return naming.image_tag_for(image_id)
 
 
 def _remove_glance_image(conn, image_id):

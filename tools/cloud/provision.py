@@ -170,74 +170,97 @@ def ensure_image(conn):
     return image
 
 
-def ensure_network(conn, demo):
-    net = conn.network.find_network('private', project_id=demo.id)
+def ensure_network(conn, project, name, cidr, gateway, shared=False):
+    net = conn.network.find_network(name, project_id=project.id)
     if net is None:
-        net = conn.network.create_network(name='private',
-                                          project_id=demo.id)
-        say('created network private')
-    subnet = conn.network.find_subnet('private-subnet', network_id=net.id)
+        net = conn.network.create_network(name=name, project_id=project.id,
+                                          is_shared=shared)
+        say('created network %s' % name)
+    subnet = conn.network.find_subnet(name + '-subnet', network_id=net.id)
     if subnet is None:
         subnet = conn.network.create_subnet(
-            name='private-subnet', network_id=net.id, project_id=demo.id,
-            ip_version=4, cidr=ENV['NDC_CIDR'], gateway_ip=ENV['NDC_HOST_IP'],
+            name=name + '-subnet', network_id=net.id, project_id=project.id,
+            ip_version=4, cidr=cidr, gateway_ip=gateway,
             # The driver configures addresses itself: no DHCP agent needed.
             enable_dhcp=False)
-        say('created subnet private-subnet %s' % ENV['NDC_CIDR'])
-    port = conn.network.find_port('nova-docker-host-gateway',
-                                  network_id=net.id)
+        say('created subnet %s-subnet %s' % (name, cidr))
+    port_name = 'nova-docker-host-gateway'
+    if name != 'private':
+        port_name += '-' + name
+    port = conn.network.find_port(port_name, network_id=net.id)
     if port is None:
         port = conn.network.create_port(
-            name='nova-docker-host-gateway', network_id=net.id,
+            name=port_name, network_id=net.id,
             device_owner='nova-docker:host-gateway',
             device_id=ENV['NDC_COMPUTE_HOST'],
             binding_host_id=ENV['NDC_COMPUTE_HOST'],
             port_security_enabled=False,
-            fixed_ips=[{'subnet_id': subnet.id,
-                        'ip_address': ENV['NDC_HOST_IP']}])
-        say('created port nova-docker-host-gateway')
+            fixed_ips=[{'subnet_id': subnet.id, 'ip_address': gateway}])
+        say('created port %s' % port_name)
     return net, subnet, port
+
+
+def hosts():
+    return ENV.get('NDC_COMPUTE_HOSTS', ENV['NDC_COMPUTE_HOST']).split(',')
+
+
+def ensure_aggregate(conn, name, zone, members):
+    agg = conn.compute.find_aggregate(name, ignore_missing=True)
+    if agg is None:
+        agg = conn.compute.create_aggregate(name=name, availability_zone=zone)
+        say('created aggregate %s (zone %s)' % (name, zone))
+    for each in members:
+        if each not in (agg.hosts or []):
+            conn.compute.add_host_to_aggregate(agg, each)
 
 
 def resources():
     conn = admin()
-    host = ENV['NDC_COMPUTE_HOST']
-    wait_for('nova-compute %s up' % host, lambda: [
-        s for s in conn.compute.services(binary='nova-compute', host=host)
-        if s.state == 'up'])
+    for each in hosts():
+        wait_for('nova-compute %s up' % each, lambda: [
+            s for s in conn.compute.services(binary='nova-compute',
+                                             host=each)
+            if s.state == 'up'])
     flavor = conn.compute.find_flavor('docker.small', ignore_missing=True)
     if flavor is None:
         conn.compute.create_flavor(name='docker.small', vcpus=1, ram=256,
                                    disk=1, is_public=True)
         say('created flavor docker.small')
-    agg = conn.compute.find_aggregate(ENV['NDC_AGGREGATE'],
-                                      ignore_missing=True)
-    if agg is None:
-        agg = conn.compute.create_aggregate(
-            name=ENV['NDC_AGGREGATE'],
-            availability_zone=ENV['NDC_ZONE'])
-        say('created aggregate %s (zone %s)' % (agg.name, ENV['NDC_ZONE']))
-    if host not in (agg.hosts or []):
-        conn.compute.add_host_to_aggregate(agg, host)
+    # The controller's compute host is the zone the demo and the
+    # single-host scenarios use; the other nodes have a zone of their own
+    # (ZONE-nodes), where the multi-node scenarios put servers explicitly.
+    first, others = hosts()[0], hosts()[1:]
+    ensure_aggregate(conn, ENV['NDC_AGGREGATE'], ENV['NDC_ZONE'], [first])
+    if others:
+        ensure_aggregate(conn, ENV['NDC_AGGREGATE'] + '-nodes',
+                         ENV['NDC_ZONE'] + '-nodes', others)
     demo = conn.identity.find_project('demo')
     image = ensure_image(conn)
-    net, subnet, port = ensure_network(conn, demo)
-    wait_for('an alive Open vSwitch agent on %s' % host, lambda: [
-        a for a in conn.network.agents(host=host,
-                                       binary='neutron-openvswitch-agent')
-        if a.is_alive])
+    net, subnet, port = ensure_network(conn, demo, 'private',
+                                       ENV['NDC_CIDR'], ENV['NDC_HOST_IP'])
+    # tempest's: shared, owned by admin, never the demo's network.
+    tnet, _, tport = ensure_network(
+        conn, conn.identity.find_project('admin'), 'tempest',
+        ENV['NDC_TEMPEST_CIDR'], ENV['NDC_TEMPEST_GW'], shared=True)
+    for each in hosts():
+        wait_for('an alive Open vSwitch agent on %s' % each, lambda: [
+            a for a in conn.network.agents(
+                host=each, binary='neutron-openvswitch-agent')
+            if a.is_alive])
     json.dump({'network_id': net.id, 'subnet_id': subnet.id,
                'gateway_port_id': port.id, 'gateway_mac': port.mac_address,
+               'tempest_network_id': tnet.id,
+               'tempest_gateway_port_id': tport.id,
+               'tempest_gateway_mac': tport.mac_address,
                'image_id': image.id},
               open(ENV['NDC_RESOURCES_FILE'], 'w'), indent=1)
 
 
 def delete_servers():
-    """Delete every server of the cloud's compute host, and wait."""
+    """Delete every server of the cloud's compute hosts, and wait."""
     conn = admin()
-    host = ENV['NDC_COMPUTE_HOST']
     servers = [s for s in conn.compute.servers(all_projects=True)
-               if s.compute_host in (host, None)]
+               if s.compute_host in hosts() + [None]]
     for server in servers:
         conn.compute.delete_server(server, ignore_missing=True)
     for server in servers:

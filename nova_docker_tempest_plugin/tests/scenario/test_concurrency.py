@@ -52,12 +52,15 @@ class ConcurrentServersTest(base.NovaDockerScenarioTest):
             project_id, force=True, instances=count + 2,
             cores=(count + 2) * flavor['vcpus'],
             ram=(count + 2) * flavor['ram'])
+        # Security groups are enforced: the host's ping needs ICMP in.
+        cls.group = cls.create_security_group(tcp_ports=())
 
     def _boot(self, index):
         server = self.servers_client.create_server(
             name=data_utils.rand_name('nd-many-%02d' % index),
             imageRef=self.base_image_id, flavorRef=self.flavor_id,
             networks=[{'uuid': self.network['id']}],
+            security_groups=[{'name': self.group}],
             availability_zone=CONF.nova_docker.availability_zone)['server']
         self.addClassResourceCleanup(self.delete_server, server['id'])
         return server['id']

@@ -35,6 +35,7 @@ from oslo_log import log as logging
 from oslo_utils import strutils
 
 import novadocker.conf
+from novadocker.virt.docker import configdrive
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import hostinfo
 
@@ -65,6 +66,8 @@ HONOURED_PROPERTIES = {
 # metadata and silently drops the rest: a command that long may be cut.
 COMMAND_MAX_CHARS = 254
 EXTRA_SPEC_PIDS = 'docker:pids_limit'
+# Where the server's host name points in its /etc/hosts.
+OWN_NAME_ADDRESS = '127.0.1.1'
 
 # Capabilities of Docker's default set that every workload loses unless
 # [docker] cap_keep names them: none is needed by an ordinary service, each
@@ -281,6 +284,11 @@ def sandbox_config(instance, host, dns_servers=()):
         'command': SANDBOX_COMMAND,
         'name': sandbox_name(instance),
         'hostname': _hostname(instance),
+        # The server's own name resolves inside it (the workload shares
+        # this /etc/hosts). The engine adds no such line to a container
+        # without engine networking; 127.0.1.1 is Debian's and cloud-init's
+        # convention, and stays right whatever ports come and go.
+        'extra_hosts': {_hostname(instance): OWN_NAME_ADDRESS},
         'labels': labels_for(instance, host, ROLE_SANDBOX),
         'network_mode': 'none',
         'detach': True,
@@ -330,9 +338,83 @@ def workload_config(instance, host, image, sandbox_id, host_cpus=None,
     command = command_for(instance)
     if command:
         config['command'] = command
+    volumes = configdrive.volumes_for(instance)
+    if volumes:
+        config['volumes'] = volumes
     return config
 
 
 def _hostname(instance):
     # Nova has already sanitised instance.hostname into a DNS label.
     return (instance.hostname or 'server-%s' % instance.uuid)[:63]
+
+
+# -- rescue and resize --------------------------------------------------------
+
+ROLE_RESCUE = 'rescue'
+# Where a rescue container sees the server's writable layer (its disk).
+RESCUE_MOUNT = '/mnt/rescue'
+
+
+def rescue_name(instance):
+    """The engine name of the server's rescue container."""
+    return 'nova-%s-rescue' % instance.uuid
+
+
+def rescue_command(image_meta):
+    """The rescue image's own os_command_line, or None (its CMD).
+
+    Not the server's: the rescue image says how it runs. When Nova rescues
+    with the server's own image the two are the same.
+    """
+    props = image_meta.properties if image_meta.obj_attr_is_set(
+        'properties') else None
+    value = props.get('os_command_line') if props is not None else None
+    if not value:
+        return None
+    try:
+        return shlex.split(value) or None
+    except ValueError as e:
+        raise exception.InvalidCommandLine(value=value, reason=str(e))
+
+
+def rescue_config(instance, host, image, sandbox_id, layer_dir,
+                  command=None):
+    """Keyword arguments of containers.create() for a rescue container.
+
+    It runs *image* (with *command*, or the image's CMD) in the sandbox's
+    network namespace (the server's ports and addresses) with the server's
+    flavor limits, environment and hardening, and with *layer_dir*, the
+    stopped workload's writable layer on the engine host, bound read-write
+    at RESCUE_MOUNT.
+    """
+    config = workload_config(instance, host, image, sandbox_id)
+    config.pop('command', None)
+    if command:
+        config['command'] = command
+    config.update({
+        'name': rescue_name(instance),
+        'labels': labels_for(instance, host, ROLE_RESCUE),
+        'tty': True,
+        'stdin_open': True,
+        'mounts': [{'Type': 'bind', 'Source': layer_dir,
+                    'Target': RESCUE_MOUNT, 'ReadOnly': False}],
+    })
+    return config
+
+
+def limits_for(flavor, host_cpus=None):
+    """The engine's update body for *flavor*'s memory, CPU and PIDs.
+
+    The same limits workload_config gives at create, in the Engine API's
+    own field names (ContainerUpdate).
+    """
+    memory = int(flavor.memory_mb) * 1024 * 1024
+    body = {'Memory': memory, 'MemorySwap': memory,
+            'PidsLimit': pids_limit_for(flavor)}
+    cpu = cpu_limits_for(flavor, host_cpus)
+    if 'nano_cpus' in cpu:
+        body['NanoCpus'] = cpu['nano_cpus']
+    else:
+        body['CpuShares'] = cpu['cpu_shares']
+    return body

@@ -14,14 +14,16 @@
 
 This module is the facade Nova calls. It decides the order of things and
 what a failure means; the work is done by the modules beside it:
-``server_containers`` (a server's containers on the engine), ``containers``
-(what they look like), ``images`` (Glance <-> engine), ``vifs`` and
-``netns`` (networking), ``hostinfo`` (resources). It never touches docker
-SDK objects.
+``server_containers`` (a server's containers on the engine),
+``containers`` (what they look like), the ``image`` package (Glance <->
+engine), ``vifs``, ``ovsdb`` and ``netns`` (networking), ``configdrive``,
+``console`` and ``diagnostics`` (what a server's user sees of it) and
+``hostinfo`` (resources). It never touches docker SDK objects.
 
-Operations on one server are serialized by a per-server lock: Nova's own
-instance lock does not cover every entry point (the start-up resume, the
-engine watch, get_console_output racing a delete).
+The methods that change a server take a per-server lock (``_serialized``):
+Nova's own instance lock does not cover every entry point (the start-up
+resume, the engine watch). Readers (``get_console_output``, ``snapshot``)
+and the port calls (which ``vifs`` serializes itself) do not.
 """
 
 import functools
@@ -32,10 +34,12 @@ import time
 from nova.compute import power_state
 from nova.compute import task_states
 from nova.compute import vm_states
+from nova.console import type as console_type
 from nova import context as nova_context
 from nova import exception as nova_exception
 from nova import objects
 from nova.objects import fields
+from nova import utils as nova_utils
 from nova.virt import driver
 from nova.virt import hardware
 import os_resource_classes as orc
@@ -44,14 +48,18 @@ from oslo_log import log as logging
 from oslo_utils import excutils
 
 import novadocker.conf
+from novadocker.virt.docker import configdrive
+from novadocker.virt.docker import console
 from novadocker.virt.docker import containers
+from novadocker.virt.docker import diagnostics
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import hostinfo
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker.image import cache as image_cache
+from novadocker.virt.docker.image import load as image_load
+from novadocker.virt.docker.image import sandbox
+from novadocker.virt.docker.image import snapshot
 from novadocker.virt.docker import netns
-from novadocker.virt.docker import sandbox
 from novadocker.virt.docker import server_containers
-from novadocker.virt.docker import snapshot
 from novadocker.virt.docker import vifs
 
 CONF = novadocker.conf.CONF
@@ -70,6 +78,14 @@ def _serialized(method):
         with lockutils.lock('nova-docker-server-%s' % instance.uuid):
             return method(self, *args, **kwargs)
     return wrapper
+
+
+def _network_info_of(instance):
+    """The instance's cached ports, [] when it has none.
+
+    The cache holds None for a server built without any port.
+    """
+    return instance.get_network_info() or []
 
 
 def _quietly(what, instance, func, *args, **kwargs):
@@ -91,6 +107,9 @@ class DockerDriver(driver.ComputeDriver):
     capabilities = dict(driver.ComputeDriver.capabilities, **{
         'has_imagecache': True,
         'supports_attach_interface': True,
+        # Evacuation rebuilds the server from its image on another host
+        # (instance_on_disk is False): its writable layer stays behind.
+        'supports_evacuate': True,
         'supports_image_type_raw': True,
     })
 
@@ -101,6 +120,7 @@ class DockerDriver(driver.ComputeDriver):
         self._host = CONF.host
         self._disk_quota = False
         self._watch_stop = threading.Event()
+        self._consoles = console.Consoles()
 
     # -- start-up and host ------------------------------------------------
 
@@ -123,6 +143,7 @@ class DockerDriver(driver.ComputeDriver):
                       'are wired once it is. Start Open vSwitch or fix '
                       '[os_vif_ovs] ovsdb_connection.', e)
         self._remove_orphans()
+        self._reopen_consoles()
         if CONF.docker.engine_watch_interval:
             self._watch_stop.clear()
             threading.Thread(target=self._watch_engine, daemon=True,
@@ -130,6 +151,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def cleanup_host(self, host):
         self._watch_stop.set()
+        self._consoles.close_all()
 
     def _wait_for_engine(self):
         deadline = time.monotonic() + CONF.docker.engine_start_timeout
@@ -194,6 +216,10 @@ class DockerDriver(driver.ComputeDriver):
         if removed:
             LOG.info('Removed the containers of %d servers Nova no longer '
                      'has here', len(removed))
+        _quietly('Removing leftover config drives', None,
+                 configdrive.remove_orphans, live)
+        _quietly('Forgetting console ports of servers gone', None,
+                 console.forget_orphans, live)
         # Their namespace links go with the other orphan links and ports.
         _quietly('Removing leftover ports and namespace links', None,
                  vifs.remove_orphans, self._host, live)
@@ -212,7 +238,7 @@ class DockerDriver(driver.ComputeDriver):
                 if stopped:
                     self._restart_stopped(stopped)
             except Exception as e:
-                LOG.debug('Engine watch: %s', e)
+                LOG.warning('Engine watch failed, tries again: %s', e)
 
     def _restart_stopped(self, uuids):
         instances = self._instances_here() or []
@@ -388,9 +414,21 @@ class DockerDriver(driver.ComputeDriver):
                         'only %s', ', '.join(ignored),
                         ', '.join(sorted(containers.HONOURED_PROPERTIES)),
                         instance=instance)
-        image = image_cache.ensure_image(context, image_meta, instance)
+        image = image_load.ensure_image(context, image_meta, instance)
         sandbox.ensure_sandbox_image()
+        # An evacuation spawns here while Nova still records the old host
+        # (it moves instance.host once the rebuild is done); the ports are
+        # this host's, and the privileged helper checks the sandbox's host.
+        with nova_utils.temporary_mutation(instance, host=self._host):
+            self._create_and_start(instance, image, network_info, power_on,
+                                   injected_files, admin_password)
+
+    def _create_and_start(self, instance, image, network_info, power_on,
+                          injected_files, admin_password):
         try:
+            if configdrive.wanted(instance):
+                configdrive.build(instance, network_info, injected_files,
+                                  admin_password)
             server_containers.create(
                 instance, self._host, image, vifs.dns_servers(network_info),
                 disk_quota=self._disk_quota)
@@ -452,6 +490,7 @@ class DockerDriver(driver.ComputeDriver):
 
         The workload gets SIGTERM, then SIGKILL after *timeout* seconds.
         """
+        self._consoles.close(instance.uuid)
         server_containers.stop(self._host, instance.uuid, timeout)
         _quietly('Removing the namespace link', instance,
                  netns.remove_link, instance.uuid)
@@ -460,7 +499,7 @@ class DockerDriver(driver.ComputeDriver):
     @_serialized
     def power_off(self, instance, timeout=0, retry_interval=0):
         server_containers.existing(self._host, instance.uuid)
-        self._stop(instance, instance.get_network_info(),
+        self._stop(instance, _network_info_of(instance),
                    self._clean_shutdown_timeout(instance, timeout))
 
     @_serialized
@@ -541,13 +580,19 @@ class DockerDriver(driver.ComputeDriver):
     @_serialized
     def soft_delete(self, instance):
         server_containers.existing(self._host, instance.uuid)
-        self._stop(instance, instance.get_network_info(),
+        self._stop(instance, _network_info_of(instance),
                    self._clean_shutdown_timeout(instance,
                                                 CONF.shutdown_timeout))
 
     @_serialized
     def restore(self, instance):
-        self._start(instance, instance.get_network_info())
+        """Start a soft-deleted server again.
+
+        Nova gives no network information here: the instance's cache has
+        it (and may have none: a server without ports).
+        """
+        server_containers.existing(self._host, instance.uuid)
+        self._start(instance, _network_info_of(instance))
 
     # -- delete ---------------------------------------------------------------
 
@@ -560,7 +605,10 @@ class DockerDriver(driver.ComputeDriver):
         if keep_workload:
             self._stop(instance, network_info, timeout=0)
             return
+        self._consoles.close(instance.uuid)
+        console.forget(instance.uuid)
         server_containers.remove(self._host, instance.uuid)
+        configdrive.remove(instance.uuid)
         netns.remove_link(instance.uuid)
         vifs.unplug_vifs(instance, network_info)
 
@@ -638,10 +686,276 @@ class DockerDriver(driver.ComputeDriver):
     # -- images ---------------------------------------------------------------
 
     def snapshot(self, context, instance, image_id, update_task_state):
-        workload_id = server_containers.workload_id(self._host,
-                                                    instance.uuid)
+        """Commit the workload and upload it to Glance as *image_id*.
+
+        A server that has no workload here (never ran, or gone) cannot be
+        snapshotted: InstanceNotRunning, as Nova expects, so the API call
+        fails cleanly and Nova deletes the empty image record.
+        """
+        try:
+            workload_id = server_containers.workload_id(self._host,
+                                                        instance.uuid)
+        except nova_exception.InstanceNotFound as e:
+            raise nova_exception.InstanceNotRunning(
+                instance_id=instance.uuid) from e
         snapshot.snapshot(context, instance, image_id, workload_id,
                           update_task_state)
 
     def manage_image_cache(self, context, all_instances):
         image_cache.manage_image_cache(context, all_instances)
+
+    # -- rescue ---------------------------------------------------------------
+
+    @_serialized
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info=None):
+        """Run a rescue container beside the kept, stopped workload.
+
+        Nova has stopped the server before this call. The rescue container
+        runs the rescue image (Nova passes the server's own image when none
+        is given) in the server's sandbox, so it has the server's ports and
+        addresses, and sees the workload's writable layer read-write at
+        containers.RESCUE_MOUNT. The workload container is not changed.
+        The rescue container runs the rescue image's os_command_line (or
+        its CMD) with the server's environment (its metadata). The rescue
+        password is not used: a container has no console login.
+
+        What can be refused (an image that is not a docker archive, a
+        storage driver without a bindable writable layer) is checked before
+        anything changes; the server is then started again as it was.
+        """
+        network_info = network_info or _network_info_of(instance)
+        try:
+            command = containers.rescue_command(image_meta)
+            image = self._rescue_image(context, image_meta, instance)
+            layer_dir = server_containers.writable_layer_dir(self._host,
+                                                             instance.uuid)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.error('Rescue refused; the server is put back as it '
+                          'was', instance=instance)
+                self._put_back(instance, network_info)
+        # Idempotent: Nova has stopped it; a rescue never runs beside it.
+        server_containers.stop(self._host, instance.uuid, 0)
+        box_id, pid = server_containers.start_sandbox(self._host,
+                                                      instance.uuid)
+        try:
+            self._wire_network(instance, network_info, box_id, pid)
+            # A rescue container left by a failed unrescue is replaced.
+            server_containers.remove_rescue(self._host, instance.uuid)
+            server_containers.start_rescue(instance, self._host, image,
+                                           box_id, layer_dir, command)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.error('Rescue failed; the server is put back as it '
+                          'was', instance=instance)
+                _quietly('Removing the rescue container', instance,
+                         server_containers.remove_rescue, self._host,
+                         instance.uuid)
+                _quietly('Stopping the sandbox', instance, self._stop,
+                         instance, network_info, 0)
+                self._put_back(instance, network_info)
+        LOG.info('Rescue container started; the server\'s writable layer '
+                 'is at %s in it', containers.RESCUE_MOUNT,
+                 instance=instance)
+
+    def _rescue_image(self, context, image_meta, instance):
+        """The engine tag of the rescue image (InvalidImageFormat if bad)."""
+        if image_meta is None or not image_meta.obj_attr_is_set('id'):
+            # No rescue image: the server's own, already in the engine.
+            image_meta = objects.ImageMeta.from_dict(
+                {'id': instance.image_ref})
+        return image_load.ensure_image(context, image_meta, instance)
+
+    def _put_back(self, instance, network_info):
+        """Start again a server Nova stopped for a rescue that failed."""
+        if instance.vm_state != vm_states.STOPPED:
+            _quietly('Starting the server after the failed rescue',
+                     instance, self._start, instance, network_info)
+
+    def _restart(self, instance, network_info):
+        self._stop(instance, network_info, timeout=0)
+        self._start(instance, network_info)
+
+    @_serialized
+    def unrescue(self, context, instance):
+        """Remove the rescue container and start the server as it was.
+
+        The workload container was never changed: its writable layer holds
+        what it held, plus what was written at the rescue mount.
+        """
+        server_containers.existing(self._host, instance.uuid)
+        server_containers.remove_rescue(self._host, instance.uuid)
+        self._restart(instance, _network_info_of(instance))
+
+    # -- resize and migration -------------------------------------------------
+
+    def _move_target(self, context, instance, dest):
+        """The compute host a resize or migration goes to.
+
+        Nova passes the destination's address, which compute services
+        sharing one address (and one engine) have in common; the migration
+        record names the service.
+        """
+        try:
+            migration = objects.Migration.get_by_id(
+                context, instance.migration_context.migration_id)
+            return migration.dest_compute
+        except Exception:
+            LOG.debug('No migration record to read the destination from; '
+                      'using %s', dest, instance=instance)
+            return dest
+
+    def _check_resize(self, context, instance, dest, flavor):
+        """Refuse, before anything changes, what cannot be done in place."""
+        target = self._move_target(context, instance, dest)
+        if target != self._host:
+            raise exception.MigrationUnsupported(
+                instance_uuid=instance.uuid, dest=target,
+                reason='a server\'s writable layer lives in this host\'s '
+                'engine and moving it is not implemented; resize on the '
+                'same host ([DEFAULT] allow_resize_to_same_host = True), or '
+                'shelve the server and unshelve it on the other host '
+                '(openstack server unshelve --host), which carries its data '
+                'through Glance')
+        containers.pids_limit_for(flavor)
+        old_gb = int(instance.flavor.root_gb or 0)
+        if self._disk_quota and int(flavor.root_gb or 0) != old_gb:
+            raise exception.ResizeUnsupported(
+                instance_uuid=instance.uuid, flavor=flavor.name,
+                reason='the engine caps the writable layer at %d GB when '
+                'the container is created and cannot change the cap; pick '
+                'a flavor with the same root disk' % old_gb)
+
+    @_serialized
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        """Stop the server for an in-place resize on this host.
+
+        Anything refused is refused first, wrapped in InstanceFaultRollback
+        so Nova puts the server back as it was and records the reason as
+        the fault. The containers are kept: finish_migration changes their
+        limits, finish_revert_migration puts the old ones back.
+        """
+        try:
+            self._check_resize(context, instance, dest, flavor)
+            server_containers.existing(self._host, instance.uuid)
+        except Exception as e:
+            raise nova_exception.InstanceFaultRollback(inner_exception=e)
+        self._stop(instance, network_info,
+                   self._clean_shutdown_timeout(instance, timeout))
+        return ''
+
+    @_serialized
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        """Give the kept containers the new flavor's limits; start them.
+
+        Nova's resize_instance only says whether the disks changed: the
+        limits are applied whatever it says (Nova has set the new flavor).
+        """
+        server_containers.update_limits(self._host, instance.uuid,
+                                        instance.flavor)
+        if power_on:
+            self._start(instance, network_info)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        """Nothing to remove: an in-place resize kept the same containers."""
+
+    @_serialized
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        """Put the old flavor's limits back (Nova has restored the flavor)."""
+        server_containers.update_limits(self._host, instance.uuid,
+                                        instance.flavor)
+        if power_on:
+            self._start(instance, network_info)
+
+    def check_instance_shared_storage_local(self, context, instance):
+        """Only the service labelled with a host sees its containers.
+
+        Two compute services share a server's "disk" (its containers)
+        exactly when they are the same host: a same-host resize revert
+        keeps the containers, an evacuated server's source removes them.
+        """
+        return {'host': self._host}
+
+    def check_instance_shared_storage_remote(self, context, data):
+        return data.get('host') == self._host
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info, dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        """Refuse live migration in the pre-check, before anything moves.
+
+        MigrationPreCheckError is what the conductor turns into a clean
+        API error with the server left ACTIVE (NotImplementedError would
+        put it in ERROR).
+        """
+        raise nova_exception.MigrationPreCheckError(
+            reason='the Docker driver cannot live-migrate containers')
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data, block_device_info=None):
+        raise nova_exception.MigrationPreCheckError(
+            reason='the Docker driver cannot live-migrate containers')
+
+    def get_host_ip_addr(self):
+        return CONF.my_ip
+
+    # -- diagnostics ----------------------------------------------------------
+
+    def _figures(self, instance):
+        return server_containers.workload_figures(self._host, instance.uuid)
+
+    def get_instance_diagnostics(self, instance):
+        """Diagnostics (API 2.48 and later) from the engine's figures."""
+        state = self.get_info(instance, use_cache=False).state
+        return diagnostics.instance_diagnostics(instance, state,
+                                                self._figures(instance))
+
+    def get_diagnostics(self, instance):
+        """The legacy diagnostics dict (API before 2.48)."""
+        return diagnostics.legacy_diagnostics(instance,
+                                              self._figures(instance))
+
+    # -- interactive serial console -----------------------------------------
+
+    def _reopen_consoles(self):
+        """Listen again for running servers that had a console.
+
+        A console URL handed out before a nova-compute restart keeps
+        working: the proxy finds the recorded port listening.
+        """
+        if not CONF.serial_console.enabled:
+            return
+        recorded = console.recorded_servers()
+        for instance in self._instances_here() or []:
+            if instance.uuid not in recorded:
+                continue
+            try:
+                self.get_serial_console(None, instance)
+            except Exception as e:
+                LOG.info('Console not reopened: %s', e, instance=instance)
+
+    @_serialized
+    def get_serial_console(self, context, instance):
+        """The server's console endpoint (nova-serialproxy connects to it).
+
+        The same port every time (Nova asks again to validate it before
+        connecting), opened on demand and closed when the server stops.
+        Serialized with stop and delete, so a request racing a delete
+        cannot leave a listener behind.
+        """
+        if not CONF.serial_console.enabled:
+            raise nova_exception.ConsoleTypeUnavailable(console_type='serial')
+        server_containers.check_console(self._host, instance.uuid)
+        attach = functools.partial(server_containers.console_socket,
+                                   self._host, instance.uuid)
+        host, port = self._consoles.endpoint(instance.uuid, attach)
+        return console_type.ConsoleSerial(host=host, port=port)

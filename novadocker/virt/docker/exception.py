@@ -223,3 +223,38 @@ class InvalidEnvironmentValue(nova_exception.InvalidInput):
 
 class InvalidImageProperty(nova_exception.ImageUnacceptable):
     msg_fmt = ('Image property %(name)s=%(value)r is invalid: %(reason)s.')
+
+
+class RescueUnsupported(DockerDriverError):
+    msg_fmt = ('Server %(instance_uuid)s cannot be rescued on this host: '
+               '%(reason)s. Nothing was changed.')
+
+
+class MigrationUnsupported(DockerDriverError):
+    msg_fmt = ('The Docker driver cannot move server %(instance_uuid)s to '
+               'host %(dest)s: %(reason)s. The server was left as it was.')
+
+
+class ResizeUnsupported(DockerDriverError):
+    msg_fmt = ('The Docker driver cannot resize server %(instance_uuid)s to '
+               'flavor %(flavor)s: %(reason)s. The server was left as it '
+               'was.')
+
+
+class ConfigDriveFailed(DockerDriverError):
+    msg_fmt = ('Cannot write the config drive of server %(uuid)s: '
+               '%(reason)s. Check that [docker] config_drive_dir is on a '
+               'writable filesystem with free space.')
+
+
+class UserDataScriptUnrunnable(nova_exception.InvalidInput):
+    msg_fmt = ('The user-data script cannot be run before the image\'s '
+               'command: %(reason)s. Give the image a command '
+               '(os_command_line), or ask the operator for [docker] '
+               'user_data_scripts = expose.')
+
+
+class ConfigDriveUnmountable(nova_exception.InvalidInput):
+    msg_fmt = ('The config drive cannot be mounted at %(path)s in this '
+               'image: %(reason)s. Use an image where %(path)s is free or a '
+               'directory, or boot without a config drive.')

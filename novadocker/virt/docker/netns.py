@@ -35,7 +35,7 @@ LOG = logging.getLogger(__name__)
 
 NETNS_DIR = '/var/run/netns'
 _UUID_RE = re.compile(
-    r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
+    r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z')
 
 
 def is_instance_uuid(value):

@@ -25,6 +25,7 @@ engine watch, list_instances) share one short-lived listing of the host
 """
 
 import collections
+import contextlib
 import functools
 import signal
 import threading
@@ -35,6 +36,7 @@ from oslo_log import log as logging
 
 import novadocker.conf
 from novadocker.virt.docker import client as docker_client
+from novadocker.virt.docker import configdrive
 from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
 
@@ -188,9 +190,9 @@ def create(instance, host, image, dns_servers=(), disk_quota=False):
         for role, config in (
                 (containers.ROLE_SANDBOX, lambda: containers.sandbox_config(
                     instance, host, dns_servers)),
-                (containers.ROLE_WORKLOAD, lambda: containers.workload_config(
-                    instance, host, image, made[containers.ROLE_SANDBOX].id,
-                    disk_quota=disk_quota))):
+                (containers.ROLE_WORKLOAD, lambda: _workload_config(
+                    client, instance, host, image,
+                    made[containers.ROLE_SANDBOX].id, disk_quota))):
             config = config()
             # What the engine was told is what it has: no listing needed.
             made[role] = Container(
@@ -256,6 +258,12 @@ def start_workload(host, instance_uuid):
         reason = e.kwargs.get('reason', e)
         cause = e.__cause__
         status = getattr(cause, 'status_code', None) or 500
+        mount = CONF.docker.config_drive_mount
+        if 'rootfs at "%s"' % mount in str(reason):
+            # The engine's own words bury the cause past what a fault keeps.
+            raise exception.ConfigDriveUnmountable(
+                path=mount, reason='the image has a file there, not a '
+                'directory') from e
         if 400 <= status < 500 and status != 404:
             raise exception.ContainerStartFailed(
                 command=_command_of(host, workload), reason=reason) from e
@@ -338,12 +346,16 @@ def remove(host, instance_uuid):
 
     Image VOLUMEs become anonymous volumes; removing them with the
     container keeps them from outliving the server. Missing containers are
-    fine.
+    fine. Every container labelled with the server goes (a rescue
+    container too).
     """
-    for container in find(host, instance_uuid):
-        if container is not None:
-            _unless_gone('remove container %s' % container.name,
-                         _remove_one, container.id)
+    if not instance_uuid:
+        # Without a uuid the label filter would match the whole host.
+        raise exception.DockerDriverError(
+            reason='a server is looked up by its instance uuid')
+    for container in list_containers(host, instance_uuid=instance_uuid):
+        _unless_gone('remove container %s' % container.name,
+                     _remove_one, container.id)
 
 
 def remove_orphans(host, live_uuids):
@@ -480,3 +492,155 @@ def supports_disk_quota(host, image):
         return False, str(e.kwargs.get('reason', e))
     _unless_gone('remove %s' % name, _remove_one, box.id)
     return True, 'storage_opt size accepted'
+
+
+# -- rescue -------------------------------------------------------------------
+
+def rescue_container(host, instance_uuid):
+    """The server's rescue container, or None."""
+    found = list_containers(host, role=containers.ROLE_RESCUE,
+                            instance_uuid=instance_uuid)
+    return found[0] if found else None
+
+
+def writable_layer_dir(host, instance_uuid):
+    """The engine-host directory holding the workload's writable layer.
+
+    Only overlay2 keeps it as a plain directory (UpperDir) that another
+    container can bind while the workload is stopped; any other storage
+    driver raises RescueUnsupported before anything is changed.
+    """
+    workload = existing(host, instance_uuid).workload
+    with docker_client.docker_client(
+            'inspect container %s' % workload.name) as client:
+        graph = _inspect(client, workload.id).get('GraphDriver') or {}
+    upper = (graph.get('Data') or {}).get('UpperDir')
+    if graph.get('Name') != 'overlay2' or not upper:
+        raise exception.RescueUnsupported(
+            instance_uuid=instance_uuid,
+            reason='the engine stores containers with the %s storage '
+            'driver; rescue needs overlay2' % graph.get('Name'))
+    return upper
+
+
+@_changes_engine
+def start_rescue(instance, host, image, sandbox_id, layer_dir,
+                 command=None):
+    """Create and start the rescue container; return its id."""
+    config = containers.rescue_config(instance, host, image, sandbox_id,
+                                      layer_dir, command)
+    with docker_client.docker_client(
+            'start rescue container of %s' % instance.uuid) as client:
+        rescue_id = client.containers.create(**config).id
+        try:
+            client.api.start(rescue_id)
+        except Exception:
+            _remove_one(client, rescue_id)
+            raise
+    return rescue_id
+
+
+@_changes_engine
+def remove_rescue(host, instance_uuid):
+    """Remove the server's rescue container if it has one."""
+    rescue = rescue_container(host, instance_uuid)
+    if rescue is not None:
+        _unless_gone('remove container %s' % rescue.name, _remove_one,
+                     rescue.id)
+
+
+# -- resize -------------------------------------------------------------------
+
+@_changes_engine
+def update_limits(host, instance_uuid, flavor, host_cpus=None):
+    """Apply *flavor*'s memory, CPU and PIDs limits to the workload.
+
+    The SDK's update_container has no NanoCpus or PidsLimit, and the engine
+    refuses a CPU quota on a container created with NanoCpus: the update
+    goes to the Engine API's own endpoint (ContainerUpdate, API 1.40).
+    """
+    workload = existing(host, instance_uuid).workload
+    body = containers.limits_for(flavor, host_cpus)
+    with docker_client.docker_client(
+            'update limits of %s' % workload.name) as client:
+        url = client.api._url('/containers/{0}/update', workload.id)
+        client.api._result(client.api._post_json(url, data=body), True)
+
+
+def workload_figures(host, instance_uuid):
+    """What the engine knows of a running workload, for diagnostics.
+
+    Return a dict: ``state`` (the inspect State block), ``stats`` (one
+    sample of the engine's stats API; empty unless running) and
+    ``sandbox_pid`` (0 when the sandbox is not running). The engine's stats
+    carry no network figures here: the ports live in the sandbox's
+    namespace, which the engine did not wire.
+    """
+    pair = existing(host, instance_uuid)
+    with docker_client.docker_client(
+            'read the figures of %s' % pair.workload.name) as client:
+        state = _inspect(client, pair.workload.id)['State']
+        stats = {}
+        if state.get('Running'):
+            stats = client.api.stats(pair.workload.id, stream=False)
+    return {'state': state, 'stats': stats,
+            'sandbox_pid': sandbox_pid(host, instance_uuid)}
+
+
+def _workload_config(client, instance, host, image, sandbox_id, disk_quota):
+    """The workload's create arguments, with what its image must allow.
+
+    With a config drive the image is read first: a mount point the image
+    fills with a file cannot be mounted; with a user-data script to run,
+    the image's entrypoint and command become the runner's arguments.
+    """
+    config = containers.workload_config(instance, host, image, sandbox_id,
+                                        disk_quota=disk_quota)
+    if not config.get('volumes') and not configdrive.runs_user_data(
+            instance):
+        return config
+    image_config = client.api.inspect_image(image).get('Config') or {}
+    mount = CONF.docker.config_drive_mount
+    for volume in image_config.get('Volumes') or {}:
+        if volume.rstrip('/') == mount or volume.startswith(mount + '/'):
+            raise exception.ConfigDriveUnmountable(
+                path=mount, reason='the image declares VOLUME %s there, '
+                'which would hide the config drive' % volume)
+    if configdrive.runs_user_data(instance):
+        configdrive.run_user_data_first(config,
+                                        image_config.get('Entrypoint'),
+                                        image_config.get('Cmd'))
+    return config
+
+
+def check_console(host, instance_uuid):
+    """Refuse a console the workload cannot give (stopped, or no tty)."""
+    workload = existing(host, instance_uuid).workload
+    with docker_client.docker_client(
+            'inspect %s' % workload.name) as client:
+        info = _inspect(client, workload.id)
+    if not info['State'].get('Running'):
+        raise nova_exception.InstanceNotReady(instance_id=instance_uuid)
+    if not (info['Config'].get('Tty') and info['Config'].get('OpenStdin')):
+        LOG.info('No interactive console: the workload has no tty (image '
+                 'property docker_tty=false)')
+        raise nova_exception.ConsoleTypeUnavailable(console_type='serial')
+
+
+@contextlib.contextmanager
+def console_socket(host, instance_uuid):
+    """A socket attached to the running workload's tty (stdin, output)."""
+    workload = existing(host, instance_uuid).workload
+    with docker_client.docker_client(
+            'attach to %s' % workload.name) as client:
+        attached = client.api.attach_socket(
+            workload.id, params={'stdin': 1, 'stdout': 1, 'stderr': 1,
+                                 'stream': 1})
+        # The SDK wraps the connection's socket; the bridge needs it raw.
+        raw = getattr(attached, '_sock', attached)
+        try:
+            yield raw
+        finally:
+            attached.close()
+            if raw is not attached:
+                raw.close()

@@ -27,7 +27,9 @@ sandbox, the OVS row of the port with a live interface) is kept, so a
 restart of nova-compute leaves running servers untouched; a new sandbox
 namespace is wired anew. Every OVS interface this driver plugs is marked
 with ``external_ids:nova-docker-host=<host>``, so orphans of one host are
-found without touching another host's.
+found without touching another host's. The driver's own OVSDB reads and
+writes (bridge check, port rows, host mark, orphan sweep) go through
+``ovsdb``, its one OVSDB client.
 
 Privileged work is one round trip a port to ``novadocker.privsep.netdev``
 (bound to the sandbox container, see there) plus os-vif's own daemon.
@@ -35,7 +37,6 @@ Privileged work is one round trip a port to ``novadocker.privsep.netdev``
 
 import collections
 import contextlib
-import json
 import os
 import threading
 
@@ -46,7 +47,6 @@ from nova.network import os_vif_util
 import os_vif
 from os_vif import objects as osv_objects
 from oslo_concurrency import lockutils
-from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils import excutils
 from vif_plug_ovs import ovs as ovs_plugin
@@ -56,11 +56,12 @@ from novadocker.privsep import netdev
 from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import netns
+from novadocker.virt.docker import ovsdb
 
 CONF = novadocker.conf.CONF
 LOG = logging.getLogger(__name__)
 
-DEFAULT_OVSDB_CONNECTION = 'unix:/var/run/openvswitch/db.sock'
+DEFAULT_OVSDB_CONNECTION = ovsdb.DEFAULT_CONNECTION
 SUPPORTED_VIF_TYPES = (
     'ovs (os-vif VIFOpenVSwitch)',
     'ovs with binding detail ovs_hybrid_plug=true (os-vif VIFBridge)',
@@ -117,8 +118,9 @@ def initialize():
     """
     load()
     connection = CONF.os_vif_ovs.ovsdb_connection
+    ovsdb.open_connection()
     try:
-        _vsctl('get', 'Open_vSwitch', '.', 'ovs_version')
+        ovsdb.check()
     except exception.OvsUnreachable as e:
         LOG.error('os-vif\'s OVS plugin uses [os_vif_ovs] ovsdb_connection = '
                   '%(conn)s, which does not answer: %(err)s Set '
@@ -230,146 +232,40 @@ def _to_osvif(vif):
     return obj
 
 
-def _vsctl(*args):
-    """Run ovs-vsctl on [os_vif_ovs] ovsdb_connection; its stdout.
-
-    Raises OvsUnreachable when OVSDB does not answer; ProcessExecutionError
-    for a command that ran and failed.
-    """
-    connection = CONF.os_vif_ovs.ovsdb_connection
-    try:
-        out, _err = processutils.execute(
-            'ovs-vsctl', '--timeout=5', '--db=%s' % connection, *args)
-    except processutils.ProcessExecutionError as e:
-        stderr = (e.stderr or '').strip()
-        if e.exit_code == 2 and args[:1] == ('br-exists',):
-            raise
-        if 'database connection failed' in stderr or e.exit_code in (
-                -14, 142) or 'timeout' in stderr.lower():
-            raise exception.OvsUnreachable(connection=connection,
-                                           reason=stderr or str(e)) from e
-        raise
-    except OSError as e:
-        raise exception.OvsUnreachable(connection=connection,
-                                       reason=str(e)) from e
-    return out
-
-
-def _open_ovsdb():
-    """os-vif's own native OVSDB connection, if it has opened one."""
-    try:
-        plugin = os_vif._EXT_MANAGER['ovs'].obj
-        api = plugin.ovsdb._ovsdb  # opened lazily, at os-vif's first plug
-    except (AttributeError, KeyError, TypeError):
-        return None
-    if api is None or not hasattr(api, 'lookup'):
-        return None
-    # python-ovs keeps the connection state on the Idl's jsonrpc session.
-    session = getattr(getattr(api, 'idl', None), '_session', None)
-    if session is None or not session.is_connected():
-        return None
-    # Only a connection to the OVSDB [os_vif_ovs] ovsdb_connection names
-    # now: one opened to another (the option changed since) says nothing
-    # of the configured one.
-    if CONF.os_vif_ovs.ovsdb_connection not in (getattr(session, 'remotes',
-                                                        None) or ()):
-        return None
-    return api
-
-
-def _bridge_seen(bridge):
-    """Whether os-vif's open, connected OVSDB replica has *bridge*.
-
-    An in-memory lookup: no fork, no round trip. Anything short of a yes
-    (no connection yet, disconnected, no such row) is left to ovs-vsctl.
-    """
-    api = _open_ovsdb()
-    if api is None:
-        return False
-    try:
-        return api.lookup('Bridge', bridge, default=None) is not None
-    except Exception as e:
-        LOG.debug('OVSDB lookup of bridge %(br)s failed: %(err)s',
-                  {'br': bridge, 'err': e})
-        return False
-
-
 def _check_bridge(bridge, port_id):
     """Fail fast and clearly when OVS is down or the bridge is missing.
 
     os-vif would wait ovs_vsctl_timeout seconds for a dead OVSDB, and would
-    silently create a missing bridge that no agent manages. Once os-vif has
-    its OVSDB connection open, its replica answers without an ovs-vsctl
-    fork; ovs-vsctl decides (and words the fault) whenever it cannot.
+    silently create a missing bridge that no agent manages.
     """
-    if _bridge_seen(bridge):
-        return
-    try:
-        _vsctl('br-exists', bridge)
-    except processutils.ProcessExecutionError as e:
-        if e.exit_code == 2:
-            raise exception.OvsBridgeMissing(
-                bridge=bridge, port_id=port_id) from e
-        raise exception.OvsUnreachable(
-            connection=CONF.os_vif_ovs.ovsdb_connection,
-            reason=(e.stderr or str(e)).strip()) from e
+    if not ovsdb.bridge_exists(bridge):
+        raise exception.OvsBridgeMissing(bridge=bridge, port_id=port_id)
 
 
-def _interface_row(name, ofport, error, external_ids):
-    """One Interface row, read by ovs-vsctl or from the OVSDB replica.
+def _ovs_port_states(ports):
+    """{port id: 'ok', 'stale' or 'missing'} of [(osvif, port id)].
 
-    An unset ofport or error (an empty set in both) becomes -1 or None.
+    One OVSDB read for all the ports: 'stale' is a row without a working
+    interface (or of another port), 'missing' no row.
     """
-    return {'name': name,
-            'ofport': ofport if isinstance(ofport, int) else -1,
-            'error': error if isinstance(error, str) else None,
-            'external_ids': dict(external_ids)}
-
-
-def _find_interfaces(*conditions):
-    """OVS Interface rows matching *conditions*: [{name, ofport, ...}]."""
-    table = json.loads(_vsctl(
-        '--format=json', '--columns=name,ofport,error,external_ids',
-        'find', 'Interface', *conditions))
-    return [_interface_row(name, ofport, error, ids[1])
-            for name, ofport, error, ids in table['data']]
-
-
-_INTERFACE_COLUMNS = ['name', 'ofport', 'error', 'external_ids']
-
-
-def _interface_named(name):
-    """The OVS Interface row *name* as [row] (or []), like _find_interfaces.
-
-    Read from os-vif's open OVSDB replica when it has one (no fork, no
-    round trip), from ovs-vsctl otherwise.
-    """
-    api = _open_ovsdb()
-    if api is not None:
-        try:
-            found = api.db_find('Interface', ('name', '=', name),
-                                columns=_INTERFACE_COLUMNS).execute(
-                                    check_error=True)
-        except Exception as e:
-            LOG.debug('OVSDB read of interface %(name)s failed, asking '
-                      'ovs-vsctl: %(err)s', {'name': name, 'err': e})
+    names = {port_id: _ovs_device(osvif) for osvif, port_id in ports}
+    rows = ovsdb.interfaces_named(names.values())
+    states = {}
+    for port_id, name in names.items():
+        row = rows.get(name)
+        if row is None:
+            states[port_id] = 'missing'
+        elif (row['external_ids'].get('iface-id') == port_id and
+                row['ofport'] > 0 and not row['error']):
+            states[port_id] = 'ok'
         else:
-            return [_interface_row(*(r[c] for c in _INTERFACE_COLUMNS))
-                    for r in found]
-    return _find_interfaces('name=%s' % name)
+            states[port_id] = 'stale'
+    return states
 
 
 def _ovs_port_state(osvif, port_id):
     """'ok', 'stale' (row without a working interface) or 'missing'."""
-    name = _ovs_device(osvif)
-    rows = _interface_named(name)
-    if not rows:
-        return 'missing'
-    row = rows[0]
-    if row['external_ids'].get('iface-id') == port_id and \
-            row['ofport'] > 0 and not row['error']:
-        return 'ok'
-    return 'stale'
+    return _ovs_port_states([(osvif, port_id)])[port_id]
 
 
 def _ovs_device(osvif):
@@ -381,29 +277,12 @@ def _ovs_device(osvif):
 
 
 def _mark(osvif, host):
-    """Record *host* in the interface's external_ids (for orphan sweeps).
-
-    One transaction on os-vif's open OVSDB connection when it has one
-    (it just added the row); ovs-vsctl otherwise, or if that fails.
-    """
-    name = _ovs_device(osvif)
-    api = _open_ovsdb()
-    if api is not None:
-        try:
-            api.db_set('Interface', name,
-                       ('external_ids', {OVS_HOST_KEY: host})).execute(
-                           check_error=True)
-            return
-        except Exception as e:
-            LOG.debug('OVSDB update of interface %(name)s failed, asking '
-                      'ovs-vsctl: %(err)s', {'name': name, 'err': e})
-    _vsctl('set', 'Interface', name,
-           'external_ids:%s=%s' % (OVS_HOST_KEY, host))
+    """Record *host* in the interface's external_ids (for orphan sweeps)."""
+    ovsdb.set_interface_id(_ovs_device(osvif), OVS_HOST_KEY, host)
 
 
 def _del_ovs_port(osvif):
-    _vsctl('--if-exists', 'del-port', osvif.network.bridge,
-           _ovs_device(osvif))
+    ovsdb.del_port(_ovs_device(osvif), bridge=osvif.network.bridge)
 
 
 @contextlib.contextmanager
@@ -456,13 +335,16 @@ def _remove(instance, vif, osvif, sandbox_id=None):
                     instance=instance)
 
 
-def _ensure(instance, vif, osvif, config, sandbox_id, preferred_name):
+def _ensure(instance, vif, osvif, config, sandbox_id, preferred_name,
+            ovs=None):
     """Wire one port, keeping what is there. True if anything was made.
 
-    On failure the port is removed unless it was working before this call
-    (a kept port of a running server is never cut by a failed re-plug).
+    *ovs* is the port's OVS state when the caller has read it. On failure
+    the port is removed unless it was working before this call (a kept
+    port of a running server is never cut by a failed re-plug).
     """
-    ovs = _ovs_port_state(osvif, vif['id'])
+    if ovs is None:
+        ovs = _ovs_port_state(osvif, vif['id'])
     made = [False]
     try:
         _ensure_steps(instance, vif, osvif, config, sandbox_id,
@@ -550,9 +432,12 @@ def plug_vifs(instance, network_info, sandbox_id):
     with _server_lock(instance):
         made = []
         try:
+            # Every port's OVS row in one read: a restart keeps them all.
+            states = _ovs_port_states([(osvif, vif['id'])
+                                       for vif, osvif, _c in prepared])
             for vif, osvif, config in prepared:
                 if _ensure(instance, vif, osvif, config, sandbox_id,
-                           config.name):
+                           config.name, states[vif['id']]):
                     made.append((vif, osvif))
             if not prepared:
                 with _step({'id': '(loopback)'}, 'bringing lo up'):
@@ -612,11 +497,14 @@ def _link_of_other_host(instance_uuid, host):
     """
     with docker_client.docker_client(
             'list containers of %s' % instance_uuid) as client:
-        found = client.containers.list(
+        # The summaries carry the labels: no inspect a container, and no
+        # NotFound for one removed while listed.
+        found = client.api.containers(
             all=True, filters={'label': '%s=%s' % (LABEL_UUID,
                                                    instance_uuid)})
     if found:
-        return any(c.labels.get(LABEL_HOST) != host for c in found)
+        return any((c.get('Labels') or {}).get(LABEL_HOST) != host
+                   for c in found)
     target = netns.link_target(instance_uuid)
     return bool(target) and os.path.exists(target)
 
@@ -635,7 +523,7 @@ def remove_orphans(host, live_instance_uuids):
     live = set(live_instance_uuids)
     removed = {'ports': [], 'links': []}
     try:
-        rows = _find_interfaces('external_ids:%s=%s' % (OVS_HOST_KEY, host))
+        rows = ovsdb.interfaces_marked(OVS_HOST_KEY, host)
     except Exception as e:
         LOG.error('Cannot list the OVS ports of host %(host)s to remove '
                   'orphans: %(err)s', {'host': host, 'err': e})
@@ -645,7 +533,7 @@ def remove_orphans(host, live_instance_uuids):
         if ids.get('vm-uuid') in live:
             continue
         try:
-            _vsctl('--if-exists', 'del-port', row['name'])
+            ovsdb.del_port(row['name'])
             netdev.remove_port_devices(ids.get('iface-id'))
             removed['ports'].append(row['name'])
         except Exception as e:

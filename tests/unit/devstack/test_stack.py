@@ -19,6 +19,7 @@ run_phase (tests/unit/devstack/devstack-node.sh), with stubs only on PATH.
 import os
 import socket
 
+from heat_plugins import odl_member_stack
 from tests.unit.devstack import base
 
 # devstack/files/local.conf.<name>: the samples the install guide shows.
@@ -205,6 +206,42 @@ class ComputeNodeTestCase(base.NodeTestCase):
         self.assertFalse(os.path.exists(self.node_path(
             '/opt/stack/data/nova-docker')))
 
+    def test_second_node_takes_the_cluster_stacks_members(self):
+        # The two-node cloud: the controller created ODL_CLUSTER_STACK;
+        # this compute node, without Heat, reads its members and connects
+        # its own OVS to every one of them.
+        stacks = {'odl-cluster': {
+            'stack_name': 'odl-cluster', 'stack_status': 'UPDATE_COMPLETE',
+            'outputs': {'odl_ovs_managers':
+                        '192.0.2.11,192.0.2.12,192.0.2.13'}}}
+        self.set_stub_state('stacks', stacks)
+        conf = self.conf.replace(
+            'ODL_OVS_MANAGERS=odl1.example.org,odl2.example.org,'
+            'odl3.example.org', 'ODL_CLUSTER_STACK=odl-cluster')
+        self.assertNotEqual(self.conf, conf)
+        out = self.run_devstack('stack', conf, STUB_CONTROLLER_DISCOVERS='1')
+        self.assertIn('stack.sh completed', out.stdout)
+        self.assertEqual(MANAGERS[1:], self.stub_state('ovs-managers'))
+        # It made no stack and no VIP image; its clean leaves the stack.
+        self.assertEqual(stacks, self.stub_state('stacks'))
+        self.assertEqual([], [c for c in self.calls('openstack') if any(
+            a == 'stack' and b == 'create' for a, b in zip(c, c[1:]))])
+        self.assertTrue([c for c in self.calls('openstack') if any(
+            a == 'stack' and b == 'output' for a, b in zip(c, c[1:]))])
+        self.run_devstack('clean')
+        self.assertEqual(stacks, self.stub_state('stacks'))
+        self.assertEqual([], self.stub_state('ovs-managers'))
+
+    def test_second_node_before_the_cluster_stack_fails_clearly(self):
+        conf = self.conf.replace(
+            'ODL_OVS_MANAGERS=odl1.example.org,odl2.example.org,'
+            'odl3.example.org', 'ODL_CLUSTER_STACK=odl-cluster')
+        proc = self.run_devstack('stack', conf, check=False,
+                                 STUB_CONTROLLER_DISCOVERS='1')
+        self.assertNotEqual(0, proc.returncode)
+        self.assertIn('stack odl-cluster does not exist and Heat is not '
+                      'enabled here', proc.stdout + proc.stderr)
+
     def test_controller_stacks_without_compute(self):
         controller = base.local_conf(CONTROLLER)
         out = self.run_devstack('stack', controller).stdout
@@ -241,6 +278,29 @@ class NetworkingOdlTestCase(base.NodeTestCase):
     def setUp(self):
         super().setUp()
         self.conf = base.local_conf(NETWORKING_ODL)
+
+    def test_cluster_devstack_local_conf_points_at_the_vip(self):
+        # What OS::ODL::Cluster's devstack_local_conf attribute prints, in
+        # place of the README's ODL lines: the VIP northbound, every member
+        # southbound.
+        lines = odl_member_stack.devstack_local_conf(
+            '192.0.2.10', 8181, ['192.0.2.11', '192.0.2.12', '192.0.2.13'],
+            6640)
+        conf = '\n'.join(
+            line for line in self.conf.splitlines()
+            if not line.strip().startswith(('ODL_MODE=', 'ODL_MGR_HOST=',
+                                            'ODL_OVS_MANAGERS='))) + '\n'
+        conf += ''.join('    %s\n' % line for line in lines.splitlines())
+        os.unlink(os.path.join(self.state, 'ovs.up'))
+        self.set_stub_state('ovs-managers', ['ptcp:6640:127.0.0.1'])
+        out = self.run_devstack(
+            'stack', conf,
+            STUB_ODL_MEMBERS='192.0.2.11,192.0.2.12,192.0.2.13').stdout
+        self.assertIn('stack.sh completed', out)
+        ml2 = self.node_ini('/etc/neutron/plugins/ml2/ml2_conf.ini')
+        self.assertEqual('http://192.0.2.10:8181/controller/nb/v2/neutron',
+                         ml2.get('ml2_odl', 'url'))
+        self.assertEqual(MANAGERS, self.stub_state('ovs-managers'))
 
     def test_stacks_and_managers_are_merged_once(self):
         # OVS is not running yet (networking-odl's install starts it), and

@@ -13,7 +13,7 @@
 """Snapshots: a server's workload, committed and streamed to Glance.
 
 The upload is a ``docker save`` archive of one image (container_format
-docker, disk_format raw) that boots again through image_cache. It carries
+docker, disk_format raw) that boots again through load. It carries
 the container's file system and the source image's own runtime config,
 never the server's metadata environment or the driver's labels. It is
 streamed from the engine through a file-like body (glanceclient reads the
@@ -21,14 +21,20 @@ body with ``read()``); nothing is written to disk on this side, and the
 committed image is removed whatever happens.
 """
 
+from glanceclient import exc as glance_exc
 from nova.compute import task_states
+from nova import exception as nova_exception
 from nova.image import glance
 from oslo_log import log as logging
 from oslo_utils import excutils
 
-from novadocker.virt.docker import archive
 from novadocker.virt.docker import client
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker import exception
+from novadocker.virt.docker.image import archive
+from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import rules
+from novadocker.virt.docker.image import store
+from novadocker.virt.docker.image import streams
 
 LOG = logging.getLogger(__name__)
 
@@ -36,14 +42,15 @@ LOG = logging.getLogger(__name__)
 def snapshot(context, instance, image_id, container_id, update_task_state):
     """Commit *container_id* and stream it to Glance image *image_id*.
 
-    A failed upload is logged as an error naming the server and re-raised
-    (Nova then deletes the half-made image).
+    A failed upload is logged as an error naming the server and re-raised,
+    a broken transfer as SnapshotUploadFailed (Nova then deletes the
+    half-made image).
     """
     api = glance.API()
     record = api.get(context, image_id)
     update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-    commit_repo = image_cache.repository_for(
-        image_id, prefix=image_cache.SNAPSHOT_PREFIX)
+    commit_repo = naming.repository_for(
+        image_id, prefix=naming.SNAPSHOT_PREFIX)
     commit_tag = commit_repo + ':upload'
     body = None
     try:
@@ -53,11 +60,11 @@ def snapshot(context, instance, image_id, container_id, update_task_state):
         metadata = snapshot_metadata(instance, record)
         with client.docker_client(what='save image %s' % commit_tag) as dc:
             saved = dc.api.get_image(commit_tag,
-                                     chunk_size=archive.COPY_CHUNK)
-            body = archive.ArchiveBody(archive.SnapshotArchive(
-                archive.ChunkReader(saved), image_id, image_config,
-                archive.Limits.from_conf()))
-            api.update(context, image_id, metadata, data=body)
+                                     chunk_size=streams.COPY_CHUNK)
+            body = streams.ArchiveBody(archive.SnapshotArchive(
+                streams.ChunkReader(saved), image_id, image_config,
+                rules.Limits.from_conf()))
+            _upload(api, context, image_id, metadata, body)
     except Exception as e:
         with excutils.save_and_reraise_exception():
             LOG.error('Snapshot %(image_id)s failed after %(size)d bytes '
@@ -66,9 +73,28 @@ def snapshot(context, instance, image_id, container_id, update_task_state):
                        'size': body.size if body else 0,
                        'err': e}, instance=instance)
     finally:
-        image_cache.remove_quietly(commit_tag)
+        store.remove_quietly(commit_tag)
     LOG.info('Snapshot %(image_id)s uploaded to Glance (%(size)d bytes)',
              {'image_id': image_id, 'size': body.size}, instance=instance)
+
+
+def _upload(api, context, image_id, metadata, body):
+    """Stream *body* to Glance; SnapshotUploadFailed if the transfer breaks.
+
+    An answer from Glance passes as it is: Nova's own exceptions (Nova's
+    compute manager handles ImageNotFound, the image deleted meanwhile,
+    apart from the rest) and glanceclient's HTTP errors. A transfer that
+    breaks (a connection reset, a timeout) becomes SnapshotUploadFailed,
+    naming the snapshot and the bytes sent.
+    """
+    try:
+        api.update(context, image_id, metadata, data=body)
+    except (nova_exception.NovaException, glance_exc.HTTPException):
+        raise
+    except Exception as e:
+        raise exception.SnapshotUploadFailed(
+            image_id=image_id, size=body.size,
+            reason=str(e) or type(e).__name__) from e
 
 
 def _commit(container_id, image_id, repository):
@@ -90,6 +116,6 @@ def snapshot_metadata(instance, record):
         properties['os_type'] = instance.os_type
     return {'name': record.get('name'),
             'status': 'active',
-            'container_format': image_cache.DOCKER_CONTAINER_FORMAT,
+            'container_format': naming.DOCKER_CONTAINER_FORMAT,
             'disk_format': 'raw',
             'properties': properties}

@@ -27,7 +27,7 @@ from oslo_log import log as logging
 import novadocker.conf
 from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import image_cache
+from novadocker.virt.docker.image import store
 
 CONF = novadocker.conf.CONF
 LOG = logging.getLogger(__name__)
@@ -52,11 +52,11 @@ def ensure_sandbox_image():
     Also checks, once per process, that the engine's image store is one
     the driver supports (this runs at start-up).
     """
-    image_cache.check_image_store()
+    store.check_image_store()
     image = CONF.docker.sandbox_image
     if _present(image):
         return image
-    with image_cache.engine_lock('sandbox-image'):
+    with store.engine_lock('sandbox-image'):
         if not _present(image):
             _build(image)
     return image
