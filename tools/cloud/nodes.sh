@@ -111,6 +111,14 @@ node_ovs_up() {
         --log-file="$LOGS/c$k-ovs-vswitchd-ovs.log" -vconsole:off
     node_vsctl "$k" --may-exist add-br br-ul -- set bridge br-ul datapath_type=netdev \
         -- --may-exist add-port br-ul ul0
+    # A vswitchd that has just started may create the bridge's internal
+    # device a moment after the transaction returns.
+    local i
+    for i in $(seq 1 50); do
+        ip -n "$ns" link show br-ul >/dev/null 2>&1 && break
+        [ "$i" -eq 50 ] && die "node $k: bridge device br-ul did not appear in 10 s (log: $LOGS/c$k-ovs-vswitchd.log)"
+        sleep 0.2
+    done
     ip -n "$ns" link set br-ul mtu "$UL_MTU" up
     ip -n "$ns" -4 addr show dev br-ul | grep -q "inet $(node_ip "$k")/" \
         || ip -n "$ns" addr add "$(node_ip "$k")/24" dev br-ul
