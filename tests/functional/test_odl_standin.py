@@ -44,6 +44,29 @@ TAG = 'nd-odl-standin-test/odl-standin:latest'
 TOKEN = 'gAAAAABtoken-for-the-test_' + uuid.uuid4().hex
 
 
+def make_network(test, client, name_prefix, octet, label):
+    """A docker network of *test* on a free 10.<octet>.x.0/24.
+
+    Return (network, "10.<octet>.x."); the test's cleanup removes it.
+    """
+    name = name_prefix + uuid.uuid4().hex[:8]
+    for _attempt in range(10):
+        prefix = '10.%d.%d.' % (octet, random.randint(1, 254))
+        ipam = docker.types.IPAMConfig(pool_configs=[
+            docker.types.IPAMPool(subnet=prefix + '0/24',
+                                  gateway=prefix + '1')])
+        try:
+            network = client.networks.create(name, ipam=ipam,
+                                             labels={LABEL: label})
+        except docker.errors.APIError as err:
+            if 'overlap' in str(err):
+                continue
+            raise
+        test.addCleanup(network.remove)
+        return network, prefix
+    test.fail('no free 10.%d.x.0/24 for a docker network' % octet)
+
+
 class _SignalHandler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
@@ -87,23 +110,7 @@ class StandinClusterTest(testtools.TestCase):
             pass
 
     def _make_network(self):
-        """A docker network of this test on a free 10.213.x.0/24."""
-        name = PREFIX + uuid.uuid4().hex[:8]
-        for _attempt in range(10):
-            prefix = '10.213.%d.' % random.randint(1, 254)
-            ipam = docker.types.IPAMConfig(pool_configs=[
-                docker.types.IPAMPool(subnet=prefix + '0/24',
-                                      gateway=prefix + '1')])
-            try:
-                network = self.docker.networks.create(
-                    name, ipam=ipam, labels={LABEL: 'odl-standin'})
-            except docker.errors.APIError as err:
-                if 'overlap' in str(err):
-                    continue
-                raise
-            self.addCleanup(network.remove)
-            return network, prefix
-        self.fail('no free 10.213.x.0/24 for a docker network')
+        return make_network(self, self.docker, PREFIX, 213, 'odl-standin')
 
     def _serve_heat_api(self):
         server = http.server.ThreadingHTTPServer((self.gateway, 0),

@@ -22,7 +22,6 @@ the VIP must keep answering from the others and send it nothing.
 """
 
 import base64
-import random
 import subprocess
 import threading
 import time
@@ -72,23 +71,8 @@ class VipTest(testtools.TestCase):
         self.vip = self.prefix + '10'
 
     def _make_network(self):
-        """A docker network of this test on a free 10.214.x.0/24."""
-        name = PREFIX + uuid.uuid4().hex[:8]
-        for _attempt in range(10):
-            prefix = '10.214.%d.' % random.randint(1, 254)
-            ipam = docker.types.IPAMConfig(pool_configs=[
-                docker.types.IPAMPool(subnet=prefix + '0/24',
-                                      gateway=prefix + '1')])
-            try:
-                network = self.docker.networks.create(
-                    name, ipam=ipam, labels={LABEL: 'odl-vip'})
-            except docker.errors.APIError as err:
-                if 'overlap' in str(err):
-                    continue
-                raise
-            self.addCleanup(network.remove)
-            return network, prefix
-        self.fail('no free 10.214.x.0/24 for a docker network')
+        return standin_tests.make_network(self, self.docker, PREFIX, 214,
+                                          'odl-vip')
 
     def _remove_image(self, tag):
         try:
