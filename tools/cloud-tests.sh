@@ -31,9 +31,12 @@ WHAT=${1:-all}
 TEMPEST_VERSION=47.0.0
 WORKSPACE=$VENV/workspace
 EXCLUDE=$TOP_DIR/etc/tempest/upstream-exclude.txt
-# The upstream groups run; see the README ("## Tempest") for what is left
-# out and why.
-UPSTREAM_REGEX='^tempest\.api\.compute\.(servers|flavors|images|keypairs|limits|test_extensions|test_versions|test_quotas)\.?'
+# The upstream groups run: compute's server, flavor, image, keypair, limit,
+# quota, security group, floating IP, multi-node and diagnostics tests and
+# network's router, floating IP, port and security group tests; see the
+# README ("## Tempest") and doc/source/install/multinode-cloud.rst for what
+# is left out and why.
+UPSTREAM_REGEX='^tempest\.api\.(compute\.(servers|flavors|images|keypairs|limits|test_extensions|test_versions|test_quotas|security_groups|floating_ips|admin\.test_servers_on_multinodes|admin\.test_server_diagnostics)|network\.(test_routers|test_routers_negative|test_floating_ips|test_floating_ips_negative|test_ports|test_security_groups|test_security_groups_negative))\.?'
 ODL_TAG=nova-docker/odl-standin:latest
 VIP_TAG=nova-docker/haproxy:latest
 VIP_IMAGE=nova-docker-haproxy

@@ -82,6 +82,7 @@ source "$TOP_DIR/tools/cloud/router.sh"
 # Security groups: enforced by the OVS agents (conntrack flows on the
 # netdev bridges); NOVA_DOCKER_CLOUD_FIREWALL=noop turns them off.
 FIREWALL_DRIVER=${NOVA_DOCKER_CLOUD_FIREWALL:-openvswitch}
+SCHEDULER_FILTERS=ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,SameHostFilter,DifferentHostFilter
 
 START=$(date +%s)
 say() { printf '[cloud %4ds] %s\n' "$(($(date +%s) - START))" "$*"; }
@@ -408,6 +409,10 @@ connection = $(db_url nova nova_api)
 connection = $(db_url nova nova_cell1)
 [scheduler]
 discover_hosts_in_cells_interval = -1
+[filter_scheduler]
+# Nova's defaults, and the hints "same_host" and "different_host" users
+# place servers with on a multi-node cloud.
+enabled_filters = $SCHEDULER_FILTERS
 $nova_common
 EOF
       authtoken nova; } >"$ETC/nova/nova.conf"

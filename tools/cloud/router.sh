@@ -142,7 +142,9 @@ neutron_namespaces() {
             | sed 's/^/qrouter-/'
         mysql --socket="$sock" -u root -N -e 'SELECT id FROM neutron.networks' 2>/dev/null \
             | sed 's/^/qdhcp-/'
-    } | while read -r id; do [ -e "/var/run/netns/$id" ] && echo "$id"; done
+    } | while read -r id; do
+        if [ -e "/var/run/netns/$id" ]; then echo "$id"; fi
+    done
 }
 
 # remove_network_node NAMESPACES: after the agents stopped, what they
