@@ -196,7 +196,8 @@ def ensure_external_network(conn):
     net = conn.network.find_network('public')
     if net is None:
         net = conn.network.create_network(
-            name='public', project_id=admin_project.id, is_router_external=True,
+            name='public', project_id=admin_project.id,
+            is_router_external=True,
             provider_network_type='flat',
             provider_physical_network=ENV['NDC_EXT_PHYSNET'])
         say('created external network public')
