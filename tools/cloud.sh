@@ -4,9 +4,8 @@
 # Placement, Nova, Neutron (ML2/openvswitch with VXLAN, agents on netdev
 # bridges, security groups enforced; a legacy router to an external network
 # whose outside is the host, DHCP and metadata: tools/cloud/router.sh) and
-# Heat from PyPI, in their own
-# virtualenv, started by this script (no systemd) and configured as a
-# deployment guide would. One compute node by default; with --computes N,
+# Heat from PyPI, in their own virtualenv, started by this script (no
+# systemd) and configured as a deployment guide would. One compute node by default; with --computes N,
 # N - 1 more, each in a network namespace of its own (tools/cloud/nodes.sh,
 # doc/source/install/multinode-cloud.rst). nova-compute runs as the
 # unprivileged user nova.
