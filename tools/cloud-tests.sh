@@ -223,9 +223,10 @@ run_plugin() {
         # Not run, and never counted: the nodes' OVS now reach tenant
         # networks (through the host and the router), but the scheduler
         # may put all three members Heat boots together on one host, and
-        # the drill stops there (doc/source/install/multinode-cloud.rst).
+        # with them spread OVS stays connected to a stopped stand-in
+        # member (doc/source/user/odl-cluster-vip.rst).
         # NOVA_DOCKER_ODL_DRILL=1 runs it.
-        say "the ODL failure drill (OdlClusterDrillTest) is NOT run: its members may all land on one host"
+        say "the ODL failure drill (OdlClusterDrillTest) is NOT run: see doc/source/user/odl-cluster-vip.rst"
         classes=$(grep -v -e '\.OdlClusterDrillTest$' <<<"$classes")
     fi
     if [ -n "${NOVA_DOCKER_PLUGIN_CLASSES:-}" ]; then
