@@ -2,9 +2,10 @@
 # An OpenStack on this machine, with nova-compute running this bundle's
 # driver: MariaDB, RabbitMQ and memcached from Debian; Keystone, Glance,
 # Placement, Nova, Neutron (ML2/openvswitch with VXLAN, agents on netdev
-# bridges, security groups enforced) and Heat from PyPI, in their own
-# virtualenv, started by this script (no systemd) and configured as a
-# deployment guide would. One compute node by default; with --computes N,
+# bridges, security groups enforced; a legacy router to an external network
+# whose outside is the host, DHCP and metadata: tools/cloud/router.sh) and
+# Heat from PyPI, in their own virtualenv, started by this script (no
+# systemd) and configured as a deployment guide would. One compute node by default; with --computes N,
 # N - 1 more, each in a network namespace of its own (tools/cloud/nodes.sh,
 # doc/source/install/multinode-cloud.rst). nova-compute runs as the
 # unprivileged user nova.
@@ -29,7 +30,9 @@
 #           reconciliation of every server on the host).
 #
 # Environment: NOVA_DOCKER_CLOUD_HOME (default /opt/nova-docker-cloud),
-# NOVA_DOCKER_CLOUD_CIDR (default 10.20.0.0/24; the host holds its .1),
+# NOVA_DOCKER_CLOUD_CIDR (default 10.20.0.0/24: the demo's "private"),
+# NOVA_DOCKER_CLOUD_EXT_CIDR (default 10.23.0.0/24: the external network
+# "public"; the host holds its .1, the API endpoints' address),
 # NOVA_DOCKER_CLOUD_PYTHON (default /usr/bin/python3),
 # NOVA_DOCKER_CLOUD_FIREWALL (default openvswitch; noop: no security groups).
 
@@ -48,16 +51,14 @@ LOGS=$CLOUD_HOME/log
 RUN=$CLOUD_HOME/run
 DATA=$CLOUD_HOME/data
 CIDR=${NOVA_DOCKER_CLOUD_CIDR:-10.20.0.0/24}
-HOST_IP=${CIDR%.*/*}.1
-PREFIX=${CIDR#*/}
 BRIDGE="br-ndc"
 TUN_BRIDGE="br-ndc-tun"
-GW_DEV=ndc-gw
 # tempest's own shared network (admin's), so test projects never boot on
-# the demo's private network; the host holds its gateway address too.
+# the demo's private network. Both subnets' gateway (.1) is the router.
 TEMPEST_CIDR=${NOVA_DOCKER_CLOUD_TEMPEST_CIDR:-10.22.0.0/24}
-TEMPEST_GW_IP=${TEMPEST_CIDR%.*/*}.1
-TEMPEST_GW_DEV=ndc-gwt
+# The external network (tools/cloud/router.sh): the host is its outside.
+EXT_CIDR=${NOVA_DOCKER_CLOUD_EXT_CIDR:-10.23.0.0/24}
+HOST_IP=${EXT_CIDR%.*/*}.1
 COMPUTE_HOST=nova-docker-cloud
 OVSDB=unix:/var/run/openvswitch/db.sock
 # nova-compute is not root: it reaches OVSDB over TCP on loopback, as in
@@ -67,7 +68,8 @@ OVSDB_COMPUTE=tcp:127.0.0.1:$OVSDB_TCP_PORT
 IMAGE=${NOVA_DOCKER_TEST_IMAGE:-nova-docker/busybox:latest}
 IMAGE_NAME=nova-docker-busybox
 CLOUDS_YAML=/etc/openstack/clouds.yaml
-DEBS=(mariadb-server rabbitmq-server memcached curl conntrack sudo)
+DEBS=(mariadb-server rabbitmq-server memcached curl conntrack sudo dnsmasq-base
+      haproxy)
 # nova-compute runs as this user (in the docker group), as packaged
 # deployments run it; privsep and rootwrap through sudo.
 NOVA_USER=nova
@@ -76,9 +78,12 @@ SUDOERS=/etc/sudoers.d/nova-docker-cloud
 source "$TOP_DIR/tools/lib/deployment-conf.sh"
 # shellcheck source=tools/cloud/nodes.sh
 source "$TOP_DIR/tools/cloud/nodes.sh"
+# shellcheck source=tools/cloud/router.sh
+source "$TOP_DIR/tools/cloud/router.sh"
 # Security groups: enforced by the OVS agents (conntrack flows on the
 # netdev bridges); NOVA_DOCKER_CLOUD_FIREWALL=noop turns them off.
 FIREWALL_DRIVER=${NOVA_DOCKER_CLOUD_FIREWALL:-openvswitch}
+SCHEDULER_FILTERS=ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,SameHostFilter,DifferentHostFilter
 
 START=$(date +%s)
 say() { printf '[cloud %4ds] %s\n' "$(($(date +%s) - START))" "$*"; }
@@ -92,6 +97,8 @@ SERVICES=(
     "nova-api|8774|http" "nova-conductor||-" "nova-scheduler||-"
     "neutron-api|9696|http" "neutron-rpc-server||-"
     "neutron-periodic-workers||-" "neutron-openvswitch-agent||-"
+    "neutron-l3-agent||-" "neutron-dhcp-agent||-" "neutron-metadata-agent||-"
+    "nova-metadata|8775|http"
     "heat-api|8004|http" "heat-engine||-" "nova-serialproxy|6083|tcp"
     "nova-compute||-"
 )
@@ -169,14 +176,15 @@ wait_healthy() {
     done
 }
 
-# start_wsgi NAME PORT MODULE [ARGS]: an API service under a WSGI server;
-# ARGS are the service's own command-line arguments (see wsgi_app.py).
-# Extra environment for the service comes from WSGI_ENV.
+# start_wsgi NAME PORT MODULE [ARGS [ADDRESS]]: an API service under a
+# WSGI server, on ADDRESS (default all); ARGS are the service's own
+# command-line arguments (see wsgi_app.py). Extra environment for the
+# service comes from WSGI_ENV.
 start_wsgi() {
-    local name=$1 port=$2 module=$3 args=${4:-}
+    local name=$1 port=$2 module=$3 args=${4:-} address=${5:-0.0.0.0}
     start "$name" env "${WSGI_ENV[@]}" NOVA_DOCKER_WSGI_MODULE="$module" \
         NOVA_DOCKER_WSGI_ARGS="$args" "$VENV/bin/gunicorn" --workers 1 \
-        --threads 8 --timeout 300 --bind "0.0.0.0:$port" \
+        --threads 8 --timeout 300 --bind "$address:$port" \
         --chdir "$TOP_DIR/tools/cloud" --log-level warning wsgi_app:application
 }
 
@@ -402,6 +410,10 @@ connection = $(db_url nova nova_api)
 connection = $(db_url nova nova_cell1)
 [scheduler]
 discover_hosts_in_cells_interval = -1
+[filter_scheduler]
+# Nova's defaults, and the hints "same_host" and "different_host" users
+# place servers with on a multi-node cloud.
+enabled_filters = $SCHEDULER_FILTERS
 $nova_common
 EOF
       authtoken nova; } >"$ETC/nova/nova.conf"
@@ -436,7 +448,7 @@ EOF
     { cat <<EOF
 [DEFAULT]
 core_plugin = ml2
-service_plugins =
+service_plugins = router
 auth_strategy = keystone
 transport_url = $transport
 state_path = $DATA/neutron
@@ -459,10 +471,12 @@ EOF
       authtoken neutron; } >"$ETC/neutron/neutron.conf"
     cat >"$ETC/neutron/ml2_conf.ini" <<EOF
 [ml2]
-type_drivers = vxlan
+type_drivers = flat,vxlan
 tenant_network_types = vxlan
 mechanism_drivers = openvswitch
 extension_drivers = port_security
+[ml2_type_flat]
+flat_networks = $EXT_PHYSNET
 [ml2_type_vxlan]
 vni_ranges = 1001:2000
 EOF
@@ -476,6 +490,7 @@ datapath_type = netdev
 local_ip = $CTL_IP
 ovsdb_connection = $OVSDB
 of_listen_port = 16633
+bridge_mappings = $EXT_PHYSNET:$EXT_BRIDGE
 [agent]
 tunnel_types = vxlan
 [securitygroup]
@@ -512,6 +527,7 @@ EOF
     # shellcheck disable=SC2034
     HEAT_PLUGIN_DIRS=$("$VENV/bin/python" -c 'import heat_plugins, os; print(os.path.dirname(heat_plugins.__file__))')
     apply_deployment heat "$ETC/heat/heat.conf"
+    write_network_node_configs
     for ((k = 2; k <= COMPUTES; k++)); do write_node_configs "$k"; done
     say "configuration written under $ETC"
 }
@@ -623,7 +639,8 @@ start_keystone() {
 
 provision() {
     NDC_AUTH_URL=http://$HOST_IP:5000/v3 NDC_PASSWORD=$PASSWORD NDC_HOST_IP=$HOST_IP \
-    NDC_CIDR=$CIDR NDC_TEMPEST_CIDR=$TEMPEST_CIDR NDC_TEMPEST_GW=$TEMPEST_GW_IP NDC_COMPUTE_HOST=$COMPUTE_HOST NDC_COMPUTE_HOSTS="$(compute_hosts)" \
+    NDC_CIDR=$CIDR NDC_TEMPEST_CIDR=$TEMPEST_CIDR NDC_EXT_CIDR=$EXT_CIDR NDC_ROUTER_GW=$ROUTER_GW_IP \
+    NDC_EXT_PHYSNET=$EXT_PHYSNET NDC_COMPUTE_HOST=$COMPUTE_HOST NDC_COMPUTE_HOSTS="$(compute_hosts)" \
     NDC_IMAGE_NAME=$IMAGE_NAME \
     NDC_IMAGE_FILE=$DATA/busybox-image.tar NDC_HEAT_DOMAIN_FILE=$ETC/heat/stack-domain-id \
     NDC_RESOURCES_FILE=$RUN/resources.json NDC_AGGREGATE=$AGGREGATE NDC_ZONE=$ZONE \
@@ -667,14 +684,7 @@ ensure_bridges() {
         fi
     done
     ensure_underlay
-    local dev
-    for dev in "$GW_DEV" "$TEMPEST_GW_DEV"; do
-        ovs-vsctl --timeout=10 --may-exist add-port "$BRIDGE" "$dev" \
-            -- set interface "$dev" type=internal \
-            -- set interface "$dev" external_ids:skip_cleanup=true
-    done
-    gw_address_up "$GW_DEV" "$HOST_IP/$PREFIX"
-    gw_address_up "$TEMPEST_GW_DEV" "$TEMPEST_GW_IP/${TEMPEST_CIDR#*/}"
+    ensure_external_bridge
 }
 
 start_network_agent() {
@@ -757,32 +767,6 @@ start_compute() {
     as_nova
     start nova-compute "${AS_NOVA[@]}" "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova-cpu.conf"
     wait_healthy nova-compute
-}
-
-# gw_address_up DEV ADDRESS/PREFIX
-gw_address_up() {
-    ip link set "$1" up
-    ip -4 addr show dev "$1" | grep -q "inet $2 " || ip addr add "$2" dev "$1"
-}
-
-# bind_gateway_port DEV ADDRESS/PREFIX KEY: KEY_port_id and KEY_mac of
-# resources.json name the Neutron port.
-bind_gateway_port() {
-    # The subnet's gateway address is the host's: bind the Neutron port
-    # made for it to the internal OVS port holding the address, so the agent
-    # puts it on the network's VLAN (servers reach heat-api and the host
-    # reaches servers). The agent only binds a port it sees appear with its
-    # iface-id, so the port is added again, whole, in one transaction.
-    local dev=$1 address=$2 key=$3 port mac
-    port=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$RUN/resources.json" "${key}_port_id")
-    mac=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$RUN/resources.json" "${key}_mac")
-    [ "$(ovs-vsctl --timeout=10 get interface "$dev" external_ids:iface-id 2>/dev/null)" = "\"$port\"" ] && return 0
-    ovs-vsctl --timeout=10 -- --if-exists del-port "$BRIDGE" "$dev" \
-        -- add-port "$BRIDGE" "$dev" -- set interface "$dev" type=internal \
-        "mac=\"$mac\"" "external_ids:iface-id=$port" "external_ids:attached-mac=$mac" \
-        external_ids:iface-status=active external_ids:skip_cleanup=true
-    gw_address_up "$dev" "$address"
-    say "host address $address bound to Neutron port $port"
 }
 
 compute_hosts() {
@@ -881,7 +865,7 @@ cmd_up() {
     # Heat's stack domain id is known now: write heat.conf with it.
     write_configs >/dev/null
     say "stage: API services"; start_apis
-    say "stage: network agent"; start_network_agent
+    say "stage: network agents"; start_network_agent; start_network_node
     say "stage: compute"; ensure_nova_user; start_compute
     local k
     for ((k = 2; k <= COMPUTES; k++)); do node_up "$k"; done
@@ -892,8 +876,7 @@ cmd_up() {
         mv "$DATA/busybox-image.tar.part" "$DATA/busybox-image.tar"
     }
     say "stage: cloud objects"; provision resources
-    bind_gateway_port "$GW_DEV" "$HOST_IP/$PREFIX" gateway
-    bind_gateway_port "$TEMPEST_GW_DEV" "$TEMPEST_GW_IP/${TEMPEST_CIDR#*/}" tempest_gateway
+    route_tenant_networks
     write_clouds_yaml
     if [ ${#STARTED[@]} -eq 0 ]; then
         say "nothing started: every service was running"
@@ -955,6 +938,10 @@ cmd_down() {
     for ((k = 2; k <= COMPUTES; k++)); do stop_pids "c$k-nova-compute"; done
     remove_server_leftovers
     for ((k = 2; k <= COMPUTES; k++)); do node_down "$k"; done
+    # Which router and DHCP namespaces are this cloud's: those of its
+    # Neutron's routers and networks (asked while MariaDB runs).
+    local neutron_ns
+    neutron_ns=$(neutron_namespaces)
     # The OpenStack services together, then what they use.
     local services=()
     for ((i = ${#SERVICES[@]} - 1; i >= 3; i--)); do
@@ -962,6 +949,7 @@ cmd_down() {
     done
     stop_pids "${services[@]}"
     stop_pids memcached rabbitmq mysql
+    remove_network_node "$neutron_ns"
     stop_pids epmd
     rm -f "$SUDOERS"
     if [ -s "$RUN/user-added" ]; then
@@ -977,7 +965,7 @@ cmd_down() {
         done <"$RUN/ovs-managers-added"
         rm -f "$RUN/ovs-managers-added"
     fi
-    for name in "$TUN_BRIDGE" "$BRIDGE" "$UL_BRIDGE"; do
+    for name in "$TUN_BRIDGE" "$BRIDGE" "$UL_BRIDGE" "$EXT_BRIDGE"; do
         if ovs-vsctl --timeout=10 br-exists "$name"; then
             ovs-vsctl --timeout=10 del-br "$name"
             say "removed OVS bridge $name"

@@ -2,7 +2,8 @@
 # The README's main job, done as a user of the cloud would, with the
 # openstack CLI: bring the host and the single-node cloud up (idempotent),
 # upload an image, boot two servers, read their consoles, ping and fetch a
-# web page from one to the other, deploy a 3-member OS::ODL::Cluster of the
+# web page from one to the other and from the host through a floating IP,
+# deploy a 3-member OS::ODL::Cluster of the
 # ODL stand-in with Heat and connect OVS to its managers, delete it all and
 # check that nothing is left on the host. Each step says how long it took.
 #
@@ -34,7 +35,7 @@ step() {
 die() { say "FAILED: $*" >&2; exit 1; }
 show() { sed 's/^/      /'; }
 
-servers=() images=() stack='' managers=() group=''
+servers=() images=() stack='' managers=() group='' fip=''
 
 cleanup() {
     local uuid
@@ -42,6 +43,7 @@ cleanup() {
         ovs-vsctl remove Open_vSwitch . manager_options "$uuid" 2>/dev/null || true
     done
     [ -z "$stack" ] || openstack stack delete --yes --wait "$stack" >/dev/null 2>&1 || true
+    [ -z "$fip" ] || openstack floating ip delete "$fip" >/dev/null 2>&1 || true
     [ ${#servers[@]} -eq 0 ] || openstack server delete --wait "${servers[@]}" >/dev/null 2>&1 || true
     [ ${#images[@]} -eq 0 ] || openstack image delete "${images[@]}" >/dev/null 2>&1 || true
     [ -z "$group" ] || openstack security group delete "$group" >/dev/null 2>&1 || true
@@ -144,10 +146,18 @@ wait_for_console web-1 "hello from"
 step "5. web-2 fetches web-1's page over TCP, and tries ping (web-2's console)"
 wait_for_console web-2 "says: page served by web-1"
 
-step "6. the host reaches web-1 through the subnet's gateway"
+step "6. the host reaches web-1 through the router, and on a floating IP"
 ping -c1 -W2 "$ip1" | grep 'bytes from' | show
 say "curl http://$ip1:8080/: $(curl -s --noproxy '*' -m 5 "http://$ip1:8080/")"
 ip netns exec "nova-${servers[0]}" ip -4 -o addr show eth0 | show
+fip=$(openstack floating ip create public -f value -c floating_ip_address)
+openstack server add floating ip web-1 "$fip"
+for _ in $(seq 1 20); do
+    page=$(curl -s --noproxy '*' -m 3 "http://$fip:8080/") && break
+    sleep 1
+done
+say "floating IP $fip of web-1, curl http://$fip:8080/: ${page:-no answer}"
+[ -n "${page:-}" ] || die "the floating IP $fip of web-1 does not answer"
 
 step "7. Heat: a 3-member OS::ODL::Cluster of the ODL stand-in (not OpenDaylight)"
 [ -x tools/build-odl-standin-image.sh ] || die "tools/build-odl-standin-image.sh is missing"

@@ -3,7 +3,9 @@
 # process, container, OVS bridge, port or manager, veth or other link,
 # namespace link; and of the extra compute nodes (up --computes N): no
 # network namespace, cgroup, mount, engine exec-root, sudoers file or user
-# it made. Run by tools/run-tests.sh around the cloud's life:
+# it made; of the network node (tools/cloud/router.sh): no router or DHCP
+# namespace, dnsmasq or haproxy (no process naming the cloud's home), no
+# iptables chain or rule, no route. Run by tools/run-tests.sh around the cloud's life:
 #
 #   check-leftovers.sh before DIR   before up: what the host has
 #   check-leftovers.sh pids DIR     after up: the processes up started
@@ -35,6 +37,18 @@ mounts() { awk -v h="$CLOUD_HOME/" 'index($2, h) == 1 || $2 ~ "^/run/ndc-c" {pri
 node_dirs() { find /run -maxdepth 1 -name 'ndc-c*' 2>/dev/null | sort || true; }
 users() { getent passwd | cut -d: -f1 | sort; }
 # The file up writes (the sudo package's own README may come with it).
+# The chains (NDC-*) and the jumps to them; the host's routes.
+iptables_rules() { iptables -w -S 2>/dev/null | grep -e NDC- | sort || true; }
+routes() { ip -4 route show | sort; }
+# Processes whose command line names the cloud's home: the services, and
+# what the agents start (dnsmasq, haproxy) outside the services' sessions.
+cloud_processes() {
+    local p c
+    for p in /proc/[0-9]*; do
+        c=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+        case $c in *"$CLOUD_HOME/"*) echo "${p#/proc/} ${c:0:100}" ;; esac
+    done
+}
 sudoers() { find /etc/sudoers.d -maxdepth 1 -type f -name 'nova-docker-*' 2>/dev/null | sort || true; }
 
 snapshot() {
@@ -50,6 +64,8 @@ snapshot() {
     node_dirs >"$dir/node-dirs"
     users >"$dir/users"
     sudoers >"$dir/sudoers"
+    iptables_rules >"$dir/iptables"
+    routes >"$dir/routes"
 }
 
 record_pids() {
@@ -101,6 +117,9 @@ compare() {
     check "no node engine exec-root" "$(node_dirs | new_since "$dir/node-dirs")"
     check "no new user" "$(users | new_since "$dir/users")"
     check "no new sudoers file" "$(sudoers | new_since "$dir/sudoers")"
+    check "no new iptables chain or rule" "$(iptables_rules | new_since "$dir/iptables")"
+    check "no new route" "$(routes | new_since "$dir/routes")"
+    check "no process naming $CLOUD_HOME" "$(cloud_processes)"
     echo " - Passed: $passed"
     echo " - Failed: $failed"
     [ "$failed" -eq 0 ]

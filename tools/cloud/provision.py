@@ -6,8 +6,9 @@ Every step finds before it creates, so a second run changes nothing.
 
   provision.py identity   service project and users, roles, endpoints,
                           Heat's stack domain, the demo project and user
-  provision.py resources  flavor, image, aggregate, network and subnet, and
-                          the Neutron port of the host's gateway address
+  provision.py resources  flavor, image, aggregates, the demo's and
+                          tempest's networks, the external network and the
+                          router between them
   provision.py delete-servers   every server of the compute host, waited for
   provision.py status     compute services and network agents, with state
 
@@ -170,7 +171,8 @@ def ensure_image(conn):
     return image
 
 
-def ensure_network(conn, project, name, cidr, gateway, shared=False):
+def ensure_network(conn, project, name, cidr, shared=False):
+    """A VXLAN network with a DHCP subnet; its gateway (.1) is the router."""
     net = conn.network.find_network(name, project_id=project.id)
     if net is None:
         net = conn.network.create_network(name=name, project_id=project.id,
@@ -178,26 +180,74 @@ def ensure_network(conn, project, name, cidr, gateway, shared=False):
         say('created network %s' % name)
     subnet = conn.network.find_subnet(name + '-subnet', network_id=net.id)
     if subnet is None:
+        # DHCP on: the DHCP agent hands out the port's fixed address, the
+        # one the driver configures from Nova's network_info, and its
+        # dnsmasq is the servers' name server (set below).
         subnet = conn.network.create_subnet(
             name=name + '-subnet', network_id=net.id, project_id=project.id,
-            ip_version=4, cidr=cidr, gateway_ip=gateway,
-            # The driver configures addresses itself: no DHCP agent needed.
-            enable_dhcp=False)
+            ip_version=4, cidr=cidr, enable_dhcp=True)
         say('created subnet %s-subnet %s' % (name, cidr))
-    port_name = 'nova-docker-host-gateway'
-    if name != 'private':
-        port_name += '-' + name
-    port = conn.network.find_port(port_name, network_id=net.id)
-    if port is None:
-        port = conn.network.create_port(
-            name=port_name, network_id=net.id,
-            device_owner='nova-docker:host-gateway',
-            device_id=ENV['NDC_COMPUTE_HOST'],
-            binding_host_id=ENV['NDC_COMPUTE_HOST'],
-            port_security_enabled=False,
-            fixed_ips=[{'subnet_id': subnet.id, 'ip_address': gateway}])
-        say('created port %s' % port_name)
-    return net, subnet, port
+    return net, subnet
+
+
+def ensure_external_network(conn):
+    """"public": flat, on the host's external bridge; the host is .1."""
+    admin_project = conn.identity.find_project('admin')
+    net = conn.network.find_network('public')
+    if net is None:
+        net = conn.network.create_network(
+            name='public', project_id=admin_project.id,
+            is_router_external=True,
+            provider_network_type='flat',
+            provider_physical_network=ENV['NDC_EXT_PHYSNET'])
+        say('created external network public')
+    subnet = conn.network.find_subnet('public-subnet', network_id=net.id)
+    if subnet is None:
+        prefix = ENV['NDC_EXT_CIDR'].rsplit('.', 1)[0]
+        subnet = conn.network.create_subnet(
+            name='public-subnet', network_id=net.id,
+            project_id=admin_project.id, ip_version=4,
+            cidr=ENV['NDC_EXT_CIDR'], gateway_ip=prefix + '.1',
+            enable_dhcp=False,
+            # .2 is the router's; floating IPs from the rest.
+            allocation_pools=[{'start': prefix + '.10',
+                               'end': prefix + '.250'}])
+        say('created subnet public-subnet %s' % ENV['NDC_EXT_CIDR'])
+    return net, subnet
+
+
+def ensure_router(conn, ext_net, ext_subnet, subnets):
+    router = conn.network.find_router('ndc-router')
+    if router is None:
+        router = conn.network.create_router(
+            name='ndc-router', external_gateway_info={
+                'network_id': ext_net.id, 'enable_snat': True,
+                'external_fixed_ips': [{'subnet_id': ext_subnet.id,
+                                        'ip_address': ENV['NDC_ROUTER_GW']}]})
+        say('created router ndc-router (gateway %s)' % ENV['NDC_ROUTER_GW'])
+    attached = {ip['subnet_id']
+                for port in conn.network.ports(device_id=router.id)
+                for ip in port.fixed_ips}
+    for subnet in subnets:
+        if subnet.id not in attached:
+            conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+            say('attached %s to ndc-router' % subnet.name)
+    return router
+
+
+def use_dhcp_dns(conn, subnet):
+    """The subnet's name server: its DHCP port (dnsmasq answers there)."""
+    def dhcp_address():
+        for port in conn.network.ports(network_id=subnet.network_id,
+                                       device_owner='network:dhcp'):
+            for ip in port.fixed_ips:
+                if ip['subnet_id'] == subnet.id:
+                    return ip['ip_address']
+        return None
+    address = wait_for('the DHCP port of %s' % subnet.name, dhcp_address)
+    if subnet.dns_nameservers != [address]:
+        conn.network.update_subnet(subnet, dns_nameservers=[address])
+        say('%s: name server %s (its DHCP port)' % (subnet.name, address))
 
 
 def hosts():
@@ -236,22 +286,27 @@ def resources():
                          ENV['NDC_ZONE'] + '-nodes', others)
     demo = conn.identity.find_project('demo')
     image = ensure_image(conn)
-    net, subnet, port = ensure_network(conn, demo, 'private',
-                                       ENV['NDC_CIDR'], ENV['NDC_HOST_IP'])
+    net, subnet = ensure_network(conn, demo, 'private', ENV['NDC_CIDR'])
     # tempest's: shared, owned by admin, never the demo's network.
-    tnet, _, tport = ensure_network(
+    tnet, tsubnet = ensure_network(
         conn, conn.identity.find_project('admin'), 'tempest',
-        ENV['NDC_TEMPEST_CIDR'], ENV['NDC_TEMPEST_GW'], shared=True)
+        ENV['NDC_TEMPEST_CIDR'], shared=True)
+    ext_net, ext_subnet = ensure_external_network(conn)
+    router = ensure_router(conn, ext_net, ext_subnet, (subnet, tsubnet))
     for each in hosts():
         wait_for('an alive Open vSwitch agent on %s' % each, lambda: [
             a for a in conn.network.agents(
                 host=each, binary='neutron-openvswitch-agent')
             if a.is_alive])
+    for binary in ('neutron-l3-agent', 'neutron-dhcp-agent',
+                   'neutron-metadata-agent'):
+        wait_for('an alive %s' % binary, lambda: [
+            a for a in conn.network.agents(binary=binary) if a.is_alive])
+    for each in (subnet, tsubnet):
+        use_dhcp_dns(conn, each)
     json.dump({'network_id': net.id, 'subnet_id': subnet.id,
-               'gateway_port_id': port.id, 'gateway_mac': port.mac_address,
                'tempest_network_id': tnet.id,
-               'tempest_gateway_port_id': tport.id,
-               'tempest_gateway_mac': tport.mac_address,
+               'public_network_id': ext_net.id, 'router_id': router.id,
                'image_id': image.id},
               open(ENV['NDC_RESOURCES_FILE'], 'w'), indent=1)
 
