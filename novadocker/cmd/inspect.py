@@ -36,9 +36,9 @@ from pyroute2 import netns as pyroute2_netns
 import novadocker.conf
 from novadocker.privsep import netdev
 from novadocker.virt.docker import client as docker_client
-from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import netns
+from novadocker.virt.docker import spec
 
 CONF = novadocker.conf.CONF
 
@@ -54,17 +54,17 @@ class InspectError(Exception):
 
 def find_containers(instance_uuid):
     """[{role, name, id, status, pid}] of the server, sandbox first."""
-    label = '%s=%s' % (containers.LABEL_UUID, instance_uuid)
+    label = '%s=%s' % (spec.LABEL_UUID, instance_uuid)
     with docker_client.docker_client('list containers of %s'
                                      % instance_uuid) as client:
         # A container removed while listed is left out, not an error.
         found = client.containers.list(all=True, filters={'label': label},
                                        ignore_removed=True)
-        result = [{'role': c.labels.get(containers.LABEL_ROLE, '?'),
+        result = [{'role': c.labels.get(spec.LABEL_ROLE, '?'),
                    'name': c.name, 'id': c.id[:12], 'status': c.status,
                    'pid': c.attrs.get('State', {}).get('Pid') or 0}
                   for c in found]
-    order = {containers.ROLE_SANDBOX: 0, containers.ROLE_WORKLOAD: 1}
+    order = {spec.ROLE_SANDBOX: 0, spec.ROLE_WORKLOAD: 1}
     return sorted(result, key=lambda c: (order.get(c['role'], 2), c['name']))
 
 
@@ -180,12 +180,12 @@ def gather(instance_uuid):
     if not found:
         msg = ('no container of instance %s on this host (looked for label '
                '%s=%s); check the uuid and that the server runs on this host'
-               % (instance_uuid, containers.LABEL_UUID, instance_uuid))
+               % (instance_uuid, spec.LABEL_UUID, instance_uuid))
         raise InspectError(msg)
     report = {'uuid': instance_uuid, 'containers': found,
               'link': namespace_link(instance_uuid), 'interfaces': [],
               'ovs': ovs_interfaces(instance_uuid)}
-    sandbox = [c for c in found if c['role'] == containers.ROLE_SANDBOX]
+    sandbox = [c for c in found if c['role'] == spec.ROLE_SANDBOX]
     if sandbox and sandbox[0]['pid']:
         report['pid'] = sandbox[0]['pid']
         for iface in namespace_interfaces(report['pid']):

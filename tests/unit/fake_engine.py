@@ -30,8 +30,8 @@ import fixtures
 import requests
 
 from novadocker.virt.docker import client as docker_client
-from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import spec
 
 _ids = itertools.count(1)
 
@@ -403,9 +403,9 @@ class FakeNetwork:
 
     def remove_orphans(self, host, live_instance_uuids):
         """vifs.remove_orphans for links: those of servers not in the list."""
-        others = {c['Labels'].get(containers.LABEL_UUID)
+        others = {c['Labels'].get(spec.LABEL_UUID)
                   for c in self.engine.containers.values()
-                  if c['Labels'].get(containers.LABEL_HOST) != host}
+                  if c['Labels'].get(spec.LABEL_HOST) != host}
         gone = sorted(set(self.links) - set(live_instance_uuids) - others)
         for uuid in gone:
             self.remove_link(uuid)

@@ -29,10 +29,10 @@ from nova import objects
 from nova import test
 from oslo_utils import uuidutils
 
-from novadocker.virt.docker import containers
 from novadocker.virt.docker import driver
+from novadocker.virt.docker import engine as docker_engine
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import server_containers
+from novadocker.virt.docker import spec
 from tests.unit import fake_engine
 
 objects.register_all()
@@ -70,8 +70,8 @@ class DriverTestBase(test.NoDBTestCase):
         self.engine = self.useFixture(fake_engine.FakeEngineFixture()).engine
         # The shared listing is per process: no test sees another's.
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.server_containers._listing',
-            server_containers._SharedListing()))
+            'novadocker.virt.docker.engine._listing',
+            docker_engine._SharedListing()))
         self.engine.images.add('nova-docker/sandbox:1')
         self.net = fake_engine.FakeNetwork(self.engine)
         for name in ('plug_vifs', 'unplug_vifs'):
@@ -108,7 +108,7 @@ class DriverTestBase(test.NoDBTestCase):
         # host must not decide how a soft reboot goes.
         self.proc = self.useFixture(fixtures.TempDir()).path
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.server_containers._PROC_STATUS',
+            'novadocker.virt.docker.server._PROC_STATUS',
             self.proc + '/%d/status'))
         self.slept = []
         self.flags(engine_watch_interval=0, group='docker')
@@ -139,9 +139,9 @@ class DriverTestBase(test.NoDBTestCase):
         return instance
 
     def states(self, instance):
-        return {c['Labels'][containers.LABEL_ROLE]: c['State']['Status']
+        return {c['Labels'][spec.LABEL_ROLE]: c['State']['Status']
                 for c in self.engine.containers.values()
-                if c['Labels'].get(containers.LABEL_UUID) == instance.uuid}
+                if c['Labels'].get(spec.LABEL_UUID) == instance.uuid}
 
     def assertNothingLeft(self, instance):
         self.assertEqual({}, self.states(instance))
@@ -476,7 +476,7 @@ class EngineWatchTestCase(DriverTestBase):
             raise exception.DockerDriverError(reason='listing broke')
 
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.server_containers.stopped_sandboxes',
+            'novadocker.virt.docker.engine.Engine.stopped_sandboxes',
             stopped_sandboxes))
         logged = self.useFixture(fixtures.FakeLogger(
             name='novadocker.virt.docker.driver', level=logging.WARNING))

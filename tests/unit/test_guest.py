@@ -29,9 +29,9 @@ from nova.objects import diagnostics as diagnostics_obj
 
 from novadocker.virt.docker import configdrive
 from novadocker.virt.docker import console
-from novadocker.virt.docker import containers
 from novadocker.virt.docker import diagnostics
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import spec
 from tests.unit import test_driver
 
 NET_DEV = """Inter-|   Receive                            |  Transmit
@@ -91,7 +91,7 @@ class GuestDriverTestBase(test_driver.DriverTestBase):
 class ConfigDriveTestCase(GuestDriverTestBase):
 
     def workload_config(self, instance):
-        return self.engine._get(containers.workload_name(instance))['Config']
+        return self.engine._get(spec.workload_name(instance))['Config']
 
     def test_tree_mounted_read_only_and_removed_with_the_server(self):
         instance = self.spawn(guest(config_drive='True', user_data=b'hi'))
@@ -150,7 +150,7 @@ class UserDataTestCase(GuestDriverTestBase):
     def test_script_runs_before_the_images_command(self):
         self.engine.image_entrypoints[test_driver.BUSYBOX] = ['/init']
         instance = self.spawn(guest(user_data=self.SCRIPT))
-        config = self.engine._get(containers.workload_name(instance))[
+        config = self.engine._get(spec.workload_name(instance))[
             'Config']
         self.assertEqual(['/bin/sh', '-c'], config['entrypoint'][:2])
         # The image's own entrypoint and command follow, to be exec'd.
@@ -160,7 +160,7 @@ class UserDataTestCase(GuestDriverTestBase):
     def test_expose_only(self):
         self.flags(user_data_scripts='expose', group='docker')
         instance = self.spawn(guest(user_data=self.SCRIPT))
-        config = self.engine._get(containers.workload_name(instance))[
+        config = self.engine._get(spec.workload_name(instance))[
             'Config']
         self.assertNotIn('entrypoint', config)
         self.assertNotIn('volumes', config)
@@ -203,7 +203,7 @@ class OwnNameTestCase(test_driver.DriverTestBase):
     def test_hostname_has_a_hosts_line(self):
         instance = guest()
         self.driver.spawn(None, instance, None, [], None, {}, [])
-        sandbox = self.engine._get(containers.sandbox_name(instance))
+        sandbox = self.engine._get(spec.sandbox_name(instance))
         self.assertEqual({'web-1': '127.0.1.1'},
                          sandbox['Config']['extra_hosts'])
 
@@ -226,14 +226,14 @@ class DiagnosticsTestCase(test_driver.DriverTestBase):
             'novadocker.virt.docker.diagnostics._MAC',
             proc + '/%d/sys/%s/address'))
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.server_containers.sandbox_pid',
-            lambda host, uuid: 1))
+            'novadocker.virt.docker.server.Server.sandbox_pid',
+            lambda server: 1))
 
     def test_counters_cpu_and_memory(self):
         instance = guest()
         instance.config_drive = ''
         self.driver.spawn(None, instance, None, [], None, {}, [])
-        self.engine.stats[containers.workload_name(instance)] = {
+        self.engine.stats[spec.workload_name(instance)] = {
             'cpu_stats': {'cpu_usage': {'total_usage': 3 * 10 ** 9},
                           'system_cpu_usage': 200 * 10 ** 9,
                           'online_cpus': 2},
@@ -311,7 +311,7 @@ class ConsoleTestCase(test_driver.DriverTestBase):
     def tty(self):
         for _ in range(100):
             found = self.engine.ttys.get(
-                containers.workload_name(self.instance))
+                spec.workload_name(self.instance))
             if found is not None:
                 found.settimeout(5)
                 return found
@@ -398,7 +398,7 @@ class ConsoleTestCase(test_driver.DriverTestBase):
             self.assertEqual(b'', conn.recv(100))
         except ConnectionResetError:
             pass
-        self.assertNotIn(containers.workload_name(self.instance),
+        self.assertNotIn(spec.workload_name(self.instance),
                          self.engine.ttys)
         self.flags(serial_console_proxy_addresses=['127.0.0.1'],
                    group='docker')

@@ -38,7 +38,7 @@ from nova import test
 
 from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import exception
-from novadocker.virt.docker import server_containers
+from novadocker.virt.docker import server
 from tests.unit import fake_engine
 from tests.unit import test_driver
 
@@ -206,7 +206,7 @@ class PeriodicEngineCallsTestCase(test_driver.DriverTestBase):
                          self.driver.get_info(a, use_cache=False).state)
         later = time.monotonic() + 11
         self.useFixture(fixtures.MonkeyPatch(
-            'novadocker.virt.docker.server_containers.time.monotonic',
+            'novadocker.virt.docker.engine.time.monotonic',
             lambda: later))
         self.assertEqual(power_state.SHUTDOWN,
                          self.driver.get_info(a).state)
@@ -286,8 +286,8 @@ class SoftRebootTestCase(test_driver.DriverTestBase):
             self.addCleanup(proc.kill)
             proc.stdout.readline()
             self.useFixture(fixtures.MonkeyPatch(
-                'novadocker.virt.docker.server_containers._PROC_STATUS',
+                'novadocker.virt.docker.server._PROC_STATUS',
                 '/proc/%d/status'))
-            mask = server_containers._signal_mask(proc.pid, 'SigCgt')
+            mask = server.signal_mask(proc.pid, 'SigCgt')
             found[mode] = bool(mask & (1 << (signal.SIGTERM - 1)))
         self.assertEqual({'trap': True, 'plain': False}, found)

@@ -27,9 +27,9 @@ from nova import exception as nova_exception
 from nova import objects
 from nova.virt import driver as nova_driver
 
-from novadocker.virt.docker import containers
 from novadocker.virt.docker import driver
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import spec
 from tests.unit import test_driver
 
 IMAGE_ID = '0b1f9d3c-6d1e-4d57-9a55-3c2f7f0f5e11'
@@ -278,7 +278,7 @@ class RescueRefusalTestCase(test_driver.DriverTestBase):
                           None, inst, test_driver.PORTS, image, '', None)
         self.assertEqual({'sandbox': 'exited', 'workload': 'exited'},
                          self.states(inst))
-        self.assertNotIn(containers.ROLE_RESCUE, self.states(inst))
+        self.assertNotIn(spec.ROLE_RESCUE, self.states(inst))
 
 
 def fixtures_patch(target, error):
@@ -294,10 +294,10 @@ class RescueAndLimitsConfigTestCase(test_driver.DriverTestBase):
         inst = test_driver.make_instance(
             metadata={'APP': 'x'},
             system_metadata={'image_os_command_line': '/bin/server'})
-        config = containers.rescue_config(inst, 'h1', 'img:1', 'box-id',
+        config = spec.rescue_config(inst, 'h1', 'img:1', 'box-id',
                                           '/var/lib/docker/overlay2/l/diff')
         self.assertEqual('nova-%s-rescue' % inst.uuid, config['name'])
-        self.assertEqual('rescue', config['labels'][containers.LABEL_ROLE])
+        self.assertEqual('rescue', config['labels'][spec.LABEL_ROLE])
         self.assertEqual('container:box-id', config['network_mode'])
         self.assertEqual([{'Type': 'bind',
                            'Source': '/var/lib/docker/overlay2/l/diff',
@@ -314,8 +314,8 @@ class RescueAndLimitsConfigTestCase(test_driver.DriverTestBase):
             {'id': IMAGE_ID,
              'properties': {'os_command_line': "sh -c 'echo hi'"}})
         self.assertEqual(['sh', '-c', 'echo hi'],
-                         containers.rescue_command(image))
-        self.assertIsNone(containers.rescue_command(
+                         spec.rescue_command(image))
+        self.assertIsNone(spec.rescue_command(
             objects.ImageMeta.from_dict({})))
 
     def test_limits_follow_the_flavor(self):
@@ -324,7 +324,7 @@ class RescueAndLimitsConfigTestCase(test_driver.DriverTestBase):
         self.assertEqual({'Memory': 256 * 1024 * 1024,
                           'MemorySwap': 256 * 1024 * 1024,
                           'PidsLimit': 100, 'NanoCpus': 2 * 10 ** 9},
-                         containers.limits_for(flavor, host_cpus=2))
+                         spec.limits_for(flavor, host_cpus=2))
         self.flags(cpu_limit_mode='shares', group='docker')
         self.assertEqual(4096,
-                         containers.limits_for(flavor)['CpuShares'])
+                         spec.limits_for(flavor)['CpuShares'])

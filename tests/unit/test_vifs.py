@@ -26,6 +26,7 @@ from os_vif import objects as osv_objects
 
 from novadocker.privsep import netdev
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import spec
 from novadocker.virt.docker import vifs
 
 objects.register_all()
@@ -424,7 +425,7 @@ class VanishingEngine(object):
     """
 
     def __init__(self, uuid, host='h1'):
-        labels = {vifs.LABEL_UUID: uuid, vifs.LABEL_HOST: host,
+        labels = {spec.LABEL_UUID: uuid, spec.LABEL_HOST: host,
                   'org.openstack.nova.role': 'sandbox'}
         self.summaries = [
             {'Id': 'a' * 64, 'Names': ['/nova-%s-sandbox' % uuid],

@@ -130,7 +130,7 @@ def instance_diagnostics(instance, state, figures):
     """nova.virt.diagnostics.Diagnostics of a server.
 
     *state* is its nova power state, *figures* what
-    server_containers.workload_figures returned.
+    Server.figures returned (novadocker.virt.docker.server).
     """
     stats = figures['stats']
     diags = nova_diagnostics.Diagnostics(

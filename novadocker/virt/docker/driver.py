@@ -14,11 +14,12 @@
 
 This module is the facade Nova calls. It decides the order of things and
 what a failure means; the work is done by the modules beside it:
-``server_containers`` (a server's containers on the engine),
-``containers`` (what they look like), the ``image`` package (Glance <->
-engine), ``vifs``, ``ovsdb`` and ``netns`` (networking), ``configdrive``,
-``console`` and ``diagnostics`` (what a server's user sees of it) and
-``hostinfo`` (resources). It never touches docker SDK objects.
+``engine`` (the Docker engine: listings, facts, sweeps), ``server`` (one
+server's containers on it), ``spec`` (what the containers look like), the
+``image`` package (Glance <-> engine), ``vifs``, ``ovsdb`` and ``netns``
+(networking), ``configdrive``, ``console`` and ``diagnostics`` (what a
+server's user sees of it) and ``hostinfo`` (resources). It never touches
+docker SDK objects nor engine status strings.
 
 The methods that change a server take a per-server lock (``_serialized``):
 Nova's own instance lock does not cover every entry point (the start-up
@@ -50,8 +51,8 @@ from oslo_utils import excutils
 import novadocker.conf
 from novadocker.virt.docker import configdrive
 from novadocker.virt.docker import console
-from novadocker.virt.docker import containers
 from novadocker.virt.docker import diagnostics
+from novadocker.virt.docker import engine as docker_engine
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import hostinfo
 from novadocker.virt.docker.image import cache as image_cache
@@ -59,7 +60,7 @@ from novadocker.virt.docker.image import load as image_load
 from novadocker.virt.docker.image import sandbox
 from novadocker.virt.docker.image import snapshot
 from novadocker.virt.docker import netns
-from novadocker.virt.docker import server_containers
+from novadocker.virt.docker import spec
 from novadocker.virt.docker import vifs
 
 CONF = novadocker.conf.CONF
@@ -122,6 +123,15 @@ class DockerDriver(driver.ComputeDriver):
         self._watch_stop = threading.Event()
         self._consoles = console.Consoles()
 
+    @property
+    def _engine(self):
+        # Made on use: init_host replaces self._host with the service's.
+        return docker_engine.Engine(self._host)
+
+    def _server(self, instance):
+        """The containers of *instance* on this host's engine."""
+        return self._engine.server(instance.uuid)
+
     # -- start-up and host ------------------------------------------------
 
     def init_host(self, host):
@@ -157,7 +167,7 @@ class DockerDriver(driver.ComputeDriver):
         deadline = time.monotonic() + CONF.docker.engine_start_timeout
         while True:
             try:
-                server_containers.engine_ping()
+                self._engine.ping()
                 return
             except exception.DockerUnreachable as e:
                 left = deadline - time.monotonic()
@@ -173,7 +183,7 @@ class DockerDriver(driver.ComputeDriver):
         wanted = CONF.docker.runtime
         if not wanted:
             return
-        known = sorted(server_containers.engine_info().get('Runtimes') or {})
+        known = sorted(self._engine.info().get('Runtimes') or {})
         if wanted not in known:
             raise exception.UnknownRuntime(runtime=wanted,
                                            known=', '.join(known))
@@ -181,8 +191,8 @@ class DockerDriver(driver.ComputeDriver):
     def _detect_disk_quota(self):
         if CONF.docker.root_disk_quota == 'off':
             return False
-        supported, answer = server_containers.supports_disk_quota(
-            self._host, CONF.docker.sandbox_image)
+        supported, answer = self._engine.supports_disk_quota(
+            CONF.docker.sandbox_image)
         if supported:
             LOG.info('Flavor root disks cap the containers\' writable layer')
         else:
@@ -209,7 +219,7 @@ class DockerDriver(driver.ComputeDriver):
             return
         live = sorted(i.uuid for i in instances)
         try:
-            removed = server_containers.remove_orphans(self._host, live)
+            removed = self._engine.remove_orphans(live)
         except exception.DockerDriverError:
             LOG.exception('Removing leftover containers failed')
             removed = []
@@ -233,8 +243,8 @@ class DockerDriver(driver.ComputeDriver):
         """
         while not self._watch_stop.wait(CONF.docker.engine_watch_interval):
             try:
-                stopped = server_containers.stopped_sandboxes(
-                    self._host, CONF.docker.engine_watch_interval)
+                stopped = self._engine.stopped_sandboxes(
+                    CONF.docker.engine_watch_interval)
                 if stopped:
                     self._restart_stopped(stopped)
             except Exception as e:
@@ -263,7 +273,7 @@ class DockerDriver(driver.ComputeDriver):
         instance.refresh()
         if (instance.task_state is None and
                 instance.vm_state == vm_states.ACTIVE and
-                not server_containers.sandbox_pid(self._host, instance.uuid)):
+                not self._server(instance).sandbox_pid()):
             self._start(instance, instance.get_network_info())
 
     def get_available_nodes(self, refresh=False):
@@ -273,8 +283,7 @@ class DockerDriver(driver.ComputeDriver):
         return hostinfo.uptime()
 
     def _docker_root_dir(self):
-        return server_containers.engine_info().get('DockerRootDir',
-                                                   '/var/lib/docker')
+        return self._engine.root_dir()
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         """Report the host's CPUs, memory and Docker disk to placement.
@@ -291,7 +300,7 @@ class DockerDriver(driver.ComputeDriver):
         ratios = self._get_allocation_ratios(
             provider_tree.data(nodename).inventory)
         # A container may have more vCPUs than the host has CPUs: its quota
-        # is clamped to the host (containers.cpu_limits_for).
+        # is clamped to the host (spec.cpu_limits_for).
         vcpu_max = max(int(vcpus * ratios.get(orc.VCPU, 1.0)), vcpus)
         inventory = {
             orc.VCPU: {
@@ -336,7 +345,7 @@ class DockerDriver(driver.ComputeDriver):
         }
 
     def _engine_version(self):
-        version = server_containers.engine_version()
+        version = self._engine.version()
         digits = [int(part) for part in
                   version.split('+')[0].split('-')[0].split('.')[:3]
                   if part.isdigit()]
@@ -348,7 +357,7 @@ class DockerDriver(driver.ComputeDriver):
     def _workloads(self):
         # Periodic readers (the power-state sync starts with a count) share
         # one listing with get_info; the driver's own changes drop it.
-        return server_containers.shared_workloads(self._host)
+        return self._engine.shared_workloads()
 
     def list_instances(self):
         return [c.instance_name for c in self._workloads()]
@@ -360,15 +369,13 @@ class DockerDriver(driver.ComputeDriver):
         server deleted by the API alone (while this service was down) in the
         middle of its spawn may have left only its sandbox.
         """
-        return sorted({c.uuid for c in server_containers.shared_listing(
-            self._host) if c.uuid})
+        return self._engine.instance_uuids()
 
     def get_num_instances(self):
         return len(self._workloads())
 
     def instance_exists(self, instance):
-        return server_containers.find(
-            self._host, instance.uuid).workload is not None
+        return self._server(instance).exists()
 
     def get_info(self, instance, use_cache=True):
         """The server's power state.
@@ -377,11 +384,9 @@ class DockerDriver(driver.ComputeDriver):
         every server; Nova asks with use_cache=False when it must be exact.
         """
         if use_cache:
-            state = server_containers.cached_power_state_of(self._host,
-                                                            instance.uuid)
+            state = self._server(instance).power_state(cached=True)
         else:
-            state = server_containers.power_state_of(self._host,
-                                                     instance.uuid)
+            state = self._server(instance).power_state()
         # The engine has one frozen state; Nova's record tells whether
         # the server was paused or suspended into it.
         if state == power_state.PAUSED and (
@@ -392,8 +397,8 @@ class DockerDriver(driver.ComputeDriver):
 
     def get_console_output(self, context, instance):
         """The end of the workload's output, at most console_log_max_bytes."""
-        return server_containers.console_tail(
-            self._host, instance.uuid, CONF.docker.console_log_max_bytes)
+        return self._server(instance).console_tail(
+            CONF.docker.console_log_max_bytes)
 
     # -- spawn ----------------------------------------------------------------
 
@@ -404,15 +409,15 @@ class DockerDriver(driver.ComputeDriver):
         """Create the sandbox, wire the network, then start the workload."""
         network_info = network_info or []
         # Refuse bad metadata, commands and flavors before creating anything.
-        containers.environment_for(instance)
-        containers.command_for(instance)
-        containers.tty_for(instance)
-        containers.pids_limit_for(instance.flavor)
-        ignored = containers.ignored_properties(instance)
+        spec.environment_for(instance)
+        spec.command_for(instance)
+        spec.tty_for(instance)
+        spec.pids_limit_for(instance.flavor)
+        ignored = spec.ignored_properties(instance)
         if ignored:
             LOG.warning('Ignoring image properties %s: the driver honours '
                         'only %s', ', '.join(ignored),
-                        ', '.join(sorted(containers.HONOURED_PROPERTIES)),
+                        ', '.join(sorted(spec.HONOURED_PROPERTIES)),
                         instance=instance)
         image = image_load.ensure_image(context, image_meta, instance)
         sandbox.ensure_sandbox_image()
@@ -429,8 +434,8 @@ class DockerDriver(driver.ComputeDriver):
             if configdrive.wanted(instance):
                 configdrive.build(instance, network_info, injected_files,
                                   admin_password)
-            server_containers.create(
-                instance, self._host, image, vifs.dns_servers(network_info),
+            self._server(instance).create(
+                instance, image, vifs.dns_servers(network_info),
                 disk_quota=self._disk_quota)
             if power_on:
                 self._start(instance, network_info)
@@ -455,11 +460,10 @@ class DockerDriver(driver.ComputeDriver):
 
     def _start(self, instance, network_info):
         """Start the sandbox, wire its namespace, start the workload."""
-        box_id, pid = server_containers.start_sandbox(self._host,
-                                                      instance.uuid)
+        box_id, pid = self._server(instance).start_sandbox()
         try:
             self._wire_network(instance, network_info, box_id, pid)
-            server_containers.start_workload(self._host, instance.uuid)
+            self._server(instance).start_workload()
         except Exception:
             with excutils.save_and_reraise_exception():
                 # Leave the server stopped, not half wired.
@@ -491,14 +495,14 @@ class DockerDriver(driver.ComputeDriver):
         The workload gets SIGTERM, then SIGKILL after *timeout* seconds.
         """
         self._consoles.close(instance.uuid)
-        server_containers.stop(self._host, instance.uuid, timeout)
+        self._server(instance).stop(timeout)
         _quietly('Removing the namespace link', instance,
                  netns.remove_link, instance.uuid)
         vifs.unplug_vifs(instance, network_info or [])
 
     @_serialized
     def power_off(self, instance, timeout=0, retry_interval=0):
-        server_containers.existing(self._host, instance.uuid)
+        self._server(instance).require()
         self._stop(instance, _network_info_of(instance),
                    self._clean_shutdown_timeout(instance, timeout))
 
@@ -528,13 +532,11 @@ class DockerDriver(driver.ComputeDriver):
         Soft: restart the workload in place. Hard: stop everything and start
         again, rewiring the network from scratch.
         """
-        pair = server_containers.existing(self._host, instance.uuid)
-        if reboot_type == 'SOFT' and pair.sandbox is not None and \
-                pair.sandbox.status == 'running':
-            if server_containers.workload_acts_on_sigterm(
-                    self._host, instance.uuid) is not False:
-                server_containers.restart_workload(
-                    self._host, instance.uuid, CONF.docker.reboot_timeout)
+        server = self._server(instance)
+        pair = server.require()
+        if reboot_type == 'SOFT' and server.running_sandbox(pair):
+            if server.acts_on_sigterm() is not False:
+                server.restart_workload(CONF.docker.reboot_timeout)
                 return
             LOG.info('Soft reboot done as a hard one: the workload\'s PID 1 '
                      'has no SIGTERM handler, and as the first process of '
@@ -546,11 +548,11 @@ class DockerDriver(driver.ComputeDriver):
 
     @_serialized
     def pause(self, instance):
-        server_containers.freeze(self._host, instance.uuid, True)
+        self._server(instance).freeze(True)
 
     @_serialized
     def unpause(self, instance):
-        server_containers.freeze(self._host, instance.uuid, False)
+        self._server(instance).freeze(False)
 
     @_serialized
     def suspend(self, context, instance):
@@ -559,17 +561,16 @@ class DockerDriver(driver.ComputeDriver):
         The engine cannot save memory to disk, so a suspended server still
         holds its RAM.
         """
-        server_containers.freeze(self._host, instance.uuid, True)
+        self._server(instance).freeze(True)
 
     @_serialized
     def resume(self, context, instance, network_info, block_device_info=None,
                share_info=None):
-        server_containers.freeze(self._host, instance.uuid, False)
+        self._server(instance).freeze(False)
 
     def _clean_shutdown_timeout(self, instance, timeout):
         """*timeout*, or 0 when SIGTERM cannot stop the workload anyway."""
-        if timeout and server_containers.workload_acts_on_sigterm(
-                self._host, instance.uuid) is False:
+        if timeout and self._server(instance).acts_on_sigterm() is False:
             LOG.info('Stopping without waiting %ds for a clean shutdown: '
                      'the workload\'s PID 1 has no SIGTERM handler and, as '
                      'the first process of its PID namespace, ignores it',
@@ -579,7 +580,7 @@ class DockerDriver(driver.ComputeDriver):
 
     @_serialized
     def soft_delete(self, instance):
-        server_containers.existing(self._host, instance.uuid)
+        self._server(instance).require()
         self._stop(instance, _network_info_of(instance),
                    self._clean_shutdown_timeout(instance,
                                                 CONF.shutdown_timeout))
@@ -591,7 +592,7 @@ class DockerDriver(driver.ComputeDriver):
         Nova gives no network information here: the instance's cache has
         it (and may have none: a server without ports).
         """
-        server_containers.existing(self._host, instance.uuid)
+        self._server(instance).require()
         self._start(instance, _network_info_of(instance))
 
     # -- delete ---------------------------------------------------------------
@@ -607,7 +608,7 @@ class DockerDriver(driver.ComputeDriver):
             return
         self._consoles.close(instance.uuid)
         console.forget(instance.uuid)
-        server_containers.remove(self._host, instance.uuid)
+        self._server(instance).remove()
         configdrive.remove(instance.uuid)
         netns.remove_link(instance.uuid)
         vifs.unplug_vifs(instance, network_info)
@@ -632,13 +633,10 @@ class DockerDriver(driver.ComputeDriver):
 
     def _running_sandbox(self, instance):
         """The sandbox container id if it runs, else None."""
-        pair = server_containers.find(self._host, instance.uuid)
-        if pair.sandbox is None or pair.sandbox.status != 'running':
-            return None
-        return pair.sandbox.id
+        return self._server(instance).running_sandbox()
 
     def _sandbox_pid(self, instance):
-        return server_containers.sandbox_pid(self._host, instance.uuid)
+        return self._server(instance).sandbox_pid()
 
     def plug_vifs(self, instance, network_info):
         """Re-check a running server's wiring (init_host); fill gaps only.
@@ -646,7 +644,7 @@ class DockerDriver(driver.ComputeDriver):
         Never raises: one server's vanished containers or an unreachable
         OVS must not keep nova-compute from starting.
         """
-        pair = server_containers.find(self._host, instance.uuid)
+        pair = self._server(instance).find()
         if pair.workload is None or pair.sandbox is None:
             LOG.warning('Not wiring the ports of this server: its %(which)s '
                         'container is missing on this host (removed outside '
@@ -656,12 +654,13 @@ class DockerDriver(driver.ComputeDriver):
                         {'which': 'workload' if pair.workload is None
                          else 'sandbox'}, instance=instance)
             return
-        if pair.sandbox.status != 'running':
+        sandbox_id = self._server(instance).running_sandbox(pair)
+        if sandbox_id is None:
             LOG.debug('Sandbox not running: the ports are wired at the next '
                       'start', instance=instance)
             return
         try:
-            vifs.plug_vifs(instance, network_info, pair.sandbox.id)
+            vifs.plug_vifs(instance, network_info, sandbox_id)
             pid = self._sandbox_pid(instance)
             if netns.link_target(instance.uuid) != netns.proc_path(pid):
                 netns.create_link(instance.uuid, pid)
@@ -677,7 +676,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def attach_interface(self, context, instance, image_meta, vif):
         """Attach a port; a stopped server gets it wired at its next start."""
-        server_containers.existing(self._host, instance.uuid)
+        self._server(instance).require()
         vifs.plug_vif(instance, vif, self._running_sandbox(instance))
 
     def detach_interface(self, context, instance, vif):
@@ -693,8 +692,7 @@ class DockerDriver(driver.ComputeDriver):
         fails cleanly and Nova deletes the empty image record.
         """
         try:
-            workload_id = server_containers.workload_id(self._host,
-                                                        instance.uuid)
+            workload_id = self._server(instance).workload_id()
         except nova_exception.InstanceNotFound as e:
             raise nova_exception.InstanceNotRunning(
                 instance_id=instance.uuid) from e
@@ -715,7 +713,7 @@ class DockerDriver(driver.ComputeDriver):
         runs the rescue image (Nova passes the server's own image when none
         is given) in the server's sandbox, so it has the server's ports and
         addresses, and sees the workload's writable layer read-write at
-        containers.RESCUE_MOUNT. The workload container is not changed.
+        spec.RESCUE_MOUNT. The workload container is not changed.
         The rescue container runs the rescue image's os_command_line (or
         its CMD) with the server's environment (its metadata). The rescue
         password is not used: a container has no console login.
@@ -726,37 +724,34 @@ class DockerDriver(driver.ComputeDriver):
         """
         network_info = network_info or _network_info_of(instance)
         try:
-            command = containers.rescue_command(image_meta)
+            command = spec.rescue_command(image_meta)
             image = self._rescue_image(context, image_meta, instance)
-            layer_dir = server_containers.writable_layer_dir(self._host,
-                                                             instance.uuid)
+            layer_dir = self._server(instance).writable_layer_dir()
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('Rescue refused; the server is put back as it '
                           'was', instance=instance)
                 self._put_back(instance, network_info)
         # Idempotent: Nova has stopped it; a rescue never runs beside it.
-        server_containers.stop(self._host, instance.uuid, 0)
-        box_id, pid = server_containers.start_sandbox(self._host,
-                                                      instance.uuid)
+        self._server(instance).stop(0)
+        box_id, pid = self._server(instance).start_sandbox()
         try:
             self._wire_network(instance, network_info, box_id, pid)
             # A rescue container left by a failed unrescue is replaced.
-            server_containers.remove_rescue(self._host, instance.uuid)
-            server_containers.start_rescue(instance, self._host, image,
-                                           box_id, layer_dir, command)
+            self._server(instance).remove_rescue()
+            self._server(instance).start_rescue(instance, image, box_id,
+                                                layer_dir, command)
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.error('Rescue failed; the server is put back as it '
                           'was', instance=instance)
                 _quietly('Removing the rescue container', instance,
-                         server_containers.remove_rescue, self._host,
-                         instance.uuid)
+                         self._server(instance).remove_rescue)
                 _quietly('Stopping the sandbox', instance, self._stop,
                          instance, network_info, 0)
                 self._put_back(instance, network_info)
         LOG.info('Rescue container started; the server\'s writable layer '
-                 'is at %s in it', containers.RESCUE_MOUNT,
+                 'is at %s in it', spec.RESCUE_MOUNT,
                  instance=instance)
 
     def _rescue_image(self, context, image_meta, instance):
@@ -784,8 +779,8 @@ class DockerDriver(driver.ComputeDriver):
         The workload container was never changed: its writable layer holds
         what it held, plus what was written at the rescue mount.
         """
-        server_containers.existing(self._host, instance.uuid)
-        server_containers.remove_rescue(self._host, instance.uuid)
+        self._server(instance).require()
+        self._server(instance).remove_rescue()
         self._restart(instance, _network_info_of(instance))
 
     # -- resize and migration -------------------------------------------------
@@ -818,7 +813,7 @@ class DockerDriver(driver.ComputeDriver):
                 'shelve the server and unshelve it on the other host '
                 '(openstack server unshelve --host), which carries its data '
                 'through Glance')
-        containers.pids_limit_for(flavor)
+        spec.pids_limit_for(flavor)
         old_gb = int(instance.flavor.root_gb or 0)
         if self._disk_quota and int(flavor.root_gb or 0) != old_gb:
             raise exception.ResizeUnsupported(
@@ -840,7 +835,7 @@ class DockerDriver(driver.ComputeDriver):
         """
         try:
             self._check_resize(context, instance, dest, flavor)
-            server_containers.existing(self._host, instance.uuid)
+            self._server(instance).require()
         except Exception as e:
             raise nova_exception.InstanceFaultRollback(inner_exception=e)
         self._stop(instance, network_info,
@@ -857,8 +852,7 @@ class DockerDriver(driver.ComputeDriver):
         Nova's resize_instance only says whether the disks changed: the
         limits are applied whatever it says (Nova has set the new flavor).
         """
-        server_containers.update_limits(self._host, instance.uuid,
-                                        instance.flavor)
+        self._server(instance).update_limits(instance.flavor)
         if power_on:
             self._start(instance, network_info)
 
@@ -870,8 +864,7 @@ class DockerDriver(driver.ComputeDriver):
                                 migration, block_device_info=None,
                                 power_on=True, share_info=None):
         """Put the old flavor's limits back (Nova has restored the flavor)."""
-        server_containers.update_limits(self._host, instance.uuid,
-                                        instance.flavor)
+        self._server(instance).update_limits(instance.flavor)
         if power_on:
             self._start(instance, network_info)
 
@@ -911,7 +904,7 @@ class DockerDriver(driver.ComputeDriver):
     # -- diagnostics ----------------------------------------------------------
 
     def _figures(self, instance):
-        return server_containers.workload_figures(self._host, instance.uuid)
+        return self._server(instance).figures()
 
     def get_instance_diagnostics(self, instance):
         """Diagnostics (API 2.48 and later) from the engine's figures."""
@@ -954,8 +947,7 @@ class DockerDriver(driver.ComputeDriver):
         """
         if not CONF.serial_console.enabled:
             raise nova_exception.ConsoleTypeUnavailable(console_type='serial')
-        server_containers.check_console(self._host, instance.uuid)
-        attach = functools.partial(server_containers.console_socket,
-                                   self._host, instance.uuid)
+        self._server(instance).check_console()
+        attach = self._server(instance).console_socket
         host, port = self._consoles.endpoint(instance.uuid, attach)
         return console_type.ConsoleSerial(host=host, port=port)

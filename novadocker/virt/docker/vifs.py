@@ -53,7 +53,7 @@ from vif_plug_ovs import ovs as ovs_plugin
 
 import novadocker.conf
 from novadocker.privsep import netdev
-from novadocker.virt.docker import client as docker_client
+from novadocker.virt.docker import engine as docker_engine
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import netns
 from novadocker.virt.docker import ovsdb
@@ -68,8 +68,6 @@ SUPPORTED_VIF_TYPES = (
 )
 DEFAULT_ROUTES = {4: '0.0.0.0/0', 6: '::/0'}
 OVS_HOST_KEY = 'nova-docker-host'
-LABEL_UUID = 'org.openstack.nova.instance-uuid'
-LABEL_HOST = 'org.openstack.nova.host'
 
 InterfaceConfig = collections.namedtuple(
     'InterfaceConfig', ['name', 'mac', 'mtu', 'addresses', 'routes'])
@@ -495,16 +493,9 @@ def _link_of_other_host(instance_uuid, host):
     container of this engine has it but the namespace the link names is
     alive: a server of a compute host on another engine.
     """
-    with docker_client.docker_client(
-            'list containers of %s' % instance_uuid) as client:
-        # The summaries carry the labels: no inspect a container, and no
-        # NotFound for one removed while listed.
-        found = client.api.containers(
-            all=True, filters={'label': '%s=%s' % (LABEL_UUID,
-                                                   instance_uuid)})
-    if found:
-        return any((c.get('Labels') or {}).get(LABEL_HOST) != host
-                   for c in found)
+    hosts = docker_engine.Engine(host).hosts_of(instance_uuid)
+    if hosts:
+        return hosts != {host}
     target = netns.link_target(instance_uuid)
     return bool(target) and os.path.exists(target)
 

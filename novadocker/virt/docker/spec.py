@@ -10,7 +10,11 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""What a Nova server's containers look like, and how to find them.
+"""The container specification: what a server's containers look like.
+
+The one home of their names, labels and filters, and of the create
+arguments (limits, hardening, environment) that ``server.Server`` hands
+the engine.
 
 Each server is two containers on the engine, both labelled with the
 instance UUID, its project and the nova-compute host that owns it:

@@ -17,8 +17,8 @@ from nova import objects
 from nova import test
 from oslo_utils import uuidutils
 
-from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
+from novadocker.virt.docker import spec
 
 objects.register_all()
 
@@ -37,10 +37,10 @@ class ContainerConfigTestCase(test.NoDBTestCase):
 
     def test_names_and_labels(self):
         inst = make_instance()
-        self.assertEqual('nova-%s' % inst.uuid, containers.workload_name(inst))
+        self.assertEqual('nova-%s' % inst.uuid, spec.workload_name(inst))
         self.assertEqual('nova-%s-sandbox' % inst.uuid,
-                         containers.sandbox_name(inst))
-        labels = containers.labels_for(inst, 'host1', 'workload')
+                         spec.sandbox_name(inst))
+        labels = spec.labels_for(inst, 'host1', 'workload')
         self.assertEqual({
             'org.openstack.nova.instance-uuid': inst.uuid,
             'org.openstack.nova.instance-name': 'instance-00000007',
@@ -53,11 +53,11 @@ class ContainerConfigTestCase(test.NoDBTestCase):
             {'label': ['org.openstack.nova.host=h',
                        'org.openstack.nova.role=sandbox',
                        'org.openstack.nova.instance-uuid=u']},
-            containers.host_filter('h', 'sandbox', 'u'))
+            spec.host_filter('h', 'sandbox', 'u'))
 
     def test_workload_limits(self):
         inst = make_instance(vcpus=2, memory_mb=256)
-        config = containers.workload_config(inst, 'h', 'img:tag', 'sbx')
+        config = spec.workload_config(inst, 'h', 'img:tag', 'sbx')
         self.assertEqual(256 * 1024 * 1024, config['mem_limit'])
         self.assertEqual(config['mem_limit'], config['memswap_limit'])
         self.assertEqual(2 * 10 ** 9, config['nano_cpus'])
@@ -71,25 +71,25 @@ class ContainerConfigTestCase(test.NoDBTestCase):
 
     def test_cpu_shares_mode(self):
         self.flags(cpu_limit_mode='shares', group='docker')
-        config = containers.workload_config(make_instance(vcpus=3), 'h',
-                                            'i', 's')
+        config = spec.workload_config(make_instance(vcpus=3), 'h',
+                                      'i', 's')
         self.assertEqual(3 * 1024, config['cpu_shares'])
         self.assertNotIn('nano_cpus', config)
 
     def test_pids_limit_from_flavor(self):
         inst = make_instance(extra_specs={'docker:pids_limit': '64'})
-        self.assertEqual(64, containers.pids_limit_for(inst.flavor))
+        self.assertEqual(64, spec.pids_limit_for(inst.flavor))
 
     def test_pids_limit_invalid(self):
         for bad in ('ten', '3', '-1'):
             inst = make_instance(extra_specs={'docker:pids_limit': bad})
             err = self.assertRaises(exception.InvalidFlavorPidsLimit,
-                                    containers.pids_limit_for, inst.flavor)
+                                    spec.pids_limit_for, inst.flavor)
             self.assertIn('docker:pids_limit', str(err))
 
     def test_tty_can_be_turned_off(self):
         inst = make_instance(system_metadata={'image_docker_tty': 'false'})
-        config = containers.workload_config(inst, 'h', 'i', 's')
+        config = spec.workload_config(inst, 'h', 'i', 's')
         self.assertFalse(config['tty'])
         self.assertFalse(config['stdin_open'])
 
@@ -97,50 +97,50 @@ class ContainerConfigTestCase(test.NoDBTestCase):
         inst = make_instance(system_metadata={
             'image_os_command_line': "/bin/sh -c 'echo hi; sleep 9'"})
         self.assertEqual(['/bin/sh', '-c', 'echo hi; sleep 9'],
-                         containers.command_for(inst))
+                         spec.command_for(inst))
 
     def test_command_unbalanced_quote(self):
         inst = make_instance(system_metadata={
             'image_os_command_line': "/bin/sh -c 'echo"})
         err = self.assertRaises(exception.InvalidCommandLine,
-                                containers.command_for, inst)
+                                spec.command_for, inst)
         self.assertIn('os_command_line', str(err))
 
     def test_environment_from_metadata(self):
         inst = make_instance(metadata={'ODL_MEMBER': 'member-1', '_x9': 'y'})
         self.assertEqual({'ODL_MEMBER': 'member-1', '_x9': 'y'},
-                         containers.environment_for(inst))
+                         spec.environment_for(inst))
 
     def test_bad_environment_names_rejected(self):
         for key in ('9lives', 'has-dash', 'a b', 'é', ''):
             inst = make_instance(metadata={key: 'v'})
             err = self.assertRaises(exception.InvalidEnvironmentName,
-                                    containers.environment_for, inst)
+                                    spec.environment_for, inst)
             self.assertIn(repr(key), str(err))
 
     def test_sandbox_config(self):
         inst = make_instance()
-        config = containers.sandbox_config(inst, 'h')
+        config = spec.sandbox_config(inst, 'h')
         self.assertEqual('none', config['network_mode'])
         self.assertEqual('web-1', config['hostname'])
-        self.assertEqual('sandbox', config['labels'][containers.LABEL_ROLE])
+        self.assertEqual('sandbox', config['labels'][spec.LABEL_ROLE])
         self.assertFalse(config['privileged'])
 
     def test_sandbox_dns(self):
-        config = containers.sandbox_config(make_instance(), 'h',
-                                           ['10.0.0.2', '10.0.0.3'])
+        config = spec.sandbox_config(make_instance(), 'h',
+                                     ['10.0.0.2', '10.0.0.3'])
         self.assertEqual(['10.0.0.2', '10.0.0.3'], config['dns'])
-        self.assertNotIn('dns', containers.sandbox_config(make_instance(),
-                                                          'h'))
+        self.assertNotIn('dns', spec.sandbox_config(make_instance(),
+                                                    'h'))
 
     def test_power_states(self):
         self.assertEqual(power_state.RUNNING,
-                         containers.power_state_of('running'))
+                         spec.power_state_of('running'))
         self.assertEqual(power_state.SHUTDOWN,
-                         containers.power_state_of('exited'))
+                         spec.power_state_of('exited'))
         self.assertEqual(power_state.PAUSED,
-                         containers.power_state_of('paused'))
+                         spec.power_state_of('paused'))
         self.assertEqual(power_state.CRASHED,
-                         containers.power_state_of('dead'))
+                         spec.power_state_of('dead'))
         self.assertEqual(power_state.NOSTATE,
-                         containers.power_state_of('something-new'))
+                         spec.power_state_of('something-new'))
