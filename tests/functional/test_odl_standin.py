@@ -204,7 +204,23 @@ class StandinClusterTest(testtools.TestCase):
             since = int(ovs_vsctl('get', 'Manager', row,
                                   'status:sec_since_connect').strip('"'))
             self.assertGreaterEqual(since, 3)
-        # 4. The cluster view follows the members: one stops, the others
+        # 4. "karaf stop" with the container left running: OVS loses that
+        # manager (its open connection too), keeps the others; "karaf
+        # start" brings it back.
+        out = members[1].exec_run(['/opt/opendaylight/bin/karaf', 'stop'])
+        self.assertEqual(0, out.exit_code, out.output)
+        self.wait_for(lambda: ovs_vsctl('get', 'Manager', managers[1],
+                                        'is_connected') == 'false', 15,
+                      'OVS losing the stopped member-2')
+        for row in (managers[0], managers[2]):
+            self.assertEqual('true', ovs_vsctl('get', 'Manager', row,
+                                               'is_connected'))
+        out = members[1].exec_run(['/opt/opendaylight/bin/karaf', 'start'])
+        self.assertEqual(0, out.exit_code, out.output)
+        self.wait_for(lambda: ovs_vsctl('get', 'Manager', managers[1],
+                                        'is_connected') == 'true', 30,
+                      'OVS reconnecting to member-2')
+        # 5. The cluster view follows the members: one stops, the others
         # list it unreachable and the readiness check names it.
         members[2].stop(timeout=5)
         lost = self.ips[2]
