@@ -222,6 +222,15 @@ class FakeEngine:
             self.volumes.difference_update(c['Volumes'])
         self.events.append(('remove', c['Name']))
 
+    def rename(self, ref, name):
+        c = self._get(ref)
+        self._check('rename', c['Name'])
+        if any(o['Name'] == name for o in self.containers.values()):
+            raise _error(409, 'Conflict. The container name "/%s" is '
+                              'already in use' % name)
+        self.events.append(('rename', c['Name'], name))
+        c['Name'] = name
+
     def inspect_container(self, ref):
         self._check('inspect')
         c = self._get(ref)
@@ -288,6 +297,9 @@ class _LowLevel:
 
     def remove_container(self, ref, force=False, v=False):
         self._e.remove_container(ref, force=force, v=v)
+
+    def rename(self, ref, name):
+        self._e.rename(ref, name)
 
     def logs(self, ref, stdout=True, stderr=True, stream=False,
              follow=False, tail='all'):

@@ -235,6 +235,19 @@ class MigrationUnsupported(DockerDriverError):
                'host %(dest)s: %(reason)s. The server was left as it was.')
 
 
+class MigrationDataInvalid(DockerDriverError):
+    msg_fmt = ('The source host handed over migration data the Docker '
+               'driver cannot read (%(reason)s): both hosts must run the '
+               'same nova-docker release.')
+
+
+class TransferImageUnavailable(DockerDriverError):
+    msg_fmt = ('Server %(instance_uuid)s cannot be started from transfer '
+               'image %(image_id)s: %(reason)s. The image is kept in Glance; '
+               'rebuild the server from it (openstack server rebuild '
+               '--image %(image_id)s) to recover its data.')
+
+
 class ResizeUnsupported(DockerDriverError):
     msg_fmt = ('The Docker driver cannot resize server %(instance_uuid)s to '
                'flavor %(flavor)s: %(reason)s. The server was left as it '
