@@ -33,7 +33,7 @@ WORKSPACE=$VENV/workspace
 EXCLUDE=$TOP_DIR/etc/tempest/upstream-exclude.txt
 # The upstream groups run; see the README ("## Tempest") for what is left
 # out and why.
-UPSTREAM_REGEX='^tempest\.api\.compute\.(servers|flavors|images|keypairs|limits|test_extensions|test_versions|test_quotas)\.?'
+UPSTREAM_REGEX='^tempest\.api\.compute\.(servers|flavors|images|keypairs|limits|test_extensions|test_versions|test_quotas|admin\.test_migrations)\.?'
 ODL_TAG=nova-docker/odl-standin:latest
 VIP_TAG=nova-docker/haproxy:latest
 VIP_IMAGE=nova-docker-haproxy

@@ -88,6 +88,8 @@ class FakeEngine:
         self.missing_commands = set()
         self.next_pid = 1000
         self.stop_timeouts = {}
+        # container name -> the size of its file system (SizeRootFs).
+        self.root_sizes = {}
 
     # -- fault injection ------------------------------------------------------
 
@@ -274,8 +276,13 @@ class _LowLevel:
     def __init__(self, engine):
         self._e = engine
 
-    def containers(self, all=False, filters=None):
-        return self._e.list(include_stopped=all, filters=filters)
+    def containers(self, all=False, filters=None, size=False):
+        found = self._e.list(include_stopped=all, filters=filters)
+        if size:
+            for summary in found:
+                summary['SizeRootFs'] = self._e.root_sizes.get(
+                    summary['Names'][0].lstrip('/'), 4096)
+        return found
 
     def inspect_container(self, ref):
         return self._e.inspect_container(ref)

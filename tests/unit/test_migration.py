@@ -88,8 +88,8 @@ class _MoveTestBase(test_driver.DriverTestBase):
         return {c['Labels'][containers.LABEL_ROLE]: (c['Name'],
                                                      c['State']['Status'])
                 for c in self.engine.containers.values()
-                if c['Labels'].get(containers.LABEL_UUID) == instance.uuid
-                and c['Labels'].get(containers.LABEL_HOST) == host}
+                if c['Labels'].get(containers.LABEL_UUID) == instance.uuid and
+                c['Labels'].get(containers.LABEL_HOST) == host}
 
     def bigger(self):
         return objects.Flavor(name='bigger', vcpus=2, memory_mb=256,
@@ -253,6 +253,18 @@ class MoveTestCase(_MoveTestBase):
         disk_info = self.send(inst, objects.Flavor(
             name='disk', vcpus=1, memory_mb=128, root_gb=5, extra_specs={}))
         self.assertEqual(self.image_id, moves.transfer_in(disk_info))
+
+    def test_too_large_to_load_is_refused_before_the_stop(self):
+        inst = self.spawn()
+        self.flags(image_max_bytes=10 * 1024 * 1024, group='docker')
+        self.engine.root_sizes['nova-%s' % inst.uuid] = 11 * 1024 * 1024
+        err = self.assertRaises(nova_exception.InstanceFaultRollback,
+                                self.send, inst)
+        self.assertIsInstance(err.inner_exception,
+                              exception.MigrationUnsupported)
+        self.assertIn('image_max_bytes', str(err.inner_exception))
+        self.assertEqual('running', self.on('h1', inst)['workload'][1])
+        self.assertEqual({}, self.glance.images)
 
     def test_no_migration_record_is_refused_first(self):
         inst = self.spawn()

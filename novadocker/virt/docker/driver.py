@@ -855,6 +855,8 @@ class DockerDriver(driver.ComputeDriver):
             self._check_resize(context, instance, target, move_uuid, flavor)
             workload_id = server_containers.workload_id(self._host,
                                                         instance.uuid)
+            if target != self._host:
+                moves.check_size(self._host, instance.uuid)
         except Exception as e:
             raise nova_exception.InstanceFaultRollback(inner_exception=e)
         self._stop(instance, network_info,

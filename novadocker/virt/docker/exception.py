@@ -242,10 +242,10 @@ class MigrationDataInvalid(DockerDriverError):
 
 
 class TransferImageUnavailable(DockerDriverError):
-    msg_fmt = ('Server %(instance_uuid)s cannot be started from transfer '
-               'image %(image_id)s: %(reason)s. The image is kept in Glance; '
-               'rebuild the server from it (openstack server rebuild '
-               '--image %(image_id)s) to recover its data.')
+    # Nova keeps 255 characters of a fault: the advice comes first.
+    msg_fmt = ('Transfer image %(image_id)s did not load here (recover '
+               'with: openstack server rebuild --image %(image_id)s): '
+               '%(reason)s')
 
 
 class ResizeUnsupported(DockerDriverError):

@@ -45,7 +45,9 @@ from nova import objects
 from oslo_log import log as logging
 from oslo_utils import excutils
 
+import novadocker.conf
 from novadocker.virt.docker import client
+from novadocker.virt.docker import containers
 from novadocker.virt.docker import exception
 from novadocker.virt.docker.image import load as image_load
 from novadocker.virt.docker.image import naming
@@ -53,6 +55,7 @@ from novadocker.virt.docker.image import snapshot
 from novadocker.virt.docker.image import store
 from novadocker.virt.docker import server_containers
 
+CONF = novadocker.conf.CONF
 LOG = logging.getLogger(__name__)
 
 TRANSPORT = 'glance'
@@ -92,6 +95,31 @@ def transfer_in(disk_info):
     except (ValueError, KeyError, TypeError, AttributeError,
             exception.InvalidImageId) as e:
         raise exception.MigrationDataInvalid(reason=str(e)) from e
+
+
+def check_size(host, instance_uuid):
+    """Refuse, before the server stops, a file system too large to load.
+
+    The target loads the transfer image under the image path's limits
+    (``[docker] image_max_bytes``); the container's whole file system
+    (image and writable layer, the engine's SizeRootFs) is about what the
+    archive holds. A move that cannot finish must not start.
+    """
+    limit = CONF.docker.image_max_bytes
+    with client.docker_client(what='size the file system of server %s'
+                              % instance_uuid) as dc:
+        found = dc.api.containers(
+            all=True, size=True, filters=containers.host_filter(
+                host, containers.ROLE_WORKLOAD, instance_uuid))
+    size = max([c.get('SizeRootFs') or 0 for c in found] or [0])
+    if size > limit:
+        raise exception.MigrationUnsupported(
+            instance_uuid=instance_uuid, dest='another host',
+            reason='its file system holds %d bytes, more than the %d '
+            'bytes a host loads from Glance ([docker] image_max_bytes); '
+            'raise that limit on both hosts or free space in the '
+            'server' % (size, limit))
+    return size
 
 
 def _ignore_task_state(**kwargs):
