@@ -230,7 +230,7 @@ class MoveTestCase(_MoveTestBase):
             image_id=self.image_id, size=5, reason='connection reset')
         err = self.assertRaises(exception.TransferImageUnavailable,
                                 self.arrive, inst, disk_info)
-        self.assertIn('openstack server rebuild --image %s' % self.image_id,
+        self.assertIn('openstack server create --image %s' % self.image_id,
                       str(err))
         self.assertEqual({}, self.on('h2', inst))
         # The data is kept: in Glance and in the source's containers.

@@ -243,9 +243,9 @@ class MigrationDataInvalid(DockerDriverError):
 
 class TransferImageUnavailable(DockerDriverError):
     # Nova keeps 255 characters of a fault: the advice comes first.
-    msg_fmt = ('Transfer image %(image_id)s did not load here (recover '
-               'with: openstack server rebuild --image %(image_id)s): '
-               '%(reason)s')
+    msg_fmt = ('Transfer image %(image_id)s did not load here; it keeps '
+               'the server\'s data (openstack server create --image '
+               '%(image_id)s): %(reason)s')
 
 
 class ResizeUnsupported(DockerDriverError):
