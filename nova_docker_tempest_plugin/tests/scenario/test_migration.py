@@ -103,6 +103,10 @@ class ColdMigrationTest(test_multinode.MultiNodeTest):
         self.wait_for_console(server['id'], workloads.boots, 'ND-BOOT line')
         return server, self.ipv4_of(port)
 
+    def host_of(self, server_id):
+        return self.servers_client.show_server(
+            server_id)['server']['OS-EXT-SRV-ATTR:host']
+
     def assert_moved(self, server_id, host, tag, address):
         """On *host*, the file kept, the page served on its address."""
         self.assert_on_host(server_id, host)
@@ -149,10 +153,12 @@ class ColdMigrationTest(test_multinode.MultiNodeTest):
         self.servers_client.resize_server(server['id'],
                                           self.bigger_flavor['id'])
         self.wait_for_server(server['id'], 'VERIFY_RESIZE')
-        self.assert_moved(server['id'], self.hosts[1], tag, address)
+        target = self.host_of(server['id'])
+        self.assertNotEqual(self.hosts[0], target)
+        self.assert_moved(server['id'], target, tag, address)
         self.servers_client.confirm_resize_server(server['id'])
         self.wait_for_server(server['id'])
         shown = self.servers_client.show_server(server['id'])['server']
         self.assertEqual(self.bigger_flavor['name'],
                          shown['flavor']['original_name'])
-        self.assert_moved(server['id'], self.hosts[1], tag, address)
+        self.assert_moved(server['id'], target, tag, address)
