@@ -24,6 +24,12 @@ host on its address after each step: its port moved with it.
 Needs [compute-feature-enabled] cold_migration (and resize for the resize
 test), [compute] min_compute_nodes >= 2 and [nova_docker]
 nodes_availability_zone.
+
+EvacuateTest stops the nova-compute of the second zone's host with
+[nova_docker] node_compute_command, forces the service down and
+evacuates its server to the first host: the server is rebuilt there from
+its image, so its workload starts with no file kept (what it wrote is
+lost, as the driver documents). Skipped without that command.
 """
 
 from tempest import config
@@ -32,6 +38,7 @@ from tempest.lib.common.utils import data_utils
 from tempest.lib.common.utils import test_utils
 from tempest.lib import decorators
 
+from nova_docker_tempest_plugin import host as host_checks
 from nova_docker_tempest_plugin.tests.scenario import test_multinode
 from nova_docker_tempest_plugin.tests.scenario import test_server_actions
 from nova_docker_tempest_plugin import workloads
@@ -91,15 +98,15 @@ class ColdMigrationTest(test_multinode.MultiNodeTest):
         self.useFixture(api_microversion_fixture.APIMicroversionFixture(
             compute_microversion='2.74'))
 
-    def boot_on_first_host(self, tag):
+    def boot_on_first_host(self, tag, index=0):
         port = self.create_port(self.network['id'], self.group)
         server = self.servers_client.create_server(
             name=data_utils.rand_name('nd-move'), imageRef=self.image_id,
             flavorRef=self.flavor_id, networks=[{'port': port['id']}],
-            metadata=_metadata(tag), host=self.hosts[0])['server']
+            metadata=_metadata(tag), host=self.hosts[index])['server']
         self.addCleanup(self.delete_server, server['id'])
         self.wait_for_server(server['id'])
-        self.assert_on_host(server['id'], self.hosts[0])
+        self.assert_on_host(server['id'], self.hosts[index])
         self.wait_for_console(server['id'], workloads.boots, 'ND-BOOT line')
         return server, self.ipv4_of(port)
 
@@ -162,3 +169,46 @@ class ColdMigrationTest(test_multinode.MultiNodeTest):
         self.assertEqual(self.bigger_flavor['name'],
                          shown['flavor']['original_name'])
         self.assert_moved(server['id'], target, tag, address)
+
+
+class EvacuateTest(ColdMigrationTest):
+    """A host's nova-compute stopped; its server evacuated to another."""
+
+    @classmethod
+    def skip_checks(cls):
+        super().skip_checks()
+        if not CONF.nova_docker.node_compute_command:
+            raise cls.skipException('[nova_docker] node_compute_command')
+
+    # The moves are ColdMigrationTest's; this class only evacuates.
+    test_cold_migrate_keeps_the_data_revert_and_confirm = None
+    test_resize_to_the_other_host_keeps_the_data = None
+
+    def bring_back(self, service_id, node):
+        """Start the node's nova-compute; Nova then lets it up again."""
+        host_checks.node_compute(CONF.nova_docker.node_compute_command,
+                                 'start', node)
+        self.services_client.update_service(service_id, forced_down=False)
+
+    @decorators.idempotent_id('b2d8e4f1-6a3c-4e9d-8f27-1c5a0e3b9d64')
+    def test_evacuate_rebuilds_from_the_image_elsewhere(self):
+        tag = data_utils.rand_name('evacuated')
+        server, address = self.boot_on_first_host(tag, index=1)
+        node = self.hosts[1]
+        service = self.services_client.list_services(
+            binary='nova-compute', host=node)['services'][0]
+        host_checks.node_compute(CONF.nova_docker.node_compute_command,
+                                 'stop', node)
+        self.addCleanup(self.bring_back, service['id'], node)
+        # Nova evacuates only from a host it knows is down.
+        self.services_client.update_service(service['id'], forced_down=True)
+
+        self.servers_client.evacuate_server(server['id'], host=self.hosts[0])
+        self.wait_for_server(server['id'])
+        self.assert_on_host(server['id'], self.hosts[0])
+        console = self.wait_for_console(server['id'], workloads.boots,
+                                        'ND-BOOT line')
+        # Rebuilt from the image: the file written on the node is gone.
+        self.assertEqual(0, _kept(console, tag))
+        if CONF.nova_docker.host_checks:
+            self.assert_host_http(address, workloads.hello(tag))
