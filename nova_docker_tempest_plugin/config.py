@@ -90,6 +90,15 @@ NovaDockerGroup = [
                     'single-node cloud has "tools/cloud.sh restart-compute". '
                     'Empty: the restart scenarios are skipped. Needs '
                     'host_checks.'),
+    cfg.StrOpt('node_compute_command',
+               default='',
+               help='A command that stops or starts the nova-compute of one '
+                    'compute host, called with the arguments "stop HOST" or '
+                    '"start HOST"; it returns once the service has stopped, '
+                    'or once the new process finished init_host. The '
+                    'evacuation scenario stops the nova-compute of a host '
+                    'of nodes_availability_zone with it. Empty: that '
+                    'scenario is skipped.'),
     cfg.IntOpt('concurrent_servers',
                default=20,
                help='Servers booted (and deleted) at once by the '

@@ -32,11 +32,12 @@ TEMPEST_VERSION=47.0.0
 WORKSPACE=$VENV/workspace
 EXCLUDE=$TOP_DIR/etc/tempest/upstream-exclude.txt
 # The upstream groups run: compute's server, flavor, image, keypair, limit,
-# quota, security group, floating IP, multi-node and diagnostics tests and
+# quota, security group, floating IP, multi-node, diagnostics and
+# migration tests and
 # network's router, floating IP, port and security group tests; see the
 # README ("## Tempest") and doc/source/install/multinode-cloud.rst for what
 # is left out and why.
-UPSTREAM_REGEX='^tempest\.api\.(compute\.(servers|flavors|images|keypairs|limits|test_extensions|test_versions|test_quotas|security_groups|floating_ips|admin\.test_servers_on_multinodes|admin\.test_server_diagnostics)|network\.(test_routers|test_routers_negative|test_floating_ips|test_floating_ips_negative|test_ports|test_security_groups|test_security_groups_negative))\.?'
+UPSTREAM_REGEX='^tempest\.api\.(compute\.(servers|flavors|images|keypairs|limits|test_extensions|test_versions|test_quotas|security_groups|floating_ips|admin\.test_servers_on_multinodes|admin\.test_server_diagnostics|admin\.test_migrations)|network\.(test_routers|test_routers_negative|test_floating_ips|test_floating_ips_negative|test_ports|test_security_groups|test_security_groups_negative))\.?'
 ODL_TAG=nova-docker/odl-standin:latest
 VIP_TAG=nova-docker/haproxy:latest
 VIP_IMAGE=nova-docker-haproxy

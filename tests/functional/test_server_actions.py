@@ -10,7 +10,9 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Rescue, in-place resize and refused moves through Nova's API.
+"""Rescue, in-place resize and refused live moves through Nova's API.
+
+Cold migration and resize to another host are test_migration's.
 
 Real engine, OVS and rootwrap: what a user sees is checked on the engine
 (containers, their limits, files written before and read after).
@@ -237,19 +239,6 @@ class RefusedMoveTestCase(_ActionsBase):
         self.assertEqual('still-here', self.read(server, '/kept.txt'))
         self.assertWired(server)
         return server
-
-    def test_cold_migration_to_another_host_is_refused(self):
-        server = self.boot_on_net(host=self.hosts[0])
-        self.write(server, '/kept.txt', 'still-here')
-        started = self.workload(server).attrs['State']['StartedAt']
-        self.api.post_server_action(server['id'], {'migrate': None})
-        details = self.wait_for_action_error(server, 'migrate')
-        server = self.assertUntouched(server, started)
-        self.assertIn('cannot move server', details)
-        migrations = self.admin_api.get_migrations()
-        self.assertEqual(['error'], [m['status'] for m in migrations
-                                     if m['instance_uuid'] == server['id']])
-        self.delete_all(server)
 
     def test_live_migration_is_refused_in_the_precheck(self):
         server = self.boot_on_net(host=self.hosts[0])

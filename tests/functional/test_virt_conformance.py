@@ -47,10 +47,12 @@ NOT_APPLICABLE = {
         'calling; the Docker driver refuses live migration in its '
         'pre-check, so no live migration can ever be forced',
     'test_migrate_disk_and_power_off':
-        'moves to "dest_host", another host: the driver refuses cross-host '
-        'moves with InstanceFaultRollback (server untouched), which the '
-        'suite treats as a failure; same-host resize is tested in '
-        'test_server_actions.ResizeTestCase',
+        'moves to "dest_host", another host, with an instance that has no '
+        'migration record: a move to another host names its Glance '
+        'transfer image by the migration\'s uuid, so the driver refuses it '
+        'with InstanceFaultRollback (server untouched), which the suite '
+        'treats as a failure; moves are tested through Nova\'s own code '
+        'path in test_migration',
     'test_live_migration':
         'builds libvirt\'s LibvirtLiveMigrateData and, unlike most tests, '
         'does not accept NotImplementedError (Nova\'s own '

@@ -88,6 +88,8 @@ class FakeEngine:
         self.missing_commands = set()
         self.next_pid = 1000
         self.stop_timeouts = {}
+        # container name -> the size of its file system (SizeRootFs).
+        self.root_sizes = {}
 
     # -- fault injection ------------------------------------------------------
 
@@ -222,6 +224,15 @@ class FakeEngine:
             self.volumes.difference_update(c['Volumes'])
         self.events.append(('remove', c['Name']))
 
+    def rename(self, ref, name):
+        c = self._get(ref)
+        self._check('rename', c['Name'])
+        if any(o['Name'] == name for o in self.containers.values()):
+            raise _error(409, 'Conflict. The container name "/%s" is '
+                              'already in use' % name)
+        self.events.append(('rename', c['Name'], name))
+        c['Name'] = name
+
     def inspect_container(self, ref):
         self._check('inspect')
         c = self._get(ref)
@@ -265,8 +276,13 @@ class _LowLevel:
     def __init__(self, engine):
         self._e = engine
 
-    def containers(self, all=False, filters=None):
-        return self._e.list(include_stopped=all, filters=filters)
+    def containers(self, all=False, filters=None, size=False):
+        found = self._e.list(include_stopped=all, filters=filters)
+        if size:
+            for summary in found:
+                summary['SizeRootFs'] = self._e.root_sizes.get(
+                    summary['Names'][0].lstrip('/'), 4096)
+        return found
 
     def inspect_container(self, ref):
         return self._e.inspect_container(ref)
@@ -288,6 +304,9 @@ class _LowLevel:
 
     def remove_container(self, ref, force=False, v=False):
         self._e.remove_container(ref, force=force, v=v)
+
+    def rename(self, ref, name):
+        self._e.rename(ref, name)
 
     def logs(self, ref, stdout=True, stderr=True, stream=False,
              follow=False, tail='all'):

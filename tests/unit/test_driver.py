@@ -99,6 +99,10 @@ class DriverTestBase(test.NoDBTestCase):
             'novadocker.virt.docker.image.load.ensure_image',
             lambda context, image_meta, instance: BUSYBOX))
         self.nova_instances = []
+        # No database: no server is moving away (test_migration sets some).
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.migration.servers_moving_from',
+            lambda context, host: []))
         self.useFixture(fixtures.MonkeyPatch(
             'nova.objects.InstanceList.get_by_host', self._get_by_host))
         self.useFixture(fixtures.MonkeyPatch(

@@ -184,7 +184,8 @@ class RestoreAndSnapshotTestCase(test_driver.DriverTestBase):
                           lambda **kwargs: None)
 
 
-class RefusedMoveTestCase(test_driver.DriverTestBase):
+class RefusedResizeTestCase(test_driver.DriverTestBase):
+    """In place on this host; moves to another are test_migration's."""
 
     def flavor(self, **kwargs):
         values = dict(name='bigger', vcpus=2, memory_mb=256, root_gb=1,
@@ -204,19 +205,10 @@ class RefusedMoveTestCase(test_driver.DriverTestBase):
         self.assertEqual([], self.engine.events)
         return err.inner_exception
 
-    def test_migration_to_another_host_is_refused_first(self):
-        inst = self.spawn()
-        with mock.patch.object(self.driver, '_move_target',
-                               return_value='h2'):
-            err = self.assertRefusedUntouched(
-                inst, exception.MigrationUnsupported, flavor=self.flavor())
-        self.assertIn('h2', str(err))
-        self.assertIn('allow_resize_to_same_host', str(err))
-
     def test_bad_flavor_is_refused_first(self):
         inst = self.spawn()
-        with mock.patch.object(self.driver, '_move_target',
-                               return_value='h1'):
+        with mock.patch.object(self.driver, '_move_of',
+                               return_value=('h1', None)):
             self.assertRefusedUntouched(
                 inst, exception.InvalidFlavorPidsLimit,
                 flavor=self.flavor(extra_specs={'docker:pids_limit': '2'}))
@@ -224,8 +216,8 @@ class RefusedMoveTestCase(test_driver.DriverTestBase):
     def test_root_disk_change_refused_where_the_engine_caps_it(self):
         inst = self.spawn()
         self.driver._disk_quota = True
-        with mock.patch.object(self.driver, '_move_target',
-                               return_value='h1'):
+        with mock.patch.object(self.driver, '_move_of',
+                               return_value=('h1', None)):
             err = self.assertRefusedUntouched(
                 inst, exception.ResizeUnsupported,
                 flavor=self.flavor(root_gb=5))
@@ -233,8 +225,8 @@ class RefusedMoveTestCase(test_driver.DriverTestBase):
 
     def test_same_host_stops_and_keeps_the_containers(self):
         inst = self.spawn()
-        with mock.patch.object(self.driver, '_move_target',
-                               return_value='h1'):
+        with mock.patch.object(self.driver, '_move_of',
+                               return_value=('h1', None)):
             self.assertEqual('', self.driver.migrate_disk_and_power_off(
                 None, inst, '10.0.0.1', self.flavor(), []))
         self.assertEqual({'sandbox': 'exited', 'workload': 'exited'},

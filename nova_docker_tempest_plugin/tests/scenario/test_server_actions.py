@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Resize in place, rescue, and a refused migration, on the real cloud.
+"""Resize, rescue, and a migration with no host to go to, on the real cloud.
 
 The workload writes a file on its first boot and prints it on every later
 one: an "ND-FILE <tag>" line after a resize, a revert or an unrescue says
@@ -21,10 +21,10 @@ address, which says the rescue container has the server's port and disk.
 
 Resize needs [compute-feature-enabled] resize and, on one node, Nova's
 allow_resize_to_same_host; rescue needs [compute-feature-enabled] rescue
-and [nova_docker] host_checks (HTTP from the host); the refused migration
-and unshelve onto the other host need two compute nodes ([compute]
-min_compute_nodes), the latter also [compute-feature-enabled]
-shelve_migrate.
+and [nova_docker] host_checks (HTTP from the host); the migration with no
+host to go to and unshelve onto the other host need two compute nodes
+([compute] min_compute_nodes), the latter also [compute-feature-enabled]
+shelve_migrate. Moves to the other host are test_migration's.
 """
 
 import time
@@ -169,7 +169,10 @@ class ServerActionsTest(base.NovaDockerScenarioTest):
         self.wait_for_kept(server['id'], tag, 1)
 
     @decorators.idempotent_id('0e4f6a2b-9c8d-4e1f-a7b3-5c6d7e8f9a01')
-    def test_cold_migration_is_refused_and_the_server_untouched(self):
+    def test_migration_with_no_host_in_its_zone_leaves_it_untouched(self):
+        # The server is booted into [nova_docker] availability_zone, which
+        # has one host: Nova finds no other (NoValidHost) and the server
+        # never stops.
         if CONF.compute.min_compute_nodes < 2:
             raise self.skipException('needs two compute nodes')
         tag = data_utils.rand_name('stays')

@@ -59,6 +59,7 @@ from novadocker.virt.docker.image import cache as image_cache
 from novadocker.virt.docker.image import load as image_load
 from novadocker.virt.docker.image import sandbox
 from novadocker.virt.docker.image import snapshot
+from novadocker.virt.docker import migration as moves
 from novadocker.virt.docker import netns
 from novadocker.virt.docker import spec
 from novadocker.virt.docker import vifs
@@ -217,7 +218,8 @@ class DockerDriver(driver.ComputeDriver):
         instances = self._instances_here()
         if instances is None:
             return
-        live = sorted(i.uuid for i in instances)
+        live = sorted({i.uuid for i in instances} |
+                      set(self._servers_moving_away()))
         try:
             removed = self._engine.remove_orphans(live)
         except exception.DockerDriverError:
@@ -233,6 +235,16 @@ class DockerDriver(driver.ComputeDriver):
         # Their namespace links go with the other orphan links and ports.
         _quietly('Removing leftover ports and namespace links', None,
                  vifs.remove_orphans, self._host, live)
+
+    def _servers_moving_away(self):
+        """Servers moved from here, kept for a revert: never orphans."""
+        try:
+            return moves.servers_moving_from(
+                nova_context.get_admin_context(), self._host)
+        except Exception:
+            LOG.exception('Cannot list the moves from %s awaiting confirm '
+                          'or revert', self._host)
+            return []
 
     def _watch_engine(self):
         """Bring back servers whose sandbox the engine stopped.
@@ -785,86 +797,153 @@ class DockerDriver(driver.ComputeDriver):
 
     # -- resize and migration -------------------------------------------------
 
-    def _move_target(self, context, instance, dest):
-        """The compute host a resize or migration goes to.
+    def _move_of(self, context, instance, dest):
+        """(the compute host a resize or migration goes to, its uuid).
 
         Nova passes the destination's address, which compute services
         sharing one address (and one engine) have in common; the migration
-        record names the service.
+        record names the service, and its uuid names the transfer image.
         """
         try:
-            migration = objects.Migration.get_by_id(
+            record = objects.Migration.get_by_id(
                 context, instance.migration_context.migration_id)
-            return migration.dest_compute
+            return record.dest_compute, record.uuid
         except Exception:
             LOG.debug('No migration record to read the destination from; '
                       'using %s', dest, instance=instance)
-            return dest
+            return dest, None
 
-    def _check_resize(self, context, instance, dest, flavor):
-        """Refuse, before anything changes, what cannot be done in place."""
-        target = self._move_target(context, instance, dest)
-        if target != self._host:
+    def _check_resize(self, context, instance, target, move_uuid, flavor):
+        """Refuse, before anything changes, what cannot be done."""
+        if target != self._host and not move_uuid:
             raise exception.MigrationUnsupported(
                 instance_uuid=instance.uuid, dest=target,
-                reason='a server\'s writable layer lives in this host\'s '
-                'engine and moving it is not implemented; resize on the '
-                'same host ([DEFAULT] allow_resize_to_same_host = True), or '
-                'shelve the server and unshelve it on the other host '
-                '(openstack server unshelve --host), which carries its data '
-                'through Glance')
+                reason='Nova gave no migration record to name the transfer '
+                'image by')
         spec.pids_limit_for(flavor)
         old_gb = int(instance.flavor.root_gb or 0)
-        if self._disk_quota and int(flavor.root_gb or 0) != old_gb:
+        # Another host creates new containers, with the new flavor's cap.
+        if (target == self._host and self._disk_quota and
+                int(flavor.root_gb or 0) != old_gb):
             raise exception.ResizeUnsupported(
                 instance_uuid=instance.uuid, flavor=flavor.name,
                 reason='the engine caps the writable layer at %d GB when '
-                'the container is created and cannot change the cap; pick '
-                'a flavor with the same root disk' % old_gb)
+                'the container is created and cannot change the cap in '
+                'place; pick a flavor with the same root disk, or resize '
+                'to another host' % old_gb)
 
     @_serialized
     def migrate_disk_and_power_off(self, context, instance, dest, flavor,
                                    network_info, block_device_info=None,
                                    timeout=0, retry_interval=0):
-        """Stop the server for an in-place resize on this host.
+        """Stop the server; for another host, upload its writable layer.
 
         Anything refused is refused first, wrapped in InstanceFaultRollback
         so Nova puts the server back as it was and records the reason as
-        the fault. The containers are kept: finish_migration changes their
-        limits, finish_revert_migration puts the old ones back.
+        the fault. The containers are kept: in place, finish_migration
+        changes their limits; for another host they wait, stopped and
+        renamed aside, for confirm (removed) or revert (started again). A
+        failed upload starts the server again here, as it was.
         """
+        target, move_uuid = self._move_of(context, instance, dest)
         try:
-            self._check_resize(context, instance, dest, flavor)
-            self._server(instance).require()
+            self._check_resize(context, instance, target, move_uuid, flavor)
+            workload_id = self._server(instance).workload_id()
+            if target != self._host:
+                moves.check_size(self._host, instance.uuid)
         except Exception as e:
             raise nova_exception.InstanceFaultRollback(inner_exception=e)
         self._stop(instance, network_info,
                    self._clean_shutdown_timeout(instance, timeout))
-        return ''
+        if target == self._host:
+            return ''
+        try:
+            disk_info = moves.send(context, instance, move_uuid, workload_id,
+                                   self._host)
+            moves.set_aside(self._host, instance.uuid)
+        except Exception as e:
+            LOG.error('Sending the server to %(target)s failed (%(err)s); '
+                      'it stays here as it was',
+                      {'target': target, 'err': e}, instance=instance)
+            _quietly('Deleting the transfer image', instance, moves.discard,
+                     context, moves.transfer_image_id(move_uuid), instance)
+            _quietly('Renaming the containers back', instance,
+                     moves.bring_back, self._host, instance.uuid)
+            self._put_back(instance, network_info)
+            raise nova_exception.InstanceFaultRollback(inner_exception=e)
+        return disk_info
 
     @_serialized
     def finish_migration(self, context, migration, instance, disk_info,
                          network_info, image_meta, resize_instance,
                          allocations, block_device_info=None, power_on=True,
                          share_info=None):
-        """Give the kept containers the new flavor's limits; start them.
+        """In place: the new limits; from another host: load and create.
 
         Nova's resize_instance only says whether the disks changed: the
         limits are applied whatever it says (Nova has set the new flavor).
         """
-        self._server(instance).update_limits(instance.flavor)
-        if power_on:
-            self._start(instance, network_info)
+        image_id = moves.transfer_in(disk_info)
+        if image_id is None:
+            self._server(instance).update_limits(instance.flavor)
+            if power_on:
+                self._start(instance, network_info)
+            return
+        self._arrive(context, instance, image_id, network_info, power_on)
 
+    def _arrive(self, context, instance, image_id, network_info, power_on):
+        """Create the server here from its transfer image, then delete it.
+
+        A failure leaves nothing here (containers, wiring, the loaded
+        image) and keeps the transfer image in Glance, the server's data.
+        """
+        try:
+            image = moves.receive(context, instance, image_id)
+            self._create_and_start(instance, image, network_info, power_on,
+                                   [], None)
+        except Exception as e:
+            _quietly('Removing the loaded transfer image', instance,
+                     moves.forget_loaded, image_id)
+            raise exception.TransferImageUnavailable(
+                instance_uuid=instance.uuid, image_id=image_id,
+                reason=str(e)) from e
+        moves.discard(context, image_id, instance)
+
+    @staticmethod
+    def _moved_away(migration):
+        return migration.source_compute != migration.dest_compute
+
+    @_serialized
     def confirm_migration(self, context, migration, instance, network_info):
-        """Nothing to remove: an in-place resize kept the same containers."""
+        """On the source of a move: remove the containers kept for revert.
+
+        Their wiring went when they stopped. An in-place resize kept the
+        same containers: nothing to do.
+        """
+        if not self._moved_away(migration):
+            return
+        self._server(instance).remove()
+        configdrive.remove(instance.uuid)
+        moves.discard(context, moves.transfer_image_id(migration.uuid),
+                      instance)
 
     @_serialized
     def finish_revert_migration(self, context, instance, network_info,
                                 migration, block_device_info=None,
                                 power_on=True, share_info=None):
-        """Put the old flavor's limits back (Nova has restored the flavor)."""
-        self._server(instance).update_limits(instance.flavor)
+        """Start the server here again with the old flavor's limits.
+
+        In place, the limits are put back (Nova has restored the flavor).
+        After a move, these are the source's own containers, unchanged
+        since they stopped, old limits included; the target has removed
+        what it made.
+        """
+        if self._moved_away(migration):
+            moves.bring_back(self._host, instance.uuid)
+            moves.discard(context, moves.transfer_image_id(migration.uuid),
+                          instance)
+        else:
+            self._server(instance).update_limits(instance.flavor)
         if power_on:
             self._start(instance, network_info)
 

@@ -235,6 +235,19 @@ class MigrationUnsupported(DockerDriverError):
                'host %(dest)s: %(reason)s. The server was left as it was.')
 
 
+class MigrationDataInvalid(DockerDriverError):
+    msg_fmt = ('The source host handed over migration data the Docker '
+               'driver cannot read (%(reason)s): both hosts must run the '
+               'same nova-docker release.')
+
+
+class TransferImageUnavailable(DockerDriverError):
+    # Nova keeps 255 characters of a fault: the advice comes first.
+    msg_fmt = ('Transfer image %(image_id)s did not load here; it keeps '
+               'the server\'s data (openstack server create --image '
+               '%(image_id)s): %(reason)s')
+
+
 class ResizeUnsupported(DockerDriverError):
     msg_fmt = ('The Docker driver cannot resize server %(instance_uuid)s to '
                'flavor %(flavor)s: %(reason)s. The server was left as it '

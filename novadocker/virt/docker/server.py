@@ -443,6 +443,28 @@ class Server:
             self.engine.unless_gone('remove container %s' % rescue.name,
                                     _remove_one, rescue.id)
 
+    # -- moves ------------------------------------------------------------
+
+    def root_size(self):
+        """Bytes of the workload's whole file system (image and layer)."""
+        with self.engine.client(
+                'size the file system of server %s' % self.uuid) as client:
+            found = client.api.containers(
+                all=True, size=True, filters=spec.host_filter(
+                    self.engine.host, spec.ROLE_WORKLOAD, self.uuid))
+        return max([c.get('SizeRootFs') or 0 for c in found] or [0])
+
+    @_changes_engine
+    def rename(self, rename):
+        """Give each container the name *rename*(its name) returns."""
+        for container in self.engine.listing(instance_uuid=self.uuid):
+            wanted = rename(container.name)
+            if wanted == container.name:
+                continue
+            with self.engine.client('rename container %s to %s' % (
+                    container.name, wanted)) as client:
+                client.api.rename(container.id, wanted)
+
     # -- resize -----------------------------------------------------------
 
     @_changes_engine
