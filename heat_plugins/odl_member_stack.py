@@ -53,6 +53,8 @@ ENV_VIP_CHECK_AUTH = 'ODL_VIP_CHECK_AUTH'  # its Authorization header
 VIP_STATS_PORT = 8404                      # HAProxy's statistics page
 
 SERVER_GROUP = 'server_group'
+# Policies whose members are booted one after another (see build).
+SPREAD_IN_TURN = ('soft-anti-affinity',)
 READY_HANDLE = 'ready_handle'
 VIP_PORT = 'vip_port'
 VIP_SERVER = 'vip_server'
@@ -234,6 +236,14 @@ def build(spec, images=None):
         resources[port_resource(index)] = _port(index, spec)
         resources[server_resource(index)] = _server(
             index, spec, images.get(index, spec['image']))
+        if index > 1 and spec.get('server_group_policy') in SPREAD_IN_TURN:
+            # A soft policy is weighed against the members Nova has
+            # already placed: booted together, every member sees an empty
+            # group and they may all land on one host. One after another
+            # they spread (a hard policy is a filter, enforced again on
+            # the compute host, so its members boot together).
+            resources[server_resource(index)]['depends_on'] = [
+                server_resource(index - 1)]
     if spec.get('vip'):
         resources.update(_vip_resources(spec))
     count = range(1, spec['size'] + 1)

@@ -12,6 +12,9 @@
 
 """OS::ODL::Cluster through Heat's engine: create, attributes, delete."""
 
+import testtools
+
+from heat_plugins import odl_member_stack
 from tests.heat import base
 
 
@@ -164,3 +167,32 @@ class TestDelete(base.OdlClusterTestCase):
                          stack.status_reason)
         self.assertEqual({}, self.cloud.nova.servers.servers)
         self.assertEqual({}, self.cloud.neutron.ports)
+
+
+class TestMemberOrder(testtools.TestCase):
+    """Which members Heat may boot together, by server group policy."""
+
+    SPEC = {'size': 3, 'image': 'odl', 'flavor': 'f', 'network': 'n',
+            'availability_zone': '', 'features': [], 'signal': False,
+            'readiness_timeout': 60, 'vip': None,
+            'ports': {'akka': 2550, 'akka_rpc': 2551, 'restconf': 8181,
+                      'ovsdb': 6640, 'openflow': 6653}}
+
+    def depends(self, policy):
+        template = odl_member_stack.build(
+            dict(self.SPEC, server_group_policy=policy))
+        return {name: res.get('depends_on')
+                for name, res in template['resources'].items()
+                if res['type'] == 'OS::Nova::Server'}
+
+    def test_soft_anti_affinity_members_boot_one_after_another(self):
+        # A soft policy only weighs members already placed: booted
+        # together, all three could land on one host.
+        self.assertEqual({'member_1': None, 'member_2': ['member_1'],
+                          'member_3': ['member_2']},
+                         self.depends('soft-anti-affinity'))
+
+    def test_hard_policies_and_no_group_boot_together(self):
+        for policy in ('anti-affinity', 'affinity', None):
+            self.assertEqual({'member_1': None, 'member_2': None,
+                              'member_3': None}, self.depends(policy))
