@@ -1041,6 +1041,42 @@ cmd_restart_compute() {
     die "nova-compute did not finish init_host in 180 s (log: $LOGS/nova-compute.log)"
 }
 
+# Stop or start the nova-compute of one compute host, the rest of its node
+# left running: a host "down" for Nova (evacuation), then back.
+cmd_node_compute() {
+    local action=${1:-} host=${2:-} name='' node='' k offset i
+    [ "$(id -u)" -eq 0 ] || die "run as root"
+    case "$action" in start|stop) ;; *) die "usage: $0 node-compute start|stop HOST" ;; esac
+    if [ "$host" = "$COMPUTE_HOST" ]; then
+        name=nova-compute
+    else
+        for ((k = 2; k <= COMPUTES; k++)); do
+            [ "$host" = "$(node_host "$k")" ] && { name=c$k-nova-compute; node=$k; }
+        done
+    fi
+    [ -n "$name" ] || die "no compute host '$host' in this cloud (hosts: $(compute_hosts))"
+    if [ "$action" = stop ]; then
+        stop_pids "$name"
+        return 0
+    fi
+    if pid_of "$name" >/dev/null; then
+        say "$name is running"
+        return 0
+    fi
+    offset=$(stat -c %s "$LOGS/$name.log" 2>/dev/null || echo 0)
+    STARTED=()
+    if [ -z "$node" ]; then start_compute; else node_compute_up "$node"; fi
+    for i in $(seq 1 180); do
+        tail -c +"$((offset + 1))" "$LOGS/$name.log" | grep -qF "$INIT_HOST_DONE" && {
+            say "$name finished init_host"
+            return 0
+        }
+        pid_of "$name" >/dev/null || { tail -n 25 "$LOGS/$name.log" >&2; die "$name exited"; }
+        sleep 1
+    done
+    die "$name did not finish init_host in 180 s (log: $LOGS/$name.log)"
+}
+
 # How many compute nodes: up's --computes, else what the last up recorded.
 COMPUTES=$(cat "$RUN/computes" 2>/dev/null || echo 1)
 if [ "${1:-}" = up ]; then
@@ -1063,5 +1099,6 @@ case "${1:-}" in
     down) cmd_down "${2:-}" ;;
     status) cmd_status ;;
     restart-compute) cmd_restart_compute "${2:-}" ;;
-    *) echo "usage: $0 up [--computes N]|down [--purge]|status|restart-compute [--kill]" >&2; exit 2 ;;
+    node-compute) cmd_node_compute "${2:-}" "${3:-}" ;;
+    *) echo "usage: $0 up [--computes N]|down [--purge]|status|restart-compute [--kill]|node-compute start|stop HOST" >&2; exit 2 ;;
 esac

@@ -217,12 +217,19 @@ node_up() {
             --config-file "$ETC/neutron/openvswitch_agent-c$k.ini"
     fi
     ensure_ovsdb_tcp node_vsctl "$k"
+    node_compute_up "$k"
+    wait_healthy "c$k-neutron-openvswitch-agent"
+}
+
+# nova-compute of node K (also what "node-compute start" runs).
+node_compute_up() {
+    local k=$1
     # Into the namespace as root, then down to the nova user.
     as_nova
-    start "c$k-nova-compute" env OVS_RUNDIR="$run" \
+    start "c$k-nova-compute" env OVS_RUNDIR="$(node_run "$k")" \
         nsenter --net="/var/run/netns/$(node_ns "$k")" \
         "${AS_NOVA[@]}" "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova-cpu-c$k.conf"
-    wait_healthy "c$k-neutron-openvswitch-agent" "c$k-nova-compute"
+    wait_healthy "c$k-nova-compute"
 }
 
 remove_node_containers() {
