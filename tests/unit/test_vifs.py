@@ -261,8 +261,9 @@ class PlugDecisionsTestCase(test.NoDBTestCase):
             'novadocker.virt.docker.vifs._check_bridge', lambda b, p: None))
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.vifs._ovs_port_states',
-            lambda ports: {port_id: self.ovs.get(port_id, 'missing')
-                           for _osvif, port_id in ports}))
+            lambda ports, host=None: {
+                port_id: self.ovs.get(port_id, 'missing')
+                for _osvif, port_id in ports}))
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.ovsdb.vsctl',
             lambda *args: self.calls.append(('vsctl',) + args[:2])))
@@ -309,6 +310,23 @@ class PlugDecisionsTestCase(test.NoDBTestCase):
         # Only the host mark is (re)written on the existing row.
         self.assertNotIn('del-port', [c[1] for c in self.calls
                                       if c[0] == 'vsctl'])
+        self.assertIn(('vsctl', 'set', 'Interface'), self.calls)
+
+    def test_restart_with_a_marked_row_writes_nothing(self):
+        self.ovs[PORT] = 'marked'
+        self.wired[PORT] = 'eth0'
+        vifs.plug_vifs(self.instance, model.NetworkInfo([make_vif()]),
+                       'f' * 64)
+        self.assertEqual([], self._plugs())
+        self.assertEqual([], [c for c in self.calls if c[0] == 'vsctl'])
+        self.assertIn(('wire', PORT, 'eth0', 'h1'), self.calls)
+
+    def test_a_marked_row_of_a_new_namespace_is_replugged_and_marked(self):
+        self.ovs[PORT] = 'marked'
+        vifs.plug_vifs(self.instance, model.NetworkInfo([make_vif()]),
+                       'f' * 64)
+        self.assertEqual([('plug', 'tapc0ffee00-11')], self._plugs())
+        self.assertIn(('vsctl', 'set', 'Interface'), self.calls)
 
     def test_new_namespace_replaces_the_stale_ovs_row(self):
         self.ovs[PORT] = 'stale'
