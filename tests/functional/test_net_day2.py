@@ -32,8 +32,8 @@ from ovsdbapp.backend.ovs_idl import transaction
 
 from novadocker.virt.docker import ovsdb
 from novadocker.virt.docker import vifs
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 
 def vsctl(*args):

@@ -13,11 +13,11 @@
 """The driver measured in-process, as the functional harness runs it.
 
 Nova's API, conductor, scheduler, placement and one nova-compute run in
-this process (Nova's functional fixtures, through the project's harness in
-tests/functional/base.py); the driver drives the real engine, real OVS and
-real rootwrap/privsep. Ports bind to the benchmark's own netdev bridge.
-The harness is used as a library here: this is a script that prints
-figures, not a test.
+this process (Nova's functional fixtures, through the harness in
+tools/harness/, which the functional tests use too); the driver drives the
+real engine, real OVS and real rootwrap/privsep. Ports bind to the
+benchmark's own netdev bridge. This is a script that prints figures, not a
+test, and it imports nothing of tests/.
 """
 
 import gc
@@ -28,8 +28,8 @@ import tempfile
 import time
 
 # First: it chooses Nova's native threading mode before Nova is imported.
-from tests.functional import base  # noqa: I100
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base  # noqa: I100
+from tools.harness import fixtures as nd_fixtures
 
 from nova.tests.functional.api import client as api_client  # noqa: I100
 import novadocker.conf
