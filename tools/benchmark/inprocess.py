@@ -36,6 +36,7 @@ import novadocker.conf
 from novadocker.conf import docker as docker_conf
 from novadocker.virt.docker import client as docker_client
 from novadocker.virt.docker import driver as driver_module
+from novadocker.virt.docker.image import load as image_load
 from tools.benchmark import common
 from tools.benchmark import probe
 
@@ -677,8 +678,8 @@ def _run_case(case_class, params, results):
 def run(params):
     """All in-process sections; returns their results."""
     probe.install(driver_module.DockerDriver)
-    images = driver_module.image_cache
-    probe._patch(images, 'ensure_image', 'images',
+    # Patched on its module: the driver calls it through the module.
+    probe._patch(image_load, 'ensure_image', 'images',
                  lambda *a, **k: 'ensure_image')
     results = {}
     error = _run_case(DriverBench, params, results)
