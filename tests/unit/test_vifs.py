@@ -15,6 +15,7 @@
 import ast
 import contextlib
 import os
+import threading
 
 from docker import errors as docker_errors
 from docker.models import containers as docker_containers
@@ -194,6 +195,41 @@ class NamingAndDnsTestCase(test.NoDBTestCase):
 
     def test_no_network_no_dns(self):
         self.assertEqual([], vifs.dns_servers(model.NetworkInfo([])))
+
+
+class PrivilegedLocksTestCase(test.NoDBTestCase):
+    """The daemon serialises requests per sandbox and per port only."""
+
+    def _blocked(self, held, wanted):
+        """Whether taking *wanted* waits while *held* is held."""
+        locks = netdev._NamedLocks()
+        got = threading.Event()
+
+        def take():
+            with locks.hold(*wanted):
+                got.set()
+        with locks.hold(*held):
+            worker = threading.Thread(target=take)
+            worker.start()
+            blocked = not got.wait(0.5)
+        worker.join(5)
+        self.assertTrue(got.is_set())
+        self.assertEqual({}, locks._locks)
+        return blocked
+
+    def test_two_servers_are_wired_at_once(self):
+        self.assertFalse(self._blocked(
+            [('sandbox', 'a'), ('port', 'p1')],
+            [('sandbox', 'b'), ('port', 'p2')]))
+
+    def test_two_ports_of_one_sandbox_take_turns(self):
+        self.assertTrue(self._blocked(
+            [('sandbox', 'a'), ('port', 'p1')],
+            [('sandbox', 'a'), ('port', 'p2')]))
+
+    def test_one_port_takes_turns_whatever_the_sandbox(self):
+        self.assertTrue(self._blocked(
+            [('sandbox', 'a'), ('port', 'p1')], [('port', 'p1')]))
 
 
 class _Link(dict):
