@@ -496,6 +496,9 @@ tunnel_types = vxlan
 [securitygroup]
 firewall_driver = $FIREWALL_DRIVER
 EOF
+    # Prompt network-vif-plugged events (deployment.conf says the cost).
+    apply_deployment neutron "$ETC/neutron/neutron.conf"
+    apply_deployment neutron-agent "$ETC/neutron/openvswitch_agent.ini"
 
     cp "$VENV/etc/heat/api-paste.ini" "$ETC/heat/"
     { cat <<EOF

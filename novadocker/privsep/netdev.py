@@ -73,9 +73,54 @@ _MAX_GUEST_DEVICES = 10000
 # Seconds a plug waits for a killed sandbox's namespace to go away.
 _DYING_NAMESPACE_WAIT = 10.0
 
-# One port at a time: the choice of a free ethN and the checks of what
-# exists must not interleave with another request on the same sandbox.
-_lock = threading.Lock()
+
+class _NamedLocks(object):
+    """One lock per name, made on first use and dropped when unused.
+
+    The daemon serves several requests at once (its thread pool): a lock
+    per sandbox and per port serialises only the requests that touch the
+    same namespace or the same host devices, so wiring one server never
+    waits for another's.
+    """
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks = {}
+
+    @contextlib.contextmanager
+    def hold(self, *names):
+        """Hold the locks of *names*, taken in the order given."""
+        entries = []
+        with self._guard:
+            for name in names:
+                entry = self._locks.setdefault(name, [threading.Lock(), 0])
+                entry[1] += 1
+                entries.append((name, entry))
+        try:
+            with contextlib.ExitStack() as stack:
+                for _name, entry in entries:
+                    stack.enter_context(entry[0])
+                yield
+        finally:
+            with self._guard:
+                for name, entry in entries:
+                    entry[1] -= 1
+                    if not entry[1]:
+                        del self._locks[name]
+
+
+# The choice of a free ethN and the checks of what exists must not
+# interleave with another request on the same sandbox, nor two requests
+# on one port's host devices. Always the sandbox first, then the port.
+_locks = _NamedLocks()
+
+
+def _sandbox_and_port(sandbox_id, port_id):
+    return _locks.hold(('sandbox', sandbox_id), ('port', port_id))
+
+
+def _port(port_id):
+    return _locks.hold(('port', port_id))
 
 
 class Refused(Exception):
@@ -507,7 +552,8 @@ def wire_port(sandbox_id, host, port_id, preferred_name, mac, mtu,
     if preferred_name is not None:
         _check_guest_dev(preferred_name)
     _check_config(mac, mtu, addresses, routes)
-    with _lock, _sandbox(sandbox_id, host) as nsfd, IPRoute() as ipr, \
+    with _sandbox_and_port(sandbox_id, port_id), \
+            _sandbox(sandbox_id, host) as nsfd, IPRoute() as ipr, \
             _namespace_sockets(nsfd) as (ns, ns_sock), \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as host_sock:
         tap = _link(ipr, ifname=names['tap'])
@@ -540,13 +586,14 @@ def unwire_port(sandbox_id, host, port_id):
     """
     check_port_id(port_id)
     removed = []
-    with _lock, _sandbox(sandbox_id, host) as nsfd, \
+    with _sandbox_and_port(sandbox_id, port_id), \
+            _sandbox(sandbox_id, host) as nsfd, \
             _namespace_sockets(nsfd) as (ns, _sock):
         guest = _guest_of(ns, port_id)
         if guest is not None:
             _delete(ns, guest['index'])
             removed.append(guest.get_attr('IFLA_IFNAME'))
-    with _lock:
+    with _port(port_id):
         return removed + _remove_host_devices(port_id)
 
 
@@ -560,7 +607,7 @@ def remove_port_devices(port_id):
     the devices removed.
     """
     check_port_id(port_id)
-    with _lock:
+    with _port(port_id):
         return _remove_host_devices(port_id)
 
 

@@ -18,7 +18,7 @@ import subprocess
 import docker
 
 from novadocker.virt.docker import exception
-from tests.functional import base
+from tools.harness import base
 
 
 def host_figures():

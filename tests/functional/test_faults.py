@@ -36,10 +36,10 @@ from oslo_utils import uuidutils
 
 from novadocker import privsep
 from novadocker.virt.docker import vifs
-from tests.functional import base
 from tests.functional import engine_proxy
-from tests.functional import fixtures as nd_fixtures
 from tests.functional import private_engine
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 
 class FaultsTestCase(base.NetworkedTestBase):

@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from nova.tests.functional.api import client as api_client
 from oslo_utils import uuidutils
 
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 MOUNT = '/config-drive'
 SCRIPT = ('#!/bin/sh\n'

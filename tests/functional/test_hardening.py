@@ -24,8 +24,8 @@ from nova.tests.functional.api import client as api_client
 from oslo_utils import uuidutils
 
 from novadocker.virt.docker import exception
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 DROPPED = ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SETFCAP', 'SYS_CHROOT',
            'SETPCAP']

@@ -32,8 +32,8 @@ import time
 import fixtures
 
 from novadocker.virt.docker.image import naming
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 ENGINE_TMP = '/var/lib/docker/tmp'
 MAX_GROWTH_KIB = 64 * 1024

@@ -25,8 +25,8 @@ import time
 from oslo_utils import uuidutils
 
 from novadocker.virt.docker.image import naming
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 
 def image_with_file(content):

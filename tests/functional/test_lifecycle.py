@@ -16,8 +16,8 @@ import time
 
 from nova import context as nova_context
 
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 
 class LifecycleTestCase(base.DockerFunctionalTestBase):

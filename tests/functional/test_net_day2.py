@@ -23,11 +23,17 @@ import subprocess
 import threading
 import time
 
+import fixtures
+import os_vif
+from oslo_concurrency import processutils
+from oslo_privsep import daemon
 from oslo_utils import uuidutils
+from ovsdbapp.backend.ovs_idl import transaction
 
+from novadocker.virt.docker import ovsdb
 from novadocker.virt.docker import vifs
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 
 def vsctl(*args):
@@ -88,6 +94,54 @@ class OvsdbForwarder(object):
             self.server = None
         if os.path.exists(self.path):
             os.unlink(self.path)
+
+
+class BoundaryCounter(fixtures.Fixture):
+    """Counts what crosses the driver's boundaries, passing every call on.
+
+    Processes run through processutils (ovs-vsctl, rootwrap), os-vif
+    plugs, privileged round trips and OVSDB transactions that write.
+    """
+
+    _READS = ('BrExistsCommand', 'DbListCommand', 'DbFindCommand',
+              'DbGetCommand')
+
+    def _setUp(self):
+        self.processes = []
+        self.plugs = 0
+        self.privsep_calls = 0
+        self.ovsdb_writes = []
+        self.ovsdb_reads = 0
+        self._wrap(processutils, 'execute', self._process)
+        self._wrap(os_vif, 'plug', self._plug)
+        self._wrap(daemon._ClientChannel, 'remote_call', self._privsep)
+        self._wrap(transaction.Transaction, 'commit', self._commit)
+
+    def _wrap(self, owner, name, count):
+        original = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            count(*args)
+            return original(*args, **kwargs)
+        setattr(owner, name, counted)
+        self.addCleanup(setattr, owner, name, original)
+
+    def _process(self, *cmd):
+        self.processes.append(' '.join(str(c) for c in cmd[:3]))
+
+    def _plug(self, *args):
+        self.plugs += 1
+
+    def _privsep(self, channel, name, *args):
+        self.privsep_calls += 1
+
+    def _commit(self, txn):
+        writes = [type(c).__name__ for c in txn.commands
+                  if type(c).__name__ not in self._READS]
+        if writes:
+            self.ovsdb_writes.append(writes)
+        else:
+            self.ovsdb_reads += 1
 
 
 class Day2NetworkingTestCase(base.NetworkedTestBase):
@@ -176,6 +230,31 @@ class Day2NetworkingTestCase(base.NetworkedTestBase):
         self.assertTcp(b, a)
         self.assertTcp(None, b)
         self.delete_all(a, b)
+
+    def test_restart_costs_no_process_per_kept_port(self):
+        servers = [self.boot_on_net() for _ in range(3)]
+        before = {s['id']: self.ofport_and_ifindex(s) for s in servers}
+        # A new nova-compute process has no OVSDB connection yet.
+        ovsdb.close_connection()
+        counter = BoundaryCounter()
+        self.useFixture(counter)
+
+        self.restart()
+
+        # No process is forked for OVS (the driver's OVSDB connection is
+        # opened at start-up), no port is re-plugged, and kept ports cost
+        # no OVSDB transaction: their rows are read from the connection's
+        # replica (one read a server) and already carry the host mark.
+        self.assertEqual([], counter.processes)
+        self.assertEqual(0, counter.plugs)
+        self.assertEqual([], counter.ovsdb_writes)
+        self.assertEqual(0, counter.ovsdb_reads)
+        # One privileged round trip a port (the check inside its sandbox).
+        self.assertEqual(len(servers), counter.privsep_calls)
+        after = {s['id']: self.ofport_and_ifindex(s) for s in servers}
+        self.assertEqual(before, after)
+        self.assertTcp(servers[0], servers[2])
+        self.delete_all(*servers)
 
     def test_restart_with_vanished_containers_starts_and_says_so(self):
         gone = self.boot_on_net()

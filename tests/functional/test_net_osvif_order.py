@@ -26,7 +26,7 @@ import sys
 import fixtures
 import testtools
 
-from tests.functional import base
+from tools.harness import base
 
 REPO = base.REPO
 SCRIPT = '''

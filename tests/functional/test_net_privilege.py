@@ -32,8 +32,8 @@ from novadocker import privsep
 from novadocker.privsep import netdev
 from novadocker.virt.docker import netns
 from novadocker.virt.docker import vifs
-from tests.functional import base
 from tests.functional import test_vif_wiring as wiring
+from tools.harness import base
 
 
 class PrivsepRefusalsTestCase(wiring.VifWiringBase):

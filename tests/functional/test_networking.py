@@ -18,8 +18,8 @@ import time
 
 from novadocker.privsep import netdev
 from novadocker.virt.docker import vifs
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 
 class NetworkingTestCase(base.NetworkedTestBase):

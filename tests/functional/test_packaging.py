@@ -26,7 +26,7 @@ import sysconfig
 import fixtures
 import testtools
 
-from tests.functional import base
+from tools.harness import base
 
 CHECK_LOADS = '''
 import nova.virt.docker, novadocker

@@ -20,8 +20,8 @@ Real engine, OVS and rootwrap: what a user sees is checked on the engine
 
 import time
 
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 MIB = 1024 * 1024
 LABEL_ROLE = 'org.openstack.nova.role'

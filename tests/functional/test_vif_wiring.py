@@ -42,7 +42,7 @@ import novadocker.conf
 from novadocker.virt.docker import exception
 from novadocker.virt.docker import netns
 from novadocker.virt.docker import vifs
-from tests.functional import base
+from tools.harness import base
 
 CONF = novadocker.conf.CONF
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(

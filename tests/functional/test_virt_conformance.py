@@ -35,8 +35,8 @@ from nova.tests.unit import utils as test_utils
 from nova.tests.unit.virt import test_virt_drivers
 from oslo_utils import uuidutils
 
-from tests.functional import base
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import base
+from tools.harness import fixtures as nd_fixtures
 
 SUITE_IMAGE_ID = 'cedef40a-ed67-4d10-800e-17455edce175'
 
@@ -97,7 +97,7 @@ class DockerDriverConformanceTestCase(test_virt_drivers._VirtDriverTestCase,
 
     def setUp(self):
         self.useFixture(fixtures.MonkeyPatch(
-            'tests.functional.fixtures.DockerGlanceFixture', _SuiteGlance))
+            'tools.harness.fixtures.DockerGlanceFixture', _SuiteGlance))
         super().setUp()
         # The privileged helper wires only sandboxes of the host it was
         # started for: the suite's driver is that host's second driver.

@@ -17,6 +17,8 @@ import gzip
 import io
 import json
 import tarfile
+import threading
+import time
 
 import fixtures
 import testtools
@@ -156,6 +158,56 @@ class SnapshotConfigTestCase(testtools.TestCase):
                 lambda: reader.read(64 * 1024), b''))
             self.assertEqual(4 * piece, delivered)
             self.assertLessEqual(sum(copied), 2 * delivered)
+
+
+class PrefetchedTestCase(testtools.TestCase):
+    """The producer thread of a load: order, bound, failure, early stop."""
+
+    def test_pieces_come_in_order_and_the_thread_ends(self):
+        pieces = streams.Prefetched(iter([b'a', b'b', b'c']), depth=1)
+        self.assertEqual([b'a', b'b', b'c'], list(pieces))
+        self.assertFalse(pieces._thread.is_alive())
+
+    def test_at_most_depth_pieces_wait_for_the_reader(self):
+        made = []
+        ready = threading.Event()
+
+        def source():
+            for i in range(100):
+                made.append(i)
+                if len(made) == 4:
+                    ready.set()
+                yield b'x'
+        pieces = streams.Prefetched(source(), depth=2)
+        self.addCleanup(pieces.close)
+        ready.wait(5)
+        time.sleep(0.3)
+        # Two waiting, one held by the blocked producer, one being made.
+        self.assertLessEqual(len(made), 4)
+
+    def test_a_producer_failure_reaches_the_reader_after_its_pieces(self):
+        def source():
+            yield b'first'
+            raise exception.InvalidImageArchive(image_id='i', reason='bad')
+        got = []
+        with testtools.ExpectedException(exception.InvalidImageArchive):
+            for piece in streams.Prefetched(source(), depth=4):
+                got.append(piece)
+        self.assertEqual([b'first'], got)
+
+    def test_closing_early_stops_the_producer(self):
+        made = []
+
+        def source():
+            for i in range(10000):
+                made.append(i)
+                yield b'x'
+        pieces = streams.Prefetched(source(), depth=2)
+        it = iter(pieces)
+        next(it)
+        pieces.close()
+        self.assertFalse(pieces._thread.is_alive())
+        self.assertLess(len(made), 10)
 
 
 class CountingBytes(bytes):

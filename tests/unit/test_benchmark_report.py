@@ -12,9 +12,15 @@
 
 """The benchmark's headline keys and target verdicts (tools/benchmark)."""
 
+import ast
+import os
+
 import testtools
 
 from tools.benchmark import report
+
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), 'tools')
 
 # Issue 15, acceptance 3: the JSON has at least these keys.
 ACCEPTANCE_KEYS = (
@@ -134,3 +140,49 @@ class HeadlineTestCase(testtools.TestCase):
         text = report.markdown(result)
         for target in result['targets'].values():
             self.assertIn(target['target'], text)
+
+
+class ToolsStandAloneTestCase(testtools.TestCase):
+
+    def test_no_tool_imports_the_tests(self):
+        found = []
+        for top, _dirs, files in os.walk(TOOLS):
+            for name in files:
+                if not name.endswith('.py'):
+                    continue
+                path = os.path.join(top, name)
+                with open(path) as f:
+                    tree = ast.parse(f.read(), path)
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.ImportFrom):
+                        names = [node.module or '']
+                    elif isinstance(node, ast.Import):
+                        names = [a.name for a in node.names]
+                    else:
+                        continue
+                    found += ['%s: %s' % (os.path.relpath(path, TOOLS), n)
+                              for n in names
+                              if n == 'tests' or n.startswith('tests.')]
+        self.assertEqual([], found)
+
+
+class TwoNodeTestCase(testtools.TestCase):
+
+    def test_one_host_up_is_a_skip_that_says_how_to_get_two(self):
+        from tools.benchmark import cloud
+
+        class Service(object):
+            def __init__(self, host, state='up'):
+                self.host, self.state = host, state
+
+        class Compute(object):
+            def services(self, binary):
+                return [Service('ctl'), Service('c1', 'down'),
+                        Service('ndbench-fake-1')]
+
+        conn = type('Conn', (), {'compute': Compute()})()
+        out = cloud._two_node(conn, {}, {'cloud_runs': 1,
+                                         'cloud_concurrency': (3,)})
+        self.assertTrue(out['skipped'])
+        self.assertIn('1 nova-compute host up (ctl)', out['reason'])
+        self.assertIn('--computes 2', out['reason'])

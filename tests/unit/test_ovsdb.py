@@ -136,6 +136,16 @@ class OvsdbClientTestCase(test.NoDBTestCase):
                 other, 'c0ffee00-2222-4222-8333-944455556666')]))
         self.assertEqual(1, len(api.calls))
 
+    def test_a_row_marked_with_the_host_reads_as_marked(self):
+        api = _Api([dict(ROW, external_ids=dict(
+            ROW['external_ids'], **{vifs.OVS_HOST_KEY: 'h1'}))])
+        self.connect(api)
+        osvif = vifs._to_osvif(_vif(PORT))
+        self.assertEqual({PORT: 'marked'},
+                         vifs._ovs_port_states([(osvif, PORT)], 'h1'))
+        self.assertEqual({PORT: 'ok'},
+                         vifs._ovs_port_states([(osvif, PORT)], 'h2'))
+
     def test_unopened_connection_warns_and_uses_vsctl(self):
         self.assertFalse(self.connect(OSError('connection refused')))
         self.assertIn('WARNING Cannot open a native OVSDB connection',

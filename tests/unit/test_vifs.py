@@ -15,6 +15,7 @@
 import ast
 import contextlib
 import os
+import threading
 
 from docker import errors as docker_errors
 from docker.models import containers as docker_containers
@@ -197,6 +198,41 @@ class NamingAndDnsTestCase(test.NoDBTestCase):
         self.assertEqual([], vifs.dns_servers(model.NetworkInfo([])))
 
 
+class PrivilegedLocksTestCase(test.NoDBTestCase):
+    """The daemon serialises requests per sandbox and per port only."""
+
+    def _blocked(self, held, wanted):
+        """Whether taking *wanted* waits while *held* is held."""
+        locks = netdev._NamedLocks()
+        got = threading.Event()
+
+        def take():
+            with locks.hold(*wanted):
+                got.set()
+        with locks.hold(*held):
+            worker = threading.Thread(target=take)
+            worker.start()
+            blocked = not got.wait(0.5)
+        worker.join(5)
+        self.assertTrue(got.is_set())
+        self.assertEqual({}, locks._locks)
+        return blocked
+
+    def test_two_servers_are_wired_at_once(self):
+        self.assertFalse(self._blocked(
+            [('sandbox', 'a'), ('port', 'p1')],
+            [('sandbox', 'b'), ('port', 'p2')]))
+
+    def test_two_ports_of_one_sandbox_take_turns(self):
+        self.assertTrue(self._blocked(
+            [('sandbox', 'a'), ('port', 'p1')],
+            [('sandbox', 'a'), ('port', 'p2')]))
+
+    def test_one_port_takes_turns_whatever_the_sandbox(self):
+        self.assertTrue(self._blocked(
+            [('sandbox', 'a'), ('port', 'p1')], [('port', 'p1')]))
+
+
 class _Link(dict):
     """A netlink link message as pyroute2 returns it, for the decisions."""
 
@@ -262,8 +298,9 @@ class PlugDecisionsTestCase(test.NoDBTestCase):
             'novadocker.virt.docker.vifs._check_bridge', lambda b, p: None))
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.vifs._ovs_port_states',
-            lambda ports: {port_id: self.ovs.get(port_id, 'missing')
-                           for _osvif, port_id in ports}))
+            lambda ports, host=None: {
+                port_id: self.ovs.get(port_id, 'missing')
+                for _osvif, port_id in ports}))
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.ovsdb.vsctl',
             lambda *args: self.calls.append(('vsctl',) + args[:2])))
@@ -310,6 +347,23 @@ class PlugDecisionsTestCase(test.NoDBTestCase):
         # Only the host mark is (re)written on the existing row.
         self.assertNotIn('del-port', [c[1] for c in self.calls
                                       if c[0] == 'vsctl'])
+        self.assertIn(('vsctl', 'set', 'Interface'), self.calls)
+
+    def test_restart_with_a_marked_row_writes_nothing(self):
+        self.ovs[PORT] = 'marked'
+        self.wired[PORT] = 'eth0'
+        vifs.plug_vifs(self.instance, model.NetworkInfo([make_vif()]),
+                       'f' * 64)
+        self.assertEqual([], self._plugs())
+        self.assertEqual([], [c for c in self.calls if c[0] == 'vsctl'])
+        self.assertIn(('wire', PORT, 'eth0', 'h1'), self.calls)
+
+    def test_a_marked_row_of_a_new_namespace_is_replugged_and_marked(self):
+        self.ovs[PORT] = 'marked'
+        vifs.plug_vifs(self.instance, model.NetworkInfo([make_vif()]),
+                       'f' * 64)
+        self.assertEqual([('plug', 'tapc0ffee00-11')], self._plugs())
+        self.assertIn(('vsctl', 'set', 'Interface'), self.calls)
 
     def test_new_namespace_replaces_the_stale_ovs_row(self):
         self.ovs[PORT] = 'stale'

@@ -116,8 +116,50 @@ def _run(conn, ids, params):
     except Exception as e:
         out['images'] = {'skipped': True, 'reason': 'failed: %r' % (e,)}
         common.progress('cloud images failed: %r', e)
+    out['two_node'] = _two_node(conn, ids, params)
     out['fake_driver'] = _fake_driver(conn, ids, params)
     out['rally'] = _rally(conn, ids, params)
+    return out
+
+
+def _docker_hosts(conn):
+    """The hosts of up nova-compute services, without this benchmark's."""
+    return sorted(s.host for s in conn.compute.services(binary='nova-compute')
+                  if s.state == 'up' and not s.host.startswith(
+                      common.PREFIX))
+
+
+def _two_node(conn, ids, params):
+    """Boots spread over both hosts of ``tools/cloud.sh up --computes 2``.
+
+    Each boot names its host (POST /servers host=, microversion 2.74), in
+    turn, so both hosts get the same share: serial boots per host, and
+    the widest concurrent width split between them.
+    """
+    try:
+        hosts = _docker_hosts(conn)
+    except Exception as e:
+        return common.skipped('two-node: cannot list compute services: %r'
+                              % (e,))
+    if len(hosts) < 2:
+        return common.skipped(
+            'two-node: %d nova-compute host up (%s); tools/cloud.sh up '
+            '--computes 2 brings up two' % (len(hosts), ', '.join(hosts)))
+    hosts = hosts[:2]
+    bench = _Cloud(conn, ids)
+    out = {'hosts': hosts}
+    try:
+        for host in hosts:
+            out['serial_' + host] = bench.serial(
+                params['cloud_runs'], label='two-node %s' % host, host=host)
+        width = max(params['cloud_concurrency'])
+        out['concurrent%d' % width] = bench.concurrent(width,
+                                                       spread_over=hosts)
+    except Exception as e:
+        common.progress('two-node section failed: %r', e)
+        out['error'] = 'failed: %r' % (e,)
+    finally:
+        bench.cleanup()
     return out
 
 
@@ -202,9 +244,13 @@ class _Cloud(object):
         """*width* POSTs at once; one poller lists them (not one each)."""
         prefix = 'ndbench-c%s-' % uuid.uuid4().hex[:6]
         start = time.perf_counter()
+        # spread_over: hosts to place the boots on in turn.
+        hosts = kwargs.pop('spread_over', None)
+        kwargs_of = [dict(kwargs, host=hosts[i % len(hosts)]) if hosts
+                     else kwargs for i in range(width)]
         with concurrent.futures.ThreadPoolExecutor(width) as pool:
             ids = list(pool.map(lambda i: self.create(
-                name=prefix + str(i), **kwargs), range(width)))
+                name=prefix + str(i), **kwargs_of[i]), range(width)))
         active = {}
         deadline = time.monotonic() + 900
         while len(active) < width and time.monotonic() < deadline:

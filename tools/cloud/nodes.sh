@@ -200,6 +200,7 @@ EOF
       for p in privsep privsep_ovs_vsctl privsep_namespace privsep_link privsep_conntrack privsep_dhcp_release; do
           printf '[%s]\nhelper_command = %s\n' "$p" "$helper"
       done; } >"$ETC/neutron/openvswitch_agent-c$k.ini"
+    apply_deployment neutron-agent "$ETC/neutron/openvswitch_agent-c$k.ini"
 }
 
 node_up() {

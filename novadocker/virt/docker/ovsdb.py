@@ -102,6 +102,24 @@ def open_connection():
     return True
 
 
+def close_connection():
+    """Close the native connection (at shutdown); a later call reopens it."""
+    with _client.lock:
+        api, _client.api, _client.remote = _client.api, None, None
+        _client.next_try = 0.0
+        if api is None:
+            return
+        conn = api.ovsdb_connection
+        # ovsdbapp keeps the first connection made on the API class; ours
+        # is the only user of _DriverOvsdb, so the class forgets it here.
+        _DriverOvsdb._ovsdb_connection = None
+    try:
+        conn.stop(timeout=TIMEOUT)
+        conn.idl.close()
+    except Exception as e:
+        LOG.debug('Closing the OVSDB connection: %s', e)
+
+
 def _native():
     """The open API for the configured OVSDB, or None."""
     if _client.api is None and time.monotonic() >= _client.next_try:

@@ -240,11 +240,13 @@ def _check_bridge(bridge, port_id):
         raise exception.OvsBridgeMissing(bridge=bridge, port_id=port_id)
 
 
-def _ovs_port_states(ports):
+def _ovs_port_states(ports, host=None):
     """{port id: 'ok', 'stale' or 'missing'} of [(osvif, port id)].
 
     One OVSDB read for all the ports: 'stale' is a row without a working
-    interface (or of another port), 'missing' no row.
+    interface (or of another port), 'missing' no row. With *host*, a
+    working row already marked with that host is 'marked' (kept as it is,
+    nothing to write).
     """
     names = {port_id: _ovs_device(osvif) for osvif, port_id in ports}
     rows = ovsdb.interfaces_named(names.values())
@@ -255,7 +257,8 @@ def _ovs_port_states(ports):
             states[port_id] = 'missing'
         elif (row['external_ids'].get('iface-id') == port_id and
                 row['ofport'] > 0 and not row['error']):
-            states[port_id] = 'ok'
+            marked = host and row['external_ids'].get(OVS_HOST_KEY) == host
+            states[port_id] = 'marked' if marked else 'ok'
         else:
             states[port_id] = 'stale'
     return states
@@ -343,10 +346,13 @@ def _ensure(instance, vif, osvif, config, sandbox_id, preferred_name,
     """
     if ovs is None:
         ovs = _ovs_port_state(osvif, vif['id'])
+    marked = ovs == 'marked'
+    if marked:
+        ovs = 'ok'
     made = [False]
     try:
         _ensure_steps(instance, vif, osvif, config, sandbox_id,
-                      preferred_name, ovs, made)
+                      preferred_name, ovs, made, marked)
     except Exception:
         with excutils.save_and_reraise_exception():
             if made[0] or ovs != 'ok':
@@ -355,7 +361,7 @@ def _ensure(instance, vif, osvif, config, sandbox_id, preferred_name,
 
 
 def _ensure_steps(instance, vif, osvif, config, sandbox_id, preferred_name,
-                  ovs, made):
+                  ovs, made, marked=False):
     host = _host_of(instance)
     hybrid = isinstance(osvif, osv_objects.vif.VIFBridge)
     info = os_vif_util.nova_to_osvif_instance(instance)
@@ -382,8 +388,10 @@ def _ensure_steps(instance, vif, osvif, config, sandbox_id, preferred_name,
                 # The row of a device that died with an old namespace.
                 _del_ovs_port(osvif)
             os_vif.plug(osvif, info)
-    with _step(vif, 'marking the OVS interface with its host'):
-        _mark(osvif, host)
+    if made[0] or not marked:
+        # A kept port already marked (a restart) costs no OVSDB write.
+        with _step(vif, 'marking the OVS interface with its host'):
+            _mark(osvif, host)
     for dst, gateway in wired['skipped_routes']:
         LOG.info('%(dev)s: route %(dst)s via %(gw)s not added, an earlier '
                  'interface holds the default route',
@@ -432,7 +440,8 @@ def plug_vifs(instance, network_info, sandbox_id):
         try:
             # Every port's OVS row in one read: a restart keeps them all.
             states = _ovs_port_states([(osvif, vif['id'])
-                                       for vif, osvif, _c in prepared])
+                                       for vif, osvif, _c in prepared],
+                                      _host_of(instance))
             for vif, osvif, config in prepared:
                 if _ensure(instance, vif, osvif, config, sandbox_id,
                            config.name, states[vif['id']]):

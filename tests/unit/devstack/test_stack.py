@@ -68,6 +68,9 @@ class AllInOneTestCase(base.NodeTestCase):
         glance = self.node_ini('/etc/glance/glance-api.conf')
         self.assertIn('docker', glance.get('image_format',
                                            'container_formats').split(','))
+        # Neutron sends Nova its port events after 1 s, not 2.
+        neutron = self.node_ini('/etc/neutron/neutron.conf')
+        self.assertEqual('1', neutron.get('DEFAULT', 'send_events_interval'))
         # devstack's own OVN start-up ran (start_ovn_services), and the
         # managers were merged after its set-manager: still set at the end.
         self.assert_ovn_started_then_managers_merged()

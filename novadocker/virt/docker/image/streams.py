@@ -19,6 +19,8 @@ hashed on the way and checked against Glance's record.
 
 import gzip
 import hashlib
+import queue
+import threading
 import zlib
 
 from oslo_log import log as logging
@@ -307,3 +309,76 @@ class ArchiveBody(object):
         data = self._source.read(size)
         self.size += len(data)
         return data
+
+
+class _Failure(object):
+    """What the producer of a Prefetched raised, handed to its reader."""
+
+    def __init__(self, error):
+        self.error = error
+
+
+class Prefetched(object):
+    """Iterate *source* in a thread of its own, *depth* pieces ahead.
+
+    The download, its hash and the archive checks (the producer) run while
+    the reader sends the pieces already made (to the engine): neither waits
+    for the other while at most *depth* pieces are in between, which bounds
+    the memory. What the producer raises is raised to the reader after the
+    pieces made before it, so a failure still aborts the upload; closing
+    the iterator early stops the producer at its next piece.
+    """
+
+    _END = object()
+    # How long the producer waits for room before it looks for a stop.
+    _PUT_WAIT = 0.1
+    # How long close() waits for the producer to finish its piece.
+    JOIN_TIMEOUT = 60
+
+    def __init__(self, source, depth=4, name='nova-docker-prefetch'):
+        self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce,
+                                        args=(source,), name=name,
+                                        daemon=True)
+        self._thread.start()
+
+    def _produce(self, source):
+        try:
+            for piece in source:
+                if not self._put(piece):
+                    return
+        except BaseException as e:
+            self._put(_Failure(e))
+            return
+        self._put(self._END)
+
+    def _put(self, item):
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=self._PUT_WAIT)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._END:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:
+            self.close()
+
+    def close(self):
+        """Stop the producer and wait for it (it holds the download)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(self.JOIN_TIMEOUT)
+        if self._thread.is_alive():
+            LOG.warning('The image download thread %s did not stop in %d '
+                        's', self._thread.name, self.JOIN_TIMEOUT)

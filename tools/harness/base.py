@@ -37,7 +37,7 @@ import novadocker.conf  # noqa: F401  (registers [docker])
 import novadocker.privsep  # noqa: F401
 from novadocker.virt.docker import driver as driver_module
 from novadocker.virt.docker import vifs
-from tests.functional import fixtures as nd_fixtures
+from tools.harness import fixtures as nd_fixtures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
