@@ -26,8 +26,8 @@ import os
 import fixtures
 
 from novadocker.virt.docker import migration as moves
-from tests.functional import base
 from tests.functional import test_server_actions
+from tools.harness import base
 
 LABEL_HOST = 'org.openstack.nova.host'
 LABEL_ROLE = 'org.openstack.nova.role'
