@@ -149,7 +149,13 @@ def identity():
 def wait_for(what, check, timeout=180):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = check()
+        try:
+            found = check()
+        except ks_exceptions.ConnectionError as e:
+            # An API worker that dropped one request (a busy machine) is
+            # not the end of the wait: its server starts another.
+            say('%s: %s; asking again' % (what, e))
+            found = None
         if found:
             return found
         time.sleep(2)
