@@ -23,7 +23,11 @@ mode=${1:?usage: $0 before|pids|after DIR}
 dir=${2:?usage: $0 before|pids|after DIR}
 
 # Field 22 of stat, counted after the command name (which may hold spaces).
-start_time() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }
+# The start time of a live process; empty when it is gone or a zombie
+# (dead, waiting for its parent to reap it).
+start_time() {
+    sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '$1 != "Z" {print $20}'
+}
 bridges() { ovs-vsctl --timeout=10 list-br | sort; }
 interfaces() { ovs-vsctl --timeout=10 --bare --columns=name list Interface | grep . | sort; }
 managers() { ovs-vsctl --timeout=10 --bare --columns=target list Manager | grep . | sort || true; }
@@ -71,12 +75,16 @@ snapshot() {
 record_pids() {
     # Every process of the sessions up started (a service and its workers,
     # privsep daemons, agents' helpers), with its start time.
-    local f pid sid
+    local f pid sid started
     : >"$dir/pids"
     for f in "$CLOUD_HOME"/run/*.pid; do
         read -r sid _ <"$f" || continue
         for pid in $(ps -e -o pid= -o sid= | awk -v s="$sid" '$2 == s {print $1}'); do
-            echo "$pid $(start_time "$pid") $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)"
+            # A process that ended since ps listed it has no start time:
+            # nothing to record.
+            started=$(start_time "$pid")
+            [ -n "$started" ] || continue
+            echo "$pid $started $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)"
         done >>"$dir/pids"
     done
     [ -s "$dir/pids" ] || { echo "no process of the cloud found under $CLOUD_HOME/run" >&2; exit 1; }
@@ -104,7 +112,7 @@ compare() {
     # and "no process naming the cloud's home" below covers what it ran.
     if [ -f "$dir/pids" ]; then
         while read -r pid started rest; do
-            [ "$(start_time "$pid")" = "$started" ] \
+            [ -n "$started" ] && [ "$(start_time "$pid")" = "$started" ] \
                 && alive+="$pid ($rest)"$'\n'
         done <"$dir/pids"
         check "no process up started is alive" "$alive"
