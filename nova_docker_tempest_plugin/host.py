@@ -128,23 +128,22 @@ def wiring_of(instance_uuid):
             'containers': container_starts(instance_uuid)}
 
 
-def node_compute(command, action, host):
-    """Run [nova_docker] node_compute_command: stop or start one host's."""
-    cmd = command.split() + [action, host]
+def _run_service_command(cmd):
+    """Run an operator's service command; its output, or RuntimeError."""
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     if result.returncode != 0:
         raise RuntimeError('%s failed (%d):\n%s%s' % (
             ' '.join(cmd), result.returncode, result.stdout[-2000:],
             result.stderr[-2000:]))
     return result.stdout
+
+
+def node_compute(command, action, host):
+    """Run [nova_docker] node_compute_command: stop or start one host's."""
+    return _run_service_command(command.split() + [action, host])
 
 
 def restart_compute(command, kill=False):
     """Run [nova_docker] compute_restart_command (with --kill to crash)."""
-    cmd = command.split() + (['--kill'] if kill else [])
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
-    if result.returncode != 0:
-        raise RuntimeError('%s failed (%d):\n%s%s' % (
-            ' '.join(cmd), result.returncode, result.stdout[-2000:],
-            result.stderr[-2000:]))
-    return result.stdout
+    return _run_service_command(command.split() +
+                                (['--kill'] if kill else []))

@@ -1013,6 +1013,22 @@ cmd_status() {
 # has gone through every instance of the host.
 INIT_HOST_DONE='Looking for unclaimed instances stuck in BUILDING status'
 
+# Wait until the nova-compute service NAME, started after its log held
+# OFFSET bytes, finished init_host (at most 180 s).
+wait_init_host() {
+    local name=$1 offset=$2 i
+    for i in $(seq 1 180); do
+        tail -c +"$((offset + 1))" "$LOGS/$name.log" | grep -qF "$INIT_HOST_DONE" && {
+            say "$name (pid $(pid_of "$name")) finished init_host"
+            return 0
+        }
+        pid_of "$name" >/dev/null || { tail -n 25 "$LOGS/$name.log" >&2; die "$name exited"; }
+        sleep 1
+    done
+    tail -n 25 "$LOGS/$name.log" >&2
+    die "$name did not finish init_host in 180 s (log: $LOGS/$name.log)"
+}
+
 cmd_restart_compute() {
     local pid offset i
     [ "$(id -u)" -eq 0 ] || die "run as root"
@@ -1032,22 +1048,13 @@ cmd_restart_compute() {
     offset=$(stat -c %s "$LOGS/nova-compute.log")
     STARTED=()
     start_compute
-    for i in $(seq 1 180); do
-        tail -c +"$((offset + 1))" "$LOGS/nova-compute.log" | grep -qF "$INIT_HOST_DONE" && {
-            say "nova-compute (pid $(pid_of nova-compute)) finished init_host"
-            return 0
-        }
-        pid_of nova-compute >/dev/null || { tail -n 25 "$LOGS/nova-compute.log" >&2; die "nova-compute exited"; }
-        sleep 1
-    done
-    tail -n 25 "$LOGS/nova-compute.log" >&2
-    die "nova-compute did not finish init_host in 180 s (log: $LOGS/nova-compute.log)"
+    wait_init_host nova-compute "$offset"
 }
 
 # Stop or start the nova-compute of one compute host, the rest of its node
 # left running: a host "down" for Nova (evacuation), then back.
 cmd_node_compute() {
-    local action=${1:-} host=${2:-} name='' node='' k offset i
+    local action=${1:-} host=${2:-} name='' node='' k offset
     [ "$(id -u)" -eq 0 ] || die "run as root"
     case "$action" in start|stop) ;; *) die "usage: $0 node-compute start|stop HOST" ;; esac
     if [ "$host" = "$COMPUTE_HOST" ]; then
@@ -1069,15 +1076,7 @@ cmd_node_compute() {
     offset=$(stat -c %s "$LOGS/$name.log" 2>/dev/null || echo 0)
     STARTED=()
     if [ -z "$node" ]; then start_compute; else node_compute_up "$node"; fi
-    for i in $(seq 1 180); do
-        tail -c +"$((offset + 1))" "$LOGS/$name.log" | grep -qF "$INIT_HOST_DONE" && {
-            say "$name finished init_host"
-            return 0
-        }
-        pid_of "$name" >/dev/null || { tail -n 25 "$LOGS/$name.log" >&2; die "$name exited"; }
-        sleep 1
-    done
-    die "$name did not finish init_host in 180 s (log: $LOGS/$name.log)"
+    wait_init_host "$name" "$offset"
 }
 
 # How many compute nodes: up's --computes, else what the last up recorded.

@@ -227,7 +227,7 @@ class DiagnosticsTestCase(test_driver.DriverTestBase):
             proc + '/%d/sys/%s/address'))
         self.useFixture(fixtures.MonkeyPatch(
             'novadocker.virt.docker.server.Server.sandbox_pid',
-            lambda server: 1))
+            lambda server, pair=None: 1))
 
     def test_counters_cpu_and_memory(self):
         instance = guest()

@@ -131,6 +131,23 @@ class NovaDockerScenarioTest(test.BaseTestCase):
         return cls._base_image_data
 
     @classmethod
+    def create_bigger_flavor(cls, admin_flavors_client):
+        """A flavor one size up from the test flavor, removed at the end.
+
+        Twice the memory, the same vCPUs and root disk: where the engine
+        caps the writable layer, its size cannot change in place.
+        """
+        base = cls.flavors_client.show_flavor(cls.flavor_id)['flavor']
+        bigger = admin_flavors_client.create_flavor(
+            name=data_utils.rand_name('nd-tempest-bigger'),
+            ram=base['ram'] * 2, vcpus=base['vcpus'],
+            disk=base['disk'])['flavor']
+        cls.addClassResourceCleanup(
+            test_utils.call_and_ignore_notfound_exc,
+            admin_flavors_client.delete_flavor, bigger['id'])
+        return base, bigger
+
+    @classmethod
     def create_workload_image(cls):
         """The busybox image whose command runs the server's $ND_SCRIPT."""
         return cls.create_image(cls.base_image_data(),

@@ -35,7 +35,6 @@ lost, as the driver documents). Skipped without that command.
 from tempest import config
 from tempest.lib.common import api_microversion_fixture
 from tempest.lib.common.utils import data_utils
-from tempest.lib.common.utils import test_utils
 from tempest.lib import decorators
 
 from nova_docker_tempest_plugin import host as host_checks
@@ -81,15 +80,8 @@ class ColdMigrationTest(test_multinode.MultiNodeTest):
         super().resource_setup()
         cls.image_id = cls.create_workload_image()
         cls.group = cls.create_security_group()
-        base_flavor = cls.flavors_client.show_flavor(cls.flavor_id)['flavor']
-        bigger = cls.flavors_client.create_flavor(
-            name=data_utils.rand_name('nd-tempest-move'),
-            ram=base_flavor['ram'] * 2, vcpus=base_flavor['vcpus'],
-            disk=base_flavor['disk'])['flavor']
-        cls.addClassResourceCleanup(
-            test_utils.call_and_ignore_notfound_exc,
-            cls.flavors_client.delete_flavor, bigger['id'])
-        cls.bigger_flavor = bigger
+        _base, cls.bigger_flavor = cls.create_bigger_flavor(
+            cls.flavors_client)
 
     def setUp(self):
         super().setUp()

@@ -32,7 +32,6 @@ import time
 from tempest import config
 from tempest.lib.common import api_microversion_fixture
 from tempest.lib.common.utils import data_utils
-from tempest.lib.common.utils import test_utils
 from tempest.lib import decorators
 from tempest.lib import exceptions as lib_exc
 
@@ -83,18 +82,8 @@ class ServerActionsTest(base.NovaDockerScenarioTest):
     def resource_setup(cls):
         super().resource_setup()
         cls.image_id = cls.create_workload_image()
-        base_flavor = cls.flavors_client.show_flavor(cls.flavor_id)['flavor']
-        cls.base_flavor = base_flavor
-        # Same root disk: where the engine caps the writable layer, its
-        # size cannot change in place.
-        bigger = cls.admin_flavors_client.create_flavor(
-            name=data_utils.rand_name('nd-tempest-bigger'),
-            ram=base_flavor['ram'] * 2, vcpus=base_flavor['vcpus'],
-            disk=base_flavor['disk'])['flavor']
-        cls.addClassResourceCleanup(
-            test_utils.call_and_ignore_notfound_exc,
-            cls.admin_flavors_client.delete_flavor, bigger['id'])
-        cls.bigger_flavor = bigger
+        cls.base_flavor, cls.bigger_flavor = cls.create_bigger_flavor(
+            cls.admin_flavors_client)
 
     def wait_for_kept(self, server_id, tag, count):
         """Wait for the count-th "ND-FILE <tag>" line of the console."""

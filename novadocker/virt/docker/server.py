@@ -194,9 +194,12 @@ class Server:
             pid = _inspect(client, pair.sandbox.id)['State']['Pid']
         return pair.sandbox.id, pid
 
-    def sandbox_pid(self):
-        """The pid of the running sandbox, 0 when stopped or absent."""
-        box = self.find().sandbox
+    def sandbox_pid(self, pair=None):
+        """The pid of the running sandbox, 0 when stopped or absent.
+
+        *pair* is a find this caller has just made, else one is made.
+        """
+        box = (pair or self.find()).sandbox
         if box is None:
             return 0
         return self.engine.unless_gone(
@@ -358,7 +361,7 @@ class Server:
             if state.get('Running'):
                 stats = client.api.stats(pair.workload.id, stream=False)
         return {'state': state, 'stats': stats,
-                'sandbox_pid': self.sandbox_pid()}
+                'sandbox_pid': self.sandbox_pid(pair)}
 
     def check_console(self):
         """Refuse a console the workload cannot give (stopped, no tty)."""
