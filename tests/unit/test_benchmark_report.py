@@ -77,7 +77,13 @@ def _raw():
                        'cached_boot_bytes_downloaded': 0,
                        'snapshot_api_s': 7.0},
             'fake_driver': {'boot': _summary(1.3),
+                            'concurrent20': {'boot_wall_s': 7.0},
                             'docker_no_network': {'boot': _summary(2.0)}},
+            'rally': {'nova.boot_server': _summary(2.4)},
+            'two_node': {'hosts': ['a', 'b'],
+                         'serial_a': {'boot': _summary(2.2)},
+                         'serial_b': {'boot': _summary(2.6)},
+                         'concurrent20': {'boot_wall_s': 40.0}},
         },
     }
 
@@ -124,6 +130,22 @@ class HeadlineTestCase(testtools.TestCase):
         self.assertFalse(targets['periodic_time']['met'])
         self.assertTrue(targets['periodic_driver_time']['met'])
         self.assertEqual(1.714, targets['periodic_driver_time']['value'])
+
+    def test_issue_25_targets(self):
+        result = report.headline(_raw())
+        targets = result['targets']
+        self.assertEqual(2.6, result['two_node_api_boot_p50_s'])
+        self.assertEqual(40.0, result['two_node_concurrent20_wall_s'])
+        self.assertTrue(targets['i25_api_boot_rally']['met'])
+        self.assertFalse(targets['i25_api_boot']['met'])
+        # 60 s against 1.3 x (7 s of the fake driver + 8 s of floors).
+        self.assertEqual(19.5, targets['i25_concurrent20']['limit'])
+        self.assertFalse(targets['i25_concurrent20']['met'])
+        # Restart at 100 servers: 11 s, no ping lost.
+        self.assertFalse(targets['i25_restart']['met'])
+        self.assertTrue(targets['i25_restart_ping']['met'])
+        self.assertTrue(targets['i25_cached_boot']['met'])
+        self.assertFalse(targets['i25_first_boot']['met'])
 
     def test_a_section_that_did_not_run_is_null_with_its_reason(self):
         raw = _raw()

@@ -21,7 +21,11 @@ concurrent requests; the same boot against a second nova-compute of this
 benchmark's own running Nova's fake driver (``fake.SmallFakeDriver``, on
 host ``ndbench-fake-<pid>``), which it starts, and removes with its
 service record afterwards; Rally's NovaServers.boot_and_delete_server when
-rally-openstack is installed in a virtualenv of the benchmark's own.
+rally-openstack is installed in a virtualenv of the benchmark's own, told
+to poll as often as the benchmark does (RALLY_POLL) instead of its
+defaults (a 1 s wait, then every 2 s), which would round every boot up.
+With ``tools/cloud.sh up --computes 2`` the single-host rows name the
+first host; the two-node rows spread the boots over both.
 """
 
 import concurrent.futures
@@ -41,9 +45,16 @@ CLOUD = os.environ.get('OS_CLOUD', 'nova-docker-admin')
 CLOUD_HOME = os.environ.get('NOVA_DOCKER_CLOUD_HOME',
                             '/opt/nova-docker-cloud')
 FLAVOR, IMAGE, NETWORK = 'docker.small', 'nova-docker-busybox', 'private'
+# The first compute host of tools/cloud.sh (its COMPUTE_HOST).
+PRIMARY_HOST = 'nova-docker-cloud'
 RALLY_VENV = os.environ.get(
     'NDBENCH_RALLY_VENV', os.path.join(common.REPO, '.tox', 'benchmark-rally'))
 POLL = 0.1
+# Rally's waits, set to the benchmark's own polling.
+RALLY_POLL = {'nova_server_boot_prepoll_delay': 0,
+              'nova_server_boot_poll_interval': POLL,
+              'nova_server_delete_prepoll_delay': 0,
+              'nova_server_delete_poll_interval': POLL}
 
 
 def _why_not():
@@ -89,9 +100,25 @@ def run(params):
         conn.set_compute_quotas(project, **kept)
 
 
+def _primary_host(conn):
+    """The host whose log and pid file this section reads, when it is up.
+
+    With a second compute node up the scheduler would spread the boots
+    over both: the single-host rows (and the image section, which reads
+    this host's log) name this one, the two-node rows both.
+    """
+    try:
+        hosts = _docker_hosts(conn)
+    except Exception:
+        return None
+    return PRIMARY_HOST if PRIMARY_HOST in hosts and len(hosts) > 1 \
+        else None
+
+
 def _run(conn, ids, params):
-    bench = _Cloud(conn, ids)
-    out = {'cloud': CLOUD}
+    primary = _primary_host(conn)
+    bench = _Cloud(conn, ids, host=primary)
+    out = {'cloud': CLOUD, 'host': primary or 'any (one compute host up)'}
     rss = _compute_rss()
     out['compute_rss_mb_idle'] = rss
     try:
@@ -110,7 +137,7 @@ def _run(conn, ids, params):
     try:
         from tools.benchmark import cloud_images
         out['images'] = cloud_images.run(
-            _Cloud(conn, ids), conn,
+            _Cloud(conn, ids, host=primary), conn,
             os.path.join(CLOUD_HOME, 'log', 'nova-compute.log'),
             params['image_mb'])
     except Exception as e:
@@ -150,6 +177,8 @@ def _two_node(conn, ids, params):
     out = {'hosts': hosts}
     try:
         for host in hosts:
+            # The first boot on a host starts its privsep daemons.
+            bench.boot_and_delete(host=host)
             out['serial_' + host] = bench.serial(
                 params['cloud_runs'], label='two-node %s' % host, host=host)
         width = max(params['cloud_concurrency'])
@@ -165,9 +194,11 @@ def _two_node(conn, ids, params):
 
 class _Cloud(object):
 
-    def __init__(self, conn, ids):
+    def __init__(self, conn, ids, host=None):
         self.conn = conn
         self.ids = ids
+        # Where boots go unless told otherwise (None: the scheduler picks).
+        self.host = host
         self.created = []
         self.rss_at_concurrent = None
         self.posted_at = {}
@@ -177,6 +208,7 @@ class _Cloud(object):
             'name': name or 'ndbench-%s' % uuid.uuid4().hex[:8],
             'imageRef': self.ids['image'], 'flavorRef': self.ids['flavor'],
             'networks': networks or [{'uuid': self.ids['network']}]}}
+        host = host or self.host
         if host:
             body['server']['host'] = host
         posted = time.time()
@@ -459,6 +491,9 @@ def _run_rally(rally, conn, ids, params, tmp):
         'users': [creds]}}
     with open(os.path.join(tmp, 'rally.conf'), 'w') as f:
         f.write('[database]\nconnection = sqlite:///%s/rally.sqlite\n' % tmp)
+        f.write('[openstack]\n')
+        for option, value in sorted(RALLY_POLL.items()):
+            f.write('%s = %s\n' % (option, value))
     base = [rally, '--config-file', os.path.join(tmp, 'rally.conf')]
     with open(os.path.join(tmp, 'env.json'), 'w') as f:
         json.dump(spec, f)
@@ -497,6 +532,7 @@ def _rally_figures(report):
                 out = {name: common.summary(samples)
                        for name, samples in atomics.items()}
                 out['iterations'] = len(workload.get('data', []))
+                out['poll'] = dict(RALLY_POLL)
                 out['failed'] = sum(1 for it in workload.get('data', [])
                                     if it.get('error'))
     return out

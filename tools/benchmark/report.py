@@ -148,6 +148,15 @@ def headline(raw):
         'soft_reboot_sigterm_driver_p50_s': _get(
             inproc, 'power', 'soft_reboot_sigterm', 'driver', 'p50_s'),
         'snapshot_s': _get(images, 'snapshot', 'api_s'),
+        # Issue 25's comparisons: the fake driver's concurrent boots, Rally,
+        # and the boots spread over two hosts.
+        'fake_driver_concurrent20_wall_s': _get(
+            cloud, 'fake_driver', 'concurrent20', 'boot_wall_s'),
+        'rally_boot_server_p50_s': _get(cloud, 'rally', 'nova.boot_server',
+                                        'p50_s'),
+        'two_node_concurrent20_wall_s': _get(cloud, 'two_node',
+                                             'concurrent20', 'boot_wall_s'),
+        'two_node_api_boot_p50_s': _slower_host(_get(cloud, 'two_node')),
     }
     h['spawn_ratio'] = _ratio(h['driver_spawn_p50_s'],
                               h['floor_spawn_p50_s'])
@@ -187,8 +196,16 @@ def headline(raw):
     return result
 
 
+def _slower_host(two_node):
+    """The larger of the two hosts' serial boot p50s (None if not run)."""
+    values = [_get(two_node, key, 'boot', 'p50_s')
+              for key in sorted(two_node or {}) if key.startswith('serial_')]
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
 def targets(h, top):
-    """Issue 15's targets, each met, missed or not measured."""
+    """Issues 15 and 25's targets, each met, missed or not measured."""
     def verdict(value, limit, text):
         if value is None or limit is None:
             return {'target': text, 'met': None, 'value': value,
@@ -243,7 +260,41 @@ def targets(h, top):
         'target': 'constant engine calls per period (0 vs %s servers)' % top,
         'met': None if c0 is None or ctop is None else c0 == ctop,
         'value': ctop, 'limit': c0}
+    out.update(_issue25_targets(h, top, verdict))
     return out
+
+
+def _issue25_targets(h, top, verdict):
+    fake20 = h['fake_driver_concurrent20_wall_s']
+    floors20 = h['floor_sandboxed_concurrent20_wall_s']
+    limit20 = 1.3 * (fake20 + floors20) if fake20 and floors20 else None
+    return {
+        'i25_spawn': verdict(
+            h['spawn_ratio_vs_sandboxed_floor'], 1.3,
+            'issue 25: driver spawn p50 <= 1.3 x sandboxed floor'),
+        'i25_api_boot': verdict(
+            h['api_boot_p50_s'], 2.5,
+            'issue 25: cloud serial POST-to-ACTIVE p50 <= 2.5 s (poller)'),
+        'i25_api_boot_rally': verdict(
+            h['rally_boot_server_p50_s'], 2.5,
+            'issue 25: the same with Rally boot_and_delete_server'),
+        'i25_concurrent20': verdict(
+            h['api_boot_concurrent20_wall_s'], limit20,
+            'issue 25: 20 concurrent cloud boots <= 1.3 x (fake driver '
+            "20 + 20 sandboxed floors)"),
+        'i25_restart': verdict(
+            h.get('restart_s_at_%s' % top), 8.0,
+            'issue 25: nova-compute restart at %s servers <= 8 s' % top),
+        'i25_restart_ping': verdict(
+            h.get('restart_interruption_s_at_%s' % top), 0.0,
+            'issue 25: no ping lost during that restart (seconds lost)'),
+        'i25_first_boot': verdict(
+            h['first_boot_vs_docker_load_ratio'], 1.2,
+            'issue 25: first boot <= 1.2 x docker load'),
+        'i25_cached_boot': verdict(
+            h['cached_boot_bytes_downloaded'], 0,
+            'issue 25: a cached boot downloads 0 bytes'),
+    }
 
 
 def _fmt(value, unit=''):
@@ -299,6 +350,14 @@ def markdown(result):
         'driver)', 'api_boot_no_port_p50_s')
     row('cloud 10 concurrent boots, wall', 'api_boot_concurrent10_wall_s')
     row('cloud 20 concurrent boots, wall', 'api_boot_concurrent20_wall_s')
+    row('cloud fake driver, 20 concurrent boots (no port), wall',
+        'fake_driver_concurrent20_wall_s')
+    row('Rally boot_and_delete_server: nova.boot_server p50',
+        'rally_boot_server_p50_s')
+    row('two nodes: serial API to ACTIVE p50 (the slower host)',
+        'two_node_api_boot_p50_s')
+    row('two nodes: 20 concurrent boots spread over both, wall',
+        'two_node_concurrent20_wall_s')
     row('in-process 20 concurrent boots, wall',
         'inprocess_concurrent20_wall_s')
     row('20 concurrent floors, wall', 'floor_concurrent20_wall_s')
@@ -324,8 +383,8 @@ def markdown(result):
             '' if 'calls' in key else ' s')
         row(key.replace('_', ' '), key, unit=unit,
             russell='49 MB/server' if key.startswith('compute_rss') else '')
-    lines += ['', '## Targets (issue 15)', '', '| Target | Value | Limit | '
-              'Met |', '|---|---|---|---|']
+    lines += ['', '## Targets (issues 15 and 25)', '',
+              '| Target | Value | Limit | Met |', '|---|---|---|---|']
     for t in result.get('targets', {}).values():
         met = {True: 'yes', False: 'NO', None: 'not measured'}[t['met']]
         lines.append('| %s | %s | %s | %s |' % (
