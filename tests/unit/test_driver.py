@@ -168,6 +168,34 @@ class SpawnTestCase(DriverTestBase):
         self.assertEqual(power_state.RUNNING,
                          self.driver.get_info(inst).state)
 
+    def test_the_image_comes_before_the_wait_for_neutron(self):
+        # Nova's network info is an asynchronous wrapper: its first use
+        # waits for the port binding. The image must not wait behind it.
+        order = []
+
+        class Binding(network_model.NetworkInfo):
+            def _first_use(self):
+                if 'network' not in order:
+                    order.append('network')
+
+            def __len__(self):
+                self._first_use()
+                return super().__len__()
+
+            def __iter__(self):
+                self._first_use()
+                return super().__iter__()
+
+        def ensure_image(context, image_meta, instance):
+            order.append('image')
+            return BUSYBOX
+        self.useFixture(fixtures.MonkeyPatch(
+            'novadocker.virt.docker.image.load.ensure_image', ensure_image))
+        inst = self.spawn(network_info=Binding(PORTS))
+        self.assertEqual(['image', 'network'], order)
+        self.assertEqual({'sandbox': 'running', 'workload': 'running'},
+                         self.states(inst))
+
     def test_missing_command_is_the_images_fault(self):
         self.engine.missing_commands.add('/bin/nope')
         inst = make_instance(system_metadata={

@@ -418,8 +418,15 @@ class DockerDriver(driver.ComputeDriver):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
-        """Create the sandbox, wire the network, then start the workload."""
-        network_info = network_info or []
+        """Create the sandbox, wire the network, then start the workload.
+
+        Nova hands *network_info* over while it is still binding the
+        ports (an asynchronous wrapper): the first look at it waits for
+        Neutron. The checks and the image (a Glance download on a first
+        boot) come first, so that wait and this work overlap.
+        """
+        if network_info is None:
+            network_info = []
         # Refuse bad metadata, commands and flavors before creating anything.
         spec.environment_for(instance)
         spec.command_for(instance)
@@ -485,19 +492,24 @@ class DockerDriver(driver.ComputeDriver):
                          self._stop, instance, network_info, 0)
 
     def _wire_network(self, instance, network_info, sandbox_id, pid):
+        """Plug the ports, link the namespace, wait for Neutron's events.
+
+        The link is made while Neutron's agent is still picking the new
+        ports up: the wait for its events then costs nothing more.
+        """
         events = self._neutron_events(network_info)
         try:
             with self.virtapi.wait_for_instance_event(
                     instance, events, timeout=CONF.vif_plugging_timeout,
                     error_callback=self._neutron_failed_callback):
                 vifs.plug_vifs(instance, network_info, sandbox_id)
+                netns.create_link(instance.uuid, pid)
         except nova_exception.InstanceEventTimeout:
             if CONF.vif_plugging_is_fatal:
                 raise nova_exception.VirtualInterfaceCreateException()
             LOG.warning('Timed out waiting for network-vif-plugged; '
                         'continuing as vif_plugging_is_fatal is False',
                         instance=instance)
-        netns.create_link(instance.uuid, pid)
 
     # -- stop, start, reboot, pause ------------------------------------------
 
