@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at
@@ -23,7 +22,8 @@ Prints, in one run:
     "docker run --rm IMAGE true", vs "docker run --rm IMAGE true" alone,
     and ensure_image() alone vs "docker image inspect".
 
-Usage: .venv/bin/python tools/benchmark-images.py [--size-mb 64] [--runs 3]
+Usage: PYTHONPATH=. .venv/bin/python -m tools.benchmark.images
+           [--size-mb 64] [--runs 3]
 Needs dockerd and the local image nova-docker/busybox:latest; removes
 everything it creates.
 """
@@ -34,7 +34,6 @@ import io
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -42,16 +41,11 @@ import uuid
 import docker
 from nova import objects
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-
-from novadocker.virt.docker.image import archive  # noqa: E402
-
-from novadocker.virt.docker.image import rules  # noqa: E402
-
-from novadocker.virt.docker.image import load  # noqa: E402
-from novadocker.virt.docker.image import naming  # noqa: E402
-from novadocker.virt.docker.image import streams  # noqa: E402
+from novadocker.virt.docker.image import archive
+from novadocker.virt.docker.image import load
+from novadocker.virt.docker.image import naming
+from novadocker.virt.docker.image import rules
+from novadocker.virt.docker.image import streams
 
 BASE_IMAGE = 'nova-docker/busybox:latest'
 
