@@ -44,9 +44,12 @@ def parse():
     parser.add_argument('--counts',
                         help='comma-separated server counts of the density '
                              'section (default 0,25,50,100; quick 0,5)')
-    parser.add_argument('--density-batch', type=int, default=10,
+    # More than one at a time can deadlock the in-process harness (its
+    # CellDatabases fixture's reader-writer lock, as with 'concurrent').
+    parser.add_argument('--density-batch', type=int, default=1,
                         help='idle servers the density section posts at '
-                             'once before waiting for them (1: serially)')
+                             'once before waiting for them (default 1: '
+                             'serially; more can deadlock the harness)')
     args = parser.parse_args()
     args.sections = [s for s in args.sections.split(',') if s]
     unknown = set(args.sections) - set(SECTIONS)
