@@ -17,7 +17,7 @@
 #                  for the cloud section and take it down at the end (a cloud
 #                  that was already up is used and left up)
 # Needs root and a host prepared by tools/bootstrap-host.sh. The full
-# run takes about 20 minutes on 2 cores (plus the cloud's start-up).
+# run takes about 15 minutes on 2 cores (plus the cloud's start-up).
 
 set -o errexit -o nounset -o pipefail
 
