@@ -15,6 +15,7 @@
 import ast
 import os
 
+import fixtures
 import testtools
 
 from tools.benchmark import report
@@ -84,6 +85,8 @@ def _raw():
                          'serial_a': {'boot': _summary(2.2)},
                          'serial_b': {'boot': _summary(2.6)},
                          'concurrent20': {'boot_wall_s': 40.0}},
+            'restart': {'servers': 102, 'command_s': 12.0,
+                        'startup_s': 6.5, 'interruption_s': 0.0},
         },
     }
 
@@ -146,6 +149,33 @@ class HeadlineTestCase(testtools.TestCase):
         self.assertTrue(targets['i25_restart_ping']['met'])
         self.assertTrue(targets['i25_cached_boot']['met'])
         self.assertFalse(targets['i25_first_boot']['met'])
+        self.assertTrue(targets['i25_restart_cloud']['met'])
+        self.assertIn('102 servers', targets['i25_restart_cloud']['target'])
+        self.assertTrue(targets['i25_restart_cloud_ping']['met'])
+
+
+class CloudRestartLogTestCase(testtools.TestCase):
+
+    def test_start_up_is_read_from_the_new_process_lines_only(self):
+        from tools.benchmark import cloud_restart
+        path = self.useFixture(fixtures.TempDir()).path + '/compute.log'
+        before = '2026-12-05 05:00:00.000 100 INFO old line\n'
+        with open(path, 'w') as f:
+            f.write(before)
+            f.write('2026-12-05 05:00:01.000 100 INFO stopping\n')
+            f.write('2026-12-05 05:00:03.250 200 INFO starting\n')
+            f.write('2026-12-05 05:00:04.000 100 INFO old, last words\n')
+            f.write('2026-12-05 05:00:09.750 200 INFO %s\n'
+                    % cloud_restart.INIT_HOST_DONE)
+        self.assertEqual(6.5, cloud_restart.startup_seconds(
+            path, len(before)))
+
+    def test_no_end_of_init_host_is_none(self):
+        from tools.benchmark import cloud_restart
+        path = self.useFixture(fixtures.TempDir()).path + '/compute.log'
+        with open(path, 'w') as f:
+            f.write('2026-12-05 05:00:03.250 200 INFO starting\n')
+        self.assertIsNone(cloud_restart.startup_seconds(path, 0))
 
     def test_a_section_that_did_not_run_is_null_with_its_reason(self):
         raw = _raw()

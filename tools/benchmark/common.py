@@ -133,3 +133,27 @@ def docker_load_seconds(archive, tag, runs):
         samples.append(time.perf_counter() - start)
         subprocess.run(['docker', 'rmi', '-f', tag], capture_output=True)
     return samples
+
+
+def interruption(samples):
+    """Longest stretch without a reply, in seconds.
+
+    From the last reply before a loss to the first reply after it; 0.0 when
+    nothing was lost, -1.0 when replies never came back, None without
+    samples.
+    """
+    if not samples:
+        return None
+    longest = 0.0
+    last_ok = None
+    lost = False
+    for t, ok in samples:
+        if ok:
+            if lost and last_ok is not None:
+                longest = max(longest, t - last_ok)
+            last_ok, lost = t, False
+        else:
+            lost = True
+    if lost:
+        return -1.0  # never came back while watched
+    return round(longest, 2)

@@ -521,7 +521,7 @@ class DriverBench(_Case):
                 'engine_calls': window.totals().get(
                     'engine API', {}).get('count', 0),
                 'driver_calls': _by_label(window, 'driver'),
-                'interruption_s': interruption(samples),
+                'interruption_s': common.interruption(samples),
                 'probes': len(samples),
                 'probes_lost': sum(1 for _, ok in samples if not ok),
                 'reachable_after': bool(samples and samples[-1][1])}
@@ -558,30 +558,6 @@ def _by_label(window, category):
         if c == category:
             found[label] = len(samples)
     return found
-
-
-def interruption(samples):
-    """Longest stretch without a reply, in seconds.
-
-    From the last reply before a loss to the first reply after it; 0.0 when
-    nothing was lost, -1.0 when replies never came back, None without
-    samples.
-    """
-    if not samples:
-        return None
-    longest = 0.0
-    last_ok = None
-    lost = False
-    for t, ok in samples:
-        if ok:
-            if lost and last_ok is not None:
-                longest = max(longest, t - last_ok)
-            last_ok, lost = t, False
-        else:
-            lost = True
-    if lost:
-        return -1.0  # never came back while watched
-    return round(longest, 2)
 
 
 def container_memory(hosts):

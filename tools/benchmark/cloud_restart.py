@@ -1,0 +1,133 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The cloud's own nova-compute restarted with servers on its host.
+
+Boots *count* idle servers (no port) and two networked probe servers on
+the cloud's first host, starts a ping from one probe to the other every
+0.1 s inside the first probe's workload (``docker exec``: the benchmark
+runs as root on that host), then restarts that host's nova-compute with
+``tools/cloud.sh restart-compute`` (a clean stop, a start, and the wait
+for the end of ``init_host``). Reports the command's wall time, the new
+process's start-up read from its log (its first line to the end of
+``init_host``) and the longest stretch without a ping reply. Deletes
+what it created. The in-process density section measures the same
+restart without the interpreter's start; this one is the real service,
+unprivileged, as an operator restarts it.
+"""
+
+import os
+import re
+import subprocess
+import time
+
+from tools.benchmark import common
+
+CLOUD_SH = os.path.join(common.REPO, 'tools', 'cloud.sh')
+# The line tools/cloud.sh waits for: nova-compute's last init_host step.
+INIT_HOST_DONE = 'Looking for unclaimed instances stuck in BUILDING status'
+_STAMP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) (\d+) ')
+_PING_LOG = '/tmp/%s-ping.log' % common.PREFIX
+_PING_PID = '/tmp/%s-ping.pid' % common.PREFIX
+
+
+def run(bench, conn, log_path, count, batch=10):
+    try:
+        return _measure(bench, conn, log_path, count, batch)
+    finally:
+        bench.cleanup()
+
+
+def _measure(bench, conn, log_path, count, batch):
+    for first in range(0, count, batch):
+        made = [bench.create(networks='none')
+                for _ in range(min(batch, count - first))]
+        for server_id in made:
+            bench.wait_active(server_id)
+    common.progress('restart: %d idle servers up', count)
+    a, b = bench.create(), bench.create()
+    bench.wait_active(a)
+    bench.wait_active(b)
+    target = _address(conn, b)
+    workload = 'nova-%s' % a
+    loop = ('echo $$ > %s; rm -f %s; while :; do '
+            'read t _ < /proc/uptime; '
+            'if ping -c 1 -W 1 %s >/dev/null 2>&1; then echo "$t ok"; '
+            'else echo "$t lost"; fi >> %s; usleep 100000; done'
+            % (_PING_PID, _PING_LOG, target, _PING_LOG))
+    subprocess.run(['docker', 'exec', '-d', workload, 'sh', '-c', loop],
+                   check=True, capture_output=True)
+    time.sleep(2)
+    offset = os.path.getsize(log_path)
+    start = time.perf_counter()
+    subprocess.run([CLOUD_SH, 'restart-compute'], check=True,
+                   capture_output=True, timeout=600)
+    wall = time.perf_counter() - start
+    time.sleep(3)
+    raw = subprocess.run(
+        ['docker', 'exec', workload, 'sh', '-c',
+         'kill $(cat %s); cat %s' % (_PING_PID, _PING_LOG)],
+        check=True, capture_output=True, text=True).stdout
+    samples = []
+    for line in raw.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] in ('ok', 'lost'):
+            samples.append((float(parts[0]), parts[1] == 'ok'))
+    out = {'servers': count + 2,
+           'command_s': round(wall, 3),
+           'startup_s': startup_seconds(log_path, offset),
+           'interruption_s': common.interruption(samples),
+           'probes': len(samples),
+           'probes_lost': sum(1 for _, ok in samples if not ok)}
+    common.progress('restart with %d servers: tools/cloud.sh restart-compute '
+                    '%.2f s, start-up to end of init_host %s s, longest '
+                    'ping gap %s s', out['servers'], wall, out['startup_s'],
+                    out['interruption_s'])
+    return out
+
+
+def _address(conn, server_id):
+    server = conn.compute.get_server(server_id)
+    for addresses in (server.addresses or {}).values():
+        for address in addresses:
+            if address.get('version') == 4:
+                return address['addr']
+    raise common.BenchmarkError('probe server %s has no IPv4 address'
+                                % server_id)
+
+
+def startup_seconds(log_path, offset):
+    """From the new process's first log line to the end of init_host.
+
+    Reads *log_path* from byte *offset* (its size before the restart: the
+    old process's last lines come first, told apart by their pid); None
+    when the end of init_host is not there.
+    """
+    first_of = {}
+    with open(log_path, 'rb') as f:
+        f.seek(offset)
+        for raw in f:
+            line = raw.decode('utf-8', 'replace')
+            match = _STAMP.match(line)
+            if not match:
+                continue
+            stamp, pid = _seconds(match.group(1)), match.group(2)
+            first_of.setdefault(pid, stamp)
+            if INIT_HOST_DONE in line:
+                return round(stamp - first_of[pid], 3)
+    return None
+
+
+def _seconds(text):
+    whole, _, fraction = text.partition('.')
+    return time.mktime(time.strptime(whole, '%Y-%m-%d %H:%M:%S')) + \
+        float('0.' + fraction)
