@@ -34,7 +34,6 @@ import concurrent.futures
 import configparser
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -46,6 +45,8 @@ from tools.benchmark import common
 CLOUD = os.environ.get('OS_CLOUD', 'nova-docker-admin')
 CLOUD_HOME = os.environ.get('NOVA_DOCKER_CLOUD_HOME',
                             '/opt/nova-docker-cloud')
+# The first host's nova-compute log (the rows below read it).
+COMPUTE_LOG = os.path.join(CLOUD_HOME, 'log', 'nova-compute.log')
 FLAVOR, IMAGE, NETWORK = 'docker.small', 'nova-docker-busybox', 'private'
 # The first compute host of tools/cloud.sh (its COMPUTE_HOST).
 PRIMARY_HOST = 'nova-docker-cloud'
@@ -140,7 +141,7 @@ def _run(conn, ids, params):
         from tools.benchmark import cloud_images
         out['images'] = cloud_images.run(
             _Cloud(conn, ids, host=primary), conn,
-            os.path.join(CLOUD_HOME, 'log', 'nova-compute.log'),
+            COMPUTE_LOG,
             params['image_mb'])
     except Exception as e:
         out['images'] = {'skipped': True, 'reason': 'failed: %r' % (e,)}
@@ -149,7 +150,7 @@ def _run(conn, ids, params):
         from tools.benchmark import cloud_restart
         out['restart'] = cloud_restart.run(
             _Cloud(conn, ids, host=primary), conn,
-            os.path.join(CLOUD_HOME, 'log', 'nova-compute.log'),
+            COMPUTE_LOG,
             max(params['counts']))
     except Exception as e:
         out['restart'] = {'skipped': True, 'reason': 'failed: %r' % (e,)}
@@ -332,7 +333,6 @@ class _Cloud(object):
                 common.progress('could not delete %s: %s', server_id, e)
 
 
-_STAMP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ')
 _EVENTS = (('claimed', 'Claim successful'),
            ('port_plugged', 'Plugged port'),
            ('spawned', 'seconds to spawn the instance'),
@@ -346,7 +346,7 @@ def timeline(posted):
     claim, the driver's "Plugged port", the end of spawn and of the build;
     medians over the servers given ({server id: time of POST}).
     """
-    path = os.path.join(CLOUD_HOME, 'log', 'nova-compute.log')
+    path = COMPUTE_LOG
     if not posted or not os.path.exists(path):
         return None
     seen = {sid: {} for sid in posted}
@@ -357,12 +357,10 @@ def timeline(posted):
                     break
             else:
                 continue
-            match = _STAMP.match(line)
+            match = common.LOG_STAMP.match(line)
             if not match:
                 continue
-            stamp = time.mktime(time.strptime(match.group(1)[:19],
-                                              '%Y-%m-%d %H:%M:%S'))
-            stamp += float('0.' + match.group(1).split('.')[1])
+            stamp = common.log_seconds(match.group(1))
             for name, text in _EVENTS:
                 if text in line and name not in seen[sid]:
                     seen[sid][name] = stamp - posted[sid]

@@ -26,7 +26,6 @@ unprivileged, as an operator restarts it.
 """
 
 import os
-import re
 import subprocess
 import time
 
@@ -35,9 +34,6 @@ from tools.benchmark import common
 CLOUD_SH = os.path.join(common.REPO, 'tools', 'cloud.sh')
 # The line tools/cloud.sh waits for: nova-compute's last init_host step.
 INIT_HOST_DONE = 'Looking for unclaimed instances stuck in BUILDING status'
-_STAMP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) (\d+) ')
-_PING_LOG = '/tmp/%s-ping.log' % common.PREFIX
-_PING_PID = '/tmp/%s-ping.pid' % common.PREFIX
 
 
 def run(bench, conn, log_path, count, batch=10):
@@ -59,12 +55,8 @@ def _measure(bench, conn, log_path, count, batch):
     bench.wait_active(b)
     target = _address(conn, b)
     workload = 'nova-%s' % a
-    loop = ('echo $$ > %s; rm -f %s; while :; do '
-            'read t _ < /proc/uptime; '
-            'if ping -c 1 -W 1 %s >/dev/null 2>&1; then echo "$t ok"; '
-            'else echo "$t lost"; fi >> %s; usleep 100000; done'
-            % (_PING_PID, _PING_LOG, target, _PING_LOG))
-    subprocess.run(['docker', 'exec', '-d', workload, 'sh', '-c', loop],
+    subprocess.run(['docker', 'exec', '-d', workload, 'sh', '-c',
+                    common.ping_loop(target)],
                    check=True, capture_output=True)
     time.sleep(2)
     offset = os.path.getsize(log_path)
@@ -73,15 +65,9 @@ def _measure(bench, conn, log_path, count, batch):
                    capture_output=True, timeout=600)
     wall = time.perf_counter() - start
     time.sleep(3)
-    raw = subprocess.run(
-        ['docker', 'exec', workload, 'sh', '-c',
-         'kill $(cat %s); cat %s' % (_PING_PID, _PING_LOG)],
-        check=True, capture_output=True, text=True).stdout
-    samples = []
-    for line in raw.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1] in ('ok', 'lost'):
-            samples.append((float(parts[0]), parts[1] == 'ok'))
+    samples = common.ping_samples(subprocess.run(
+        ['docker', 'exec', workload, 'sh', '-c', common.PING_STOP],
+        check=True, capture_output=True, text=True).stdout)
     out = {'servers': count + 2,
            'command_s': round(wall, 3),
            'startup_s': startup_seconds(log_path, offset),
@@ -117,17 +103,12 @@ def startup_seconds(log_path, offset):
         f.seek(offset)
         for raw in f:
             line = raw.decode('utf-8', 'replace')
-            match = _STAMP.match(line)
+            match = common.LOG_STAMP.match(line)
             if not match:
                 continue
-            stamp, pid = _seconds(match.group(1)), match.group(2)
+            stamp = common.log_seconds(match.group(1))
+            pid = match.group(2)
             first_of.setdefault(pid, stamp)
             if INIT_HOST_DONE in line:
                 return round(stamp - first_of[pid], 3)
     return None
-
-
-def _seconds(text):
-    whole, _, fraction = text.partition('.')
-    return time.mktime(time.strptime(whole, '%Y-%m-%d %H:%M:%S')) + \
-        float('0.' + fraction)

@@ -14,6 +14,7 @@
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -157,3 +158,43 @@ def interruption(samples):
     if lost:
         return -1.0  # never came back while watched
     return round(longest, 2)
+
+
+# A ping from inside a workload every 0.1 s, logged with the uptime, for
+# the restart figures (in-process and cloud).
+PING_LOG = '/tmp/%s-ping.log' % PREFIX
+PING_PID = '/tmp/%s-ping.pid' % PREFIX
+
+
+def ping_loop(target):
+    """The shell loop a probe workload runs (``sh -c``) to ping *target*."""
+    return ('echo $$ > %s; rm -f %s; while :; do '
+            'read t _ < /proc/uptime; '
+            'if ping -c 1 -W 1 %s >/dev/null 2>&1; then echo "$t ok"; '
+            'else echo "$t lost"; fi >> %s; usleep 100000; done'
+            % (PING_PID, PING_LOG, target, PING_LOG))
+
+
+# The command that stops the loop and prints its log.
+PING_STOP = 'kill $(cat %s); cat %s' % (PING_PID, PING_LOG)
+
+
+def ping_samples(raw):
+    """(uptime, replied) pairs from the loop's log."""
+    samples = []
+    for line in raw.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] in ('ok', 'lost'):
+            samples.append((float(parts[0]), parts[1] == 'ok'))
+    return samples
+
+
+# An oslo.log line: its time stamp and the pid of the process that wrote it.
+LOG_STAMP = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) (\d+) ')
+
+
+def log_seconds(stamp):
+    """Seconds since the epoch of an oslo.log time stamp (local time)."""
+    whole, _, fraction = stamp.partition('.')
+    return time.mktime(time.strptime(whole, '%Y-%m-%d %H:%M:%S')) + \
+        float('0.' + fraction)

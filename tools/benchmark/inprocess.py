@@ -493,14 +493,8 @@ class DriverBench(_Case):
         """Restart nova-compute while a pings b; time both."""
         target = b['addresses']['private'][0]['addr']
         workload = self.workload(a)
-        log = '/tmp/%s-ping.log' % common.PREFIX
-        pidfile = '/tmp/%s-ping.pid' % common.PREFIX
-        loop = ('echo $$ > %s; rm -f %s; while :; do '
-                'read t _ < /proc/uptime; '
-                'if ping -c 1 -W 1 %s >/dev/null 2>&1; then echo "$t ok"; '
-                'else echo "$t lost"; fi >> %s; usleep 100000; done'
-                % (pidfile, log, target, log))
-        workload.exec_run(['sh', '-c', loop], detach=True)
+        workload.exec_run(['sh', '-c', common.ping_loop(target)],
+                          detach=True)
         time.sleep(2)
         window = probe.open_window('restart')
         start = time.perf_counter()
@@ -510,13 +504,8 @@ class DriverBench(_Case):
         window.close()
         time.sleep(3)
         workload = self.workload(a)
-        _, raw = workload.exec_run(['sh', '-c', 'kill $(cat %s); cat %s'
-                                    % (pidfile, log)])
-        samples = []
-        for line in raw.decode().splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1] in ('ok', 'lost'):
-                samples.append((float(parts[0]), parts[1] == 'ok'))
+        _, raw = workload.exec_run(['sh', '-c', common.PING_STOP])
+        samples = common.ping_samples(raw.decode())
         return {'seconds': round(seconds, 3),
                 'engine_calls': window.totals().get(
                     'engine API', {}).get('count', 0),
