@@ -36,6 +36,12 @@ trap 'rm -rf "$LOGS"' EXIT
 declare -A passed failed skipped
 status=0
 
+# failed_tests LOG: the ids stestr marked FAILED, one per line (CI shows
+# only the log's tail, so the summary names them).
+failed_tests() {
+    { grep -oP '^\{\d+\} \K\S+(?= .*\.\.\. FAILED)' "$1" || true; } | sort -u
+}
+
 sum_of() {
     # No such line (pep8, genconfig) is zero, not a failure of this script.
     { grep -oP "^ - $1: \\K[0-9]+" "$2" || true; } | awk '{n += $1} END {print n + 0}'
@@ -113,6 +119,9 @@ for env in "${suites[@]}"; do
     p=${passed[$env]:-0} f=${failed[$env]:-0} s=${skipped[$env]:-0}
     printf '%-11s %s passed, %s failed, %s skipped\n' "$env:" "$p" "$f" "$s"
     total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
+    if [ -f "$LOGS/$env.log" ]; then
+        failed_tests "$LOGS/$env.log" | sed "s/^/  FAILED ($env) /"
+    fi
     if [ "$p" -eq 0 ]; then
         echo "$env ran no test" >&2
         status=1
