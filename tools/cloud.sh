@@ -891,6 +891,15 @@ cmd_up() {
 
 # stop_pids NAME...: TERM the recorded processes and their sessions
 # together, KILL what is left after 15 s.
+# kill_session SID: what is left of a session we started (a worker that
+# left its leader's process group still carries the session id).
+kill_session() {
+    local p
+    for p in $(ps -e -o pid=,sid= | awk -v s="$1" '$2 == s {print $1}'); do
+        kill -KILL "$p" 2>/dev/null || true
+    done
+}
+
 stop_pids() {
     local name pid pids=() names=() i alive
     for name in "$@"; do
@@ -908,8 +917,7 @@ stop_pids() {
     done
     for pid in "${pids[@]}"; do
         kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-        # A worker that left its process group still carries the session id.
-        pkill -KILL -s "$pid" 2>/dev/null || true
+        kill_session "$pid"
     done
     [ ${#names[@]} -eq 0 ] || say "stopped ${names[*]}"
 }
@@ -1038,7 +1046,7 @@ cmd_restart_compute() {
         # As a crashed service unit: the service and everything of its
         # session (the privsep daemons) at once.
         kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"
-        pkill -KILL -s "$pid" 2>/dev/null || true
+        kill_session "$pid"
         for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         rm -f "$RUN/nova-compute.pid"
         say "killed nova-compute (pid $pid)"

@@ -177,6 +177,60 @@ class CloudRestartLogTestCase(testtools.TestCase):
             f.write('2026-12-05 05:00:03.250 200 INFO starting\n')
         self.assertIsNone(cloud_restart.startup_seconds(path, 0))
 
+    def _placement(self, inventories, usages):
+        class Response(object):
+            def __init__(self, body):
+                self.body = body
+
+            def json(self):
+                return self.body
+
+        class Provider(object):
+            id = 'rp-1'
+
+        class Placement(object):
+            def resource_providers(self, name):
+                return [Provider()] if name == 'host-1' else []
+
+            def get(self, url):
+                if url == '/resource_providers/rp-1/inventories':
+                    return Response({'inventories': inventories})
+                if url == '/resource_providers/rp-1/usages':
+                    return Response({'usages': usages})
+                raise AssertionError(url)
+
+        class Flavor(object):
+            vcpus, ram, disk = 1, 256, 1
+
+        class Compute(object):
+            def get_flavor(self, flavor_id):
+                return Flavor()
+
+        class Conn(object):
+            placement, compute = Placement(), Compute()
+        return Conn()
+
+    def _inv(self, total, reserved=0, ratio=1.0):
+        return {'total': total, 'reserved': reserved,
+                'allocation_ratio': ratio}
+
+    def test_room_is_the_scarcest_resource_class(self):
+        from tools.benchmark import cloud_restart
+        conn = self._placement(
+            {'VCPU': self._inv(2, ratio=16.0),
+             'MEMORY_MB': self._inv(24105, reserved=512),
+             'DISK_GB': self._inv(251)},
+            {'VCPU': 5, 'MEMORY_MB': 1280, 'DISK_GB': 5})
+        # 32 VCPU less 5 used; memory would fit 87 more, disk 246.
+        self.assertEqual(27, cloud_restart.room(conn, 'host-1', 'f'))
+
+    def test_room_of_an_unknown_host_is_an_error(self):
+        from tools.benchmark import cloud_restart
+        from tools.benchmark import common
+        conn = self._placement({}, {})
+        self.assertRaises(common.BenchmarkError, cloud_restart.room,
+                          conn, 'host-2', 'f')
+
     def test_a_section_that_did_not_run_is_null_with_its_reason(self):
         raw = _raw()
         raw['cloud'] = {'skipped': True, 'reason': 'no cloud is up'}

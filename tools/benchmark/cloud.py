@@ -27,7 +27,8 @@ defaults (a 1 s wait, then every 2 s), which would round every boot up.
 With ``tools/cloud.sh up --computes 2`` the single-host rows name the
 first host; the two-node rows spread the boots over both. It restarts the
 first host's nova-compute once (``cloud_restart``), with as many idle
-servers on it as the density section's largest count.
+servers on it as the density section's largest count, or as Placement
+fits there if fewer.
 """
 
 import concurrent.futures

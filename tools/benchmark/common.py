@@ -160,22 +160,28 @@ def interruption(samples):
     return round(longest, 2)
 
 
-# A ping from inside a workload every 0.1 s, logged with the uptime, for
-# the restart figures (in-process and cloud).
+# A ping every 0.1 s, logged with the uptime, for the restart figures:
+# inside a workload in-process, in the server's network namespace on the
+# cloud (whose workloads lack CAP_NET_RAW).
 PING_LOG = '/tmp/%s-ping.log' % PREFIX
-PING_PID = '/tmp/%s-ping.pid' % PREFIX
+PING_PID = PING_LOG + '.pid'
 
 
-def ping_loop(target):
-    """The shell loop a probe workload runs (``sh -c``) to ping *target*."""
+def ping_loop(target, log=PING_LOG, nap='usleep 100000'):
+    """The shell loop (``sh -c``) that pings *target* into *log*.
+
+    *nap* is the pause between two pings: busybox's ``usleep`` inside a
+    workload, ``sleep 0.1`` with the host's coreutils. The shell's pid
+    goes to *log* + ``.pid``.
+    """
     return ('echo $$ > %s; rm -f %s; while :; do '
             'read t _ < /proc/uptime; '
             'if ping -c 1 -W 1 %s >/dev/null 2>&1; then echo "$t ok"; '
-            'else echo "$t lost"; fi >> %s; usleep 100000; done'
-            % (PING_PID, PING_LOG, target, PING_LOG))
+            'else echo "$t lost"; fi >> %s; %s; done'
+            % (log + '.pid', log, target, log, nap))
 
 
-# The command that stops the loop and prints its log.
+# The command that stops the in-workload loop and prints its log.
 PING_STOP = 'kill $(cat %s); cat %s' % (PING_PID, PING_LOG)
 
 
