@@ -889,8 +889,6 @@ cmd_up() {
     say "cloud ready (clouds nova-docker-admin and nova-docker-demo in $CLOUDS_YAML)"
 }
 
-# stop_pids NAME...: TERM the recorded processes and their sessions
-# together, KILL what is left after 15 s.
 # kill_session SID: what is left of a session we started (a worker that
 # left its leader's process group still carries the session id).
 kill_session() {
@@ -900,6 +898,8 @@ kill_session() {
     done
 }
 
+# stop_pids NAME...: TERM the recorded processes and their sessions
+# together, KILL what is left after 15 s.
 stop_pids() {
     local name pid pids=() names=() i alive
     for name in "$@"; do
